@@ -1,0 +1,1 @@
+"""masksmith.journal."""
