@@ -1,0 +1,157 @@
+"""``masksmith journal …``: create, extend, inspect, archive and draw journals."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+
+from masksmith.errors import JournalError
+from masksmith.journal.project import Journal
+from masksmith.report.graph_image import render_graph_png
+
+
+def _parse_arguments(pairs: tuple[str, ...]) -> dict[str, Any]:
+    """``key=value`` pairs; values that parse as JSON (numbers, lists, true) keep their type."""
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        if "=" not in pair:
+            raise click.BadParameter(f"expected KEY=VALUE, got {pair!r}", param_hint="'-a/--arg'")
+        key, value = pair.split("=", 1)
+        try:
+            out[key.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key.strip()] = value
+    return out
+
+
+def _open(path: Path) -> Journal:
+    journal = Journal.open(path)
+    for warning in journal.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    return journal
+
+
+def render_journal_graph(journal: Journal, out: Path) -> Path:
+    """Draw a journal's graph with thumbnails of its media, coloured by operation category."""
+    thumbnails = {node: journal.directory / str(data.get("file", "")) for node, data in journal.graph.nodes()}
+
+    def category_of(op: str) -> str:
+        operation = journal.catalogue.find(op)
+        return operation.category if operation is not None else ("Donor" if op == "Donor" else "")
+
+    return render_graph_png(journal.graph.graph, out, thumbnails=thumbnails, title=journal.name, category_of=category_of)
+
+
+@click.group()
+def journal() -> None:
+    """Create, extend, inspect and archive manipulation journals.
+
+    A journal is a folder NAME/ holding NAME.json (networkx node-link JSON, compatible with the
+    Journaling Tool), the media of every node and one change mask PNG per edge (0 = changed).
+    """
+
+
+@journal.command("new")
+@click.argument("base_image", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--dir", "directory", type=click.Path(path_type=Path, file_okay=False), required=True,
+              help="Journal folder to create (must not exist or be empty).")
+@click.option("--name", help="Journal name (default: the folder's name).")
+@click.option("--username", help="Creator recorded in the journal (default: your login name).")
+@click.option("--organization", default="", help="Organization recorded in the journal.")
+@click.option("--description", default="", help="Project description.")
+def new(base_image: Path, directory: Path, name: str | None, username: str | None, organization: str,
+        description: str) -> None:
+    """Start a journal from BASE_IMAGE (copied into the folder)."""
+    j = Journal.create(base_image, directory, name=name, username=username, organization=organization,
+                       description=description)
+    click.echo(f"created journal {j.name!r} at {j.json_path} (base node {j.graph.base_node()!r})")
+
+
+@journal.command("add")
+@click.argument("journal_path", metavar="JOURNAL", type=click.Path(path_type=Path, exists=True))
+@click.option("--from", "start", required=True, help="Node id the operation starts from.")
+@click.option("--image", type=click.Path(path_type=Path, dir_okay=False, exists=True), required=True,
+              help="The image the operation produced (copied into the journal as a new node).")
+@click.option("--op", required=True, help="Operation name from the catalogue, e.g. TransformCrop or Blur.")
+@click.option("-a", "--arg", "args", multiple=True, metavar="KEY=VALUE",
+              help="An operation argument (repeatable). Values are read as JSON when they parse.")
+@click.option("--donor", help="Donor image file or node id, for pastes.")
+@click.option("--input-mask", type=click.Path(path_type=Path, dir_okay=False, exists=True),
+              help="Input mask image (255 = where the operation applied).")
+@click.option("--software", default="masksmith", show_default=True, help="Software name[:version] that did it.")
+def add(journal_path: Path, start: str, image: Path, op: str, args: tuple[str, ...], donor: str | None,
+        input_mask: Path | None, software: str) -> None:
+    """Record an operation edge from an existing node to a new image file."""
+    j = _open(journal_path)
+    name, _, version = software.partition(":")
+    donor_ref: str | Path | None = donor
+    if donor is not None and donor not in j.graph.graph:
+        donor_ref = Path(donor)
+    edge = j.record(start, image, op=op, arguments=_parse_arguments(args), software_name=name,
+                    software_version=version or "unknown", donor=donor_ref, input_mask=input_mask)
+    data = j.graph.edge(edge.start, edge.end)
+    click.echo(
+        f"{edge}: {op}, mask {data['maskname']} (empty: {data['empty mask']}, "
+        f"{data['change size ratio']:.1%} changed, shape change {data['shape change']})"
+    )
+    for error in data.get("errors", []):
+        click.echo(f"warning: {edge}: {error}", err=True)
+
+
+@journal.command("show")
+@click.argument("journal_path", metavar="JOURNAL", type=click.Path(path_type=Path, exists=True))
+def show(journal_path: Path) -> None:
+    """Print a summary of a journal: project attributes, nodes and edges."""
+    j = _open(journal_path)
+    attrs = j.graph.attributes
+    click.echo(f"journal {j.name!r}  ({j.json_path})")
+    for key in ("creator", "organization", "createtime", "updatetime", "projectdescription"):
+        if attrs.get(key):
+            click.echo(f"  {key}: {attrs[key]}")
+    nodes = list(j.graph.nodes())
+    click.echo(f"\n{len(nodes)} nodes")
+    rows = [(n, str(d.get("nodetype", "")), str(d.get("file", ""))) for n, d in nodes]
+    _table(("id", "type", "file"), rows)
+    edges = list(j.graph.edges())
+    click.echo(f"\n{len(edges)} edges")
+    erows = [
+        (f"{s} -> {t}", str(d.get("op", "")), str(d.get("empty mask", "")),
+         f"{float(d.get('change size ratio', 0.0)):.1%}" if "change size ratio" in d else "",
+         str(d.get("maskname", "")))
+        for s, t, d in edges
+    ]
+    _table(("edge", "op", "empty", "changed", "mask"), erows)
+
+
+def _table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
+    widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(header)]
+    click.echo("  " + "  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)))
+    click.echo("  " + "  ".join("-" * w for w in widths))
+    for row in rows:
+        click.echo("  " + "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)))
+
+
+@journal.command("archive")
+@click.argument("journal_path", metavar="JOURNAL", type=click.Path(path_type=Path, exists=True))
+@click.option("--out", type=click.Path(path_type=Path, file_okay=False), required=True,
+              help="Folder to write NAME.tgz into.")
+def archive(journal_path: Path, out: Path) -> None:
+    """Write NAME.tgz with the journal and every file it refers to, all under NAME/."""
+    j = _open(journal_path)
+    click.echo(str(j.archive(out)))
+
+
+@journal.command("graph")
+@click.argument("journal_path", metavar="JOURNAL", type=click.Path(path_type=Path, exists=True))
+@click.option("--out", type=click.Path(path_type=Path, dir_okay=False),
+              help="PNG to write (default: _overview_.png in the journal folder).")
+def graph(journal_path: Path, out: Path | None) -> None:
+    """Draw the journal's graph with thumbnails to a PNG."""
+    j = _open(journal_path)
+    target = out or j.directory / "_overview_.png"
+    if target.suffix.lower() != ".png":
+        raise JournalError("the graph image must be a .png file", file=target)
+    click.echo(str(render_journal_graph(j, target)))

@@ -1,0 +1,310 @@
+"""A journal on disk: a project folder with its JSON, media and mask files.
+
+``Journal`` is the folder-backed face of the engine. It copies media in, runs the operation's
+comparison when an edge is recorded, writes the edge mask (0 = changed) atomically and saves the
+JSON after every change, so a killed process leaves a loadable journal.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections import OrderedDict
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from masksmith import __version__
+from masksmith.errors import JournalError, OperationError
+from masksmith.journal import store
+from masksmith.journal.compare import Comparison, compare, donor_mask
+from masksmith.journal.model import DONOR_OP, EdgeRef, JournalGraph
+from masksmith.media import io as media_io
+from masksmith.media import masks
+from masksmith.operations import Catalogue, Operation, default_catalogue
+
+Image = NDArray[np.generic]
+PathLike = str | os.PathLike[str]
+
+_CACHE_SIZE = 4
+
+
+def _copy_atomic(source: Path, target: Path) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.close(fd)
+    try:
+        shutil.copyfile(source, tmp)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _media_name(path: Path) -> str:
+    """The name a media file takes inside a journal folder: original stem, lower-case suffix."""
+    return path.stem + path.suffix.lower()
+
+
+class Journal:
+    """A manipulation journal stored in a folder ``<name>/<name>.json``."""
+
+    def __init__(self, directory: PathLike, graph: JournalGraph, *, catalogue: Catalogue | None = None) -> None:
+        self.directory = Path(directory)
+        self.graph = graph
+        self.catalogue = catalogue or default_catalogue()
+        self._pixels: OrderedDict[str, Image] = OrderedDict()
+        self.warnings: list[str] = []
+
+    # --- creation and loading -------------------------------------------------------------------
+
+    @classmethod
+    def create(
+        cls,
+        base_image: PathLike,
+        directory: PathLike,
+        *,
+        name: str | None = None,
+        username: str | None = None,
+        organization: str = "",
+        description: str = "",
+        technical_summary: str = "",
+        creator_tool: str = "masksmith",
+        catalogue: Catalogue | None = None,
+    ) -> Journal:
+        """Start a journal in ``directory`` (created; must be empty) from a base image, which is copied in."""
+        folder = Path(directory)
+        if folder.exists() and any(folder.iterdir()):
+            raise JournalError("journal folder already exists and is not empty", file=folder)
+        source = Path(base_image)
+        media_io.read_image_size(source)  # refuse a broken base before creating anything
+        folder.mkdir(parents=True, exist_ok=True)
+        graph = JournalGraph.create(
+            name or folder.name,
+            username=username,
+            organization=organization,
+            description=description,
+            technical_summary=technical_summary,
+            creator_tool=creator_tool,
+        )
+        journal = cls(folder, graph, catalogue=catalogue)
+        journal.add_image(source, nodetype="base", node_id=source.stem)
+        journal.save()
+        return journal
+
+    @classmethod
+    def open(cls, path: PathLike, *, catalogue: Catalogue | None = None) -> Journal:
+        """Open a journal folder or its JSON file. Unknown operations are warnings, not failures."""
+        location = Path(path)
+        json_path = location if location.is_file() else store.find_journal_json(location)
+        graph = store.load_json(json_path)
+        journal = cls(json_path.parent, graph, catalogue=catalogue)
+        for start, end, data in graph.edges():
+            op = str(data.get("op", ""))
+            if op != DONOR_OP and journal.catalogue.find(op) is None:
+                journal.warnings.append(f"edge {start}->{end}: unknown operation {op!r}")
+        return journal
+
+    @classmethod
+    def open_archive(cls, archive: PathLike, into: PathLike, *, catalogue: Catalogue | None = None) -> Journal:
+        folder = store.safe_extract(archive, into)
+        return cls.open(folder, catalogue=catalogue)
+
+    # --- properties -----------------------------------------------------------------------------
+
+    @property
+    def name(self) -> str:
+        return self.graph.name
+
+    @property
+    def json_path(self) -> Path:
+        return self.directory / f"{self.name}.json"
+
+    def path_of(self, node_id: str) -> Path:
+        return self.directory / str(self.graph.node(node_id)["file"])
+
+    def pixels(self, node_id: str) -> Image:
+        """Decoded pixels of a node's media (a small cache keeps recent ones)."""
+        if node_id in self._pixels:
+            self._pixels.move_to_end(node_id)
+            return self._pixels[node_id]
+        image = media_io.read_image(self.path_of(node_id)).pixels
+        self._remember(node_id, image)
+        return image
+
+    def _remember(self, node_id: str, image: Image) -> None:
+        self._pixels[node_id] = image
+        self._pixels.move_to_end(node_id)
+        while len(self._pixels) > _CACHE_SIZE:
+            self._pixels.popitem(last=False)
+
+    # --- media ----------------------------------------------------------------------------------
+
+    def add_image(
+        self,
+        image: PathLike,
+        *,
+        nodetype: str = "interim",
+        node_id: str | None = None,
+        copy: bool = True,
+        **attributes: Any,
+    ) -> str:
+        """Add a media node for an image file, copying it into the folder unless it is already there."""
+        source = Path(image)
+        if not source.is_file():
+            raise JournalError("image file not found", file=source)
+        inside = source.resolve().parent == self.directory.resolve()
+        file_name = source.name if inside else _media_name(source)
+        if not inside:
+            if not copy:
+                raise JournalError("image is outside the journal folder and copy=False", file=source)
+            destination = self.directory / file_name
+            if destination.exists():
+                raise JournalError(f"a file named {file_name!r} is already in the journal", file=source)
+            _copy_atomic(source, destination)
+        identifier = node_id or self.graph.new_node_id(file_name)
+        ownership = "yes" if not inside or nodetype != "base" else "no"
+        return self.graph.add_media(identifier, file_name, nodetype=nodetype, ownership=ownership, **attributes)
+
+    def new_media_path(self, start: str, suffix: str = ".png") -> tuple[str, Path]:
+        """Reserve an id and file path for media derived from ``start`` (``<stem>_NN<suffix>``)."""
+        stem = Path(str(self.graph.node(start)["file"])).stem
+        node_id = self.graph.new_node_id(stem)
+        return node_id, self.directory / f"{node_id}{suffix}"
+
+    def _node_for(self, target: PathLike | str, nodetype: str) -> str:
+        if isinstance(target, str) and target in self.graph.graph:
+            return target
+        return self.add_image(Path(target), nodetype=nodetype)
+
+    # --- edges ----------------------------------------------------------------------------------
+
+    def operation(self, op: str) -> Operation:
+        return self.catalogue.get(op)
+
+    def record(
+        self,
+        start: str,
+        target: PathLike | str,
+        *,
+        op: str,
+        arguments: Mapping[str, Any] | None = None,
+        software_name: str = "masksmith",
+        software_version: str = __version__,
+        donor: PathLike | str | None = None,
+        input_mask: PathLike | Image | None = None,
+        plugin_name: str | None = None,
+        description: str = "",
+        target_pixels: Image | None = None,
+        check_arguments: bool = True,
+        save: bool = True,
+    ) -> EdgeRef:
+        """Record an operation from node ``start`` to ``target`` (a node id or a new image file).
+
+        Runs the operation's comparison to make the change mask, writes it, adds the donor edge
+        when a donor is given, and saves the journal.
+        """
+        operation = self.catalogue.get(op)
+        if operation.deprecated:
+            raise OperationError("operation is deprecated and cannot be used for new edges", argument=op)
+        args = dict(arguments or {})
+        if check_arguments:
+            args = self.catalogue.validate_arguments(op, args, media_type="image")
+        self.graph.node(start)
+        end = self._node_for(target, "interim")
+        if target_pixels is not None:
+            self._remember(end, target_pixels)
+        donor_id = self._node_for(donor, "donor") if donor is not None else None
+        input_mask_name = self._store_input_mask(start, end, input_mask) if input_mask is not None else None
+
+        method = operation.compare_function
+        donor_pixels = self.pixels(donor_id) if donor_id is not None else None
+        if donor_pixels is not None and operation.category == "Paste" and not method:
+            method = "paste"
+        compare_args = {**operation.compare_parameters, **args}
+        tolerance = compare_args.get("tolerance")
+        result = compare(
+            method,
+            self.pixels(start),
+            self.pixels(end),
+            compare_args,
+            donor=donor_pixels,
+            tolerance=float(tolerance) if tolerance is not None else None,
+        )
+        maskname = self._write_mask(start, end, result)
+        edge = self.graph.add_operation_edge(
+            start,
+            end,
+            op=op,
+            maskname=maskname,
+            arguments=args,
+            software_name=software_name,
+            software_version=software_version,
+            record_in_composite=operation.include_in_mask("image"),
+            analysis=result.analysis,
+            description=description,
+            plugin_name=plugin_name,
+            input_mask=input_mask_name,
+            errors=result.errors,
+        )
+        if donor_id is not None:
+            self.add_donor_edge(donor_id, end, save=False)
+        self.graph.label_nodes()
+        self.graph.touch()
+        if save:
+            self.save()
+        return edge
+
+    def add_donor_edge(
+        self, donor: str, target: str, *, arguments: Mapping[str, Any] | None = None, save: bool = True
+    ) -> EdgeRef:
+        """Link a donor to the node it was pasted into; the mask marks the donated pixels (0 in the file)."""
+        changed = donor_mask(self.pixels(donor))
+        result = Comparison(changed, {"empty mask": "no" if changed.any() else "yes"})
+        maskname = self._write_mask(donor, target, result)
+        edge = self.graph.add_operation_edge(
+            donor,
+            target,
+            op=DONOR_OP,
+            maskname=maskname,
+            arguments=dict(arguments) if arguments else None,
+            record_in_composite=False,
+            analysis=result.analysis,
+        )
+        if save:
+            self.save()
+        return edge
+
+    def _write_mask(self, start: str, end: str, result: Comparison) -> str:
+        name = self.graph.mask_file_name(start, end)
+        media_io.write_image(self.directory / name, masks.to_edge_file(result.changed), png_compression=1)
+        return name
+
+    def _store_input_mask(self, start: str, end: str, mask: PathLike | Image) -> str:
+        name = f"{start}_{end}_inputmask.png"
+        if isinstance(mask, np.ndarray):
+            media_io.write_image(self.directory / name, mask, png_compression=1)
+        else:
+            source = Path(mask)
+            if not source.is_file():
+                raise JournalError("input mask file not found", file=source)
+            _copy_atomic(source, self.directory / name)
+        return name
+
+    def edge_mask(self, start: str, end: str) -> NDArray[np.bool_]:
+        """The stored change mask of an edge as booleans (True = changed)."""
+        data = self.graph.edge(start, end)
+        pixels = media_io.read_image(self.directory / str(data["maskname"])).pixels
+        return masks.from_edge_file(pixels)
+
+    # --- persistence ----------------------------------------------------------------------------
+
+    def save(self) -> Path:
+        return store.save_json(self.graph, self.json_path)
+
+    def archive(self, destination: PathLike, *, exclude: tuple[str, ...] = ()) -> Path:
+        self.save()
+        return store.create_archive(self.directory, destination, journal=self.graph, exclude=exclude)
