@@ -25,8 +25,10 @@ def _analytic_lost(source_shape, matrix, target_shape):
     pts = np.stack([cols.ravel(), rows.ravel()], axis=1).astype(float)
     mapped = geometry.transform_points(matrix, pts)
     inside = (
-        (mapped[:, 0] >= -0.5) & (mapped[:, 0] <= target_shape[1] - 0.5)
-        & (mapped[:, 1] >= -0.5) & (mapped[:, 1] <= target_shape[0] - 0.5)
+        (mapped[:, 0] >= -0.5)
+        & (mapped[:, 0] <= target_shape[1] - 0.5)
+        & (mapped[:, 1] >= -0.5)
+        & (mapped[:, 1] <= target_shape[0] - 0.5)
     )
     return ~inside.reshape(source_shape)
 
@@ -185,8 +187,29 @@ def test_rotation_without_angle_is_recorded_as_an_error(rng):
 
 @pytest.mark.parametrize(
     ("name", "key"),
-    [("maskgen.tool_set.cropCompare", "crop"), ("resizeCompare", "resize"), ("crop", "crop"), (None, "diff"),
-     ("extractAlpha", "select_region"), ("rotate", "rotate")],
+    [
+        ("maskgen.tool_set.cropCompare", "crop"),
+        ("resizeCompare", "resize"),
+        ("crop", "crop"),
+        (None, "diff"),
+        ("extractAlpha", "select_region"),
+        ("rotate", "rotate"),
+    ],
 )
 def test_names_normalise(name, key):
     assert normalise_name(name) == key
+
+
+def test_crop_resize_locates_the_window(rng):
+    src = smooth_textured(rng, ROWS, COLS)
+    window = src[40:340, 100:500]
+    tgt = cv2.resize(window, (COLS, ROWS), interpolation=cv2.INTER_LINEAR)
+    result = compare("crop_resize", src, tgt, {"crop width": 400, "crop height": 300})
+    assert result.analysis["location"] == "(40, 100)"
+    assert masks.iou(result.changed, ~_block(src.shape, 40, 100, 300, 400)) >= 0.99
+
+
+def test_seam_carving_is_flagged_as_approximate(rng):
+    src = textured(rng, 60, 80)
+    result = compare("seam", src, src[:, :70].copy(), {})
+    assert any("seam" in e for e in result.errors)

@@ -19,7 +19,7 @@ def _sample_pool(pool: Path) -> dict[str, Path]:
     from skimage import data
 
     pool.mkdir(parents=True, exist_ok=True)
-    images = {"coffee": data.coffee(), "chelsea": data.chelsea(), "astronaut": data.astronaut()}
+    images = {name: getattr(data, name)() for name in ("coffee", "chelsea", "astronaut")}
     paths = {}
     for name, pixels in images.items():
         path = pool / f"{name}.png"
@@ -29,12 +29,11 @@ def _sample_pool(pool: Path) -> dict[str, Path]:
     return paths
 
 
-def _donor_cutout(chelsea: np.ndarray) -> np.ndarray:
-    """The cat's head with an elliptical alpha: a donor ready to paste."""
-    head = chelsea[30:230, 120:320]
-    alpha = np.zeros(head.shape[:2], np.uint8)
-    cv2.ellipse(alpha, (100, 100), (80, 92), 0, 0, 360, 255, -1)
-    return np.dstack([head, alpha])
+def _select_head(chelsea: np.ndarray) -> np.ndarray:
+    """The cat's head selected with an elliptical alpha (transparent elsewhere), as SelectRegion makes it."""
+    alpha = np.zeros(chelsea.shape[:2], np.uint8)
+    cv2.ellipse(alpha, (220, 130), (80, 92), 0, 0, 360, 255, -1)
+    return np.dstack([chelsea, alpha])
 
 
 def build_demo(out: Path) -> Journal:
@@ -45,8 +44,13 @@ def build_demo(out: Path) -> Journal:
     folder = out / "journals" / "demo"
     if (folder / "demo.json").exists():
         shutil.rmtree(folder)
-    j = Journal.create(pool["coffee"], folder, name="demo", description="masksmith demo journal",
-                       technical_summary="crop, resize, local blur, paste splice with a donor")
+    j = Journal.create(
+        pool["coffee"],
+        folder,
+        name="demo",
+        description="masksmith demo journal",
+        technical_summary="crop, resize, local blur, paste splice with a donor",
+    )
     base = j.graph.base_node()
     coffee = j.pixels(base)
 
@@ -56,33 +60,66 @@ def build_demo(out: Path) -> Journal:
 
     resized = cv2.resize(cropped, (405, 270), interpolation=cv2.INTER_LINEAR)
     media_io.write_image(work / "coffee_resized.png", resized)
-    resize = j.record(crop.end, work / "coffee_resized.png", op="TransformResize",
-                      arguments={"interpolation": "bilinear"})
+    resize = j.record(
+        crop.end, work / "coffee_resized.png", op="TransformResize", arguments={"interpolation": "bilinear"}
+    )
 
     region = np.zeros(resized.shape[:2], bool)
     cv2.circle(region.view(np.uint8), (200, 135), 60, 1, -1)
-    blurred = ops.blur_in_mask(resized, region, kernel=21)
+    blurred = ops.blur_in_mask(resized, region, kernel=41)
     media_io.write_image(work / "coffee_blurred.png", blurred)
-    blur = j.record(resize.end, work / "coffee_blurred.png", op="Blur",
-                    arguments={"Blur Type": "Gaussian", "Laundering": "no"},
-                    input_mask=region.astype(np.uint8) * 255)
+    blur = j.record(
+        resize.end,
+        work / "coffee_blurred.png",
+        op="Blur",
+        arguments={"Blur Type": "Gaussian", "Laundering": "no"},
+        input_mask=region.astype(np.uint8) * 255,
+    )
 
-    donor = _donor_cutout(j.pixels(j.add_image(pool["chelsea"], nodetype="donor")))
-    media_io.write_image(work / "chelsea_head.png", donor)
-    x, y = 20, 40
-    alpha = donor[:, :, 3].astype(np.float32) / 255.0
-    pasted = ops.composite(blurred, donor[:, :, :3], alpha, at=(y, x))
+    chelsea = j.add_image(pool["chelsea"], nodetype="donor")
+    selected = _select_head(j.pixels(chelsea))
+    media_io.write_image(work / "chelsea_head.png", selected)
+    head = j.record(
+        chelsea,
+        work / "chelsea_head.png",
+        op="SelectRegion",
+        arguments={"subject": "natural object", "location change": "no"},
+    )
+
+    # paste the head (donor box x 140..300, y 38..222) with its top-left at (20, 40) of the target
+    dx, dy = 20 - 140, 40 - 38
+    shift = np.array([[1, 0, dx], [0, 1, dy]], dtype=np.float32)
+    placed = cv2.warpAffine(selected, shift, (blurred.shape[1], blurred.shape[0]))
+    alpha = placed[:, :, 3].astype(np.float32) / 255.0
+    pasted = ops.composite(blurred, placed[:, :, :3], alpha)
     media_io.write_image(work / "coffee_pasted.png", pasted)
-    j.record(blur.end, work / "coffee_pasted.png", op="PasteSplice", donor=work / "chelsea_head.png",
-             arguments={"donor rotated": "no", "donor resized": "no", "donor cropped": "yes",
-                        "donor flipped": "no", "purpose": "add", "subject": "natural object",
-                        "paste_x": x, "paste_y": y})
+    matrix = {"r": 3, "c": 3, "r0": [1.0, 0.0, float(dx)], "r1": [0.0, 1.0, float(dy)], "r2": [0.0, 0.0, 1.0]}
+    j.record(
+        blur.end,
+        work / "coffee_pasted.png",
+        op="PasteSplice",
+        donor=head.end,
+        arguments={
+            "donor rotated": "no",
+            "donor resized": "no",
+            "donor cropped": "no",
+            "donor flipped": "no",
+            "purpose": "add",
+            "subject": "natural object",
+            "transform matrix": matrix,
+        },
+    )
     return j
 
 
 @click.command()
-@click.option("--out", type=click.Path(path_type=Path, file_okay=False), default=Path("demo-output"),
-              show_default=True, help="Folder for the sample pool, work files and the journal.")
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=Path("demo-output"),
+    show_default=True,
+    help="Folder for the sample pool, work files and the journal.",
+)
 def demo(out: Path) -> None:
     """Build a sample journal (crop, resize, local blur, paste splice with a donor) and its graph image."""
     from masksmith.cli.journal_cmds import render_journal_graph
@@ -95,6 +132,8 @@ def demo(out: Path) -> None:
     click.echo(f"archive:      {archive}")
     click.echo(f"nodes/edges:  {j.graph.graph.number_of_nodes()} / {j.graph.graph.number_of_edges()}")
     for start, end, data in j.graph.edges():
-        click.echo(f"  {start} -> {end}: {data['op']:<16} mask {data['maskname']} "
-                   f"({float(data.get('change size ratio', 0.0)):.1%} changed)")
+        click.echo(
+            f"  {start} -> {end}: {data['op']:<16} mask {data['maskname']} "
+            f"({float(data.get('change size ratio', 0.0)):.1%} changed)"
+        )
     click.echo(f"inspect it with: masksmith journal show {j.directory}")

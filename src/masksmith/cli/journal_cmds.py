@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +43,9 @@ def render_journal_graph(journal: Journal, out: Path) -> Path:
         operation = journal.catalogue.find(op)
         return operation.category if operation is not None else ("Donor" if op == "Donor" else "")
 
-    return render_graph_png(journal.graph.graph, out, thumbnails=thumbnails, title=journal.name, category_of=category_of)
+    return render_graph_png(
+        journal.graph.graph, out, thumbnails=thumbnails, title=journal.name, category_of=category_of
+    )
 
 
 @click.group()
@@ -56,42 +59,90 @@ def journal() -> None:
 
 @journal.command("new")
 @click.argument("base_image", type=click.Path(path_type=Path, dir_okay=False))
-@click.option("--dir", "directory", type=click.Path(path_type=Path, file_okay=False), required=True,
-              help="Journal folder to create (must not exist or be empty).")
+@click.option(
+    "--dir",
+    "directory",
+    type=click.Path(path_type=Path, file_okay=False),
+    required=True,
+    help="Journal folder to create (must not exist or be empty).",
+)
 @click.option("--name", help="Journal name (default: the folder's name).")
 @click.option("--username", help="Creator recorded in the journal (default: your login name).")
 @click.option("--organization", default="", help="Organization recorded in the journal.")
 @click.option("--description", default="", help="Project description.")
-def new(base_image: Path, directory: Path, name: str | None, username: str | None, organization: str,
-        description: str) -> None:
+def new(
+    base_image: Path,
+    directory: Path,
+    name: str | None,
+    username: str | None,
+    organization: str,
+    description: str,
+) -> None:
     """Start a journal from BASE_IMAGE (copied into the folder)."""
-    j = Journal.create(base_image, directory, name=name, username=username, organization=organization,
-                       description=description)
+    j = Journal.create(
+        base_image,
+        directory,
+        name=name,
+        username=username,
+        organization=organization,
+        description=description,
+    )
     click.echo(f"created journal {j.name!r} at {j.json_path} (base node {j.graph.base_node()!r})")
 
 
 @journal.command("add")
 @click.argument("journal_path", metavar="JOURNAL", type=click.Path(path_type=Path, exists=True))
 @click.option("--from", "start", required=True, help="Node id the operation starts from.")
-@click.option("--image", type=click.Path(path_type=Path, dir_okay=False, exists=True), required=True,
-              help="The image the operation produced (copied into the journal as a new node).")
+@click.option(
+    "--image",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    required=True,
+    help="The image the operation produced (copied into the journal as a new node).",
+)
 @click.option("--op", required=True, help="Operation name from the catalogue, e.g. TransformCrop or Blur.")
-@click.option("-a", "--arg", "args", multiple=True, metavar="KEY=VALUE",
-              help="An operation argument (repeatable). Values are read as JSON when they parse.")
+@click.option(
+    "-a",
+    "--arg",
+    "args",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="An operation argument (repeatable). Values are read as JSON when they parse.",
+)
 @click.option("--donor", help="Donor image file or node id, for pastes.")
-@click.option("--input-mask", type=click.Path(path_type=Path, dir_okay=False, exists=True),
-              help="Input mask image (255 = where the operation applied).")
-@click.option("--software", default="masksmith", show_default=True, help="Software name[:version] that did it.")
-def add(journal_path: Path, start: str, image: Path, op: str, args: tuple[str, ...], donor: str | None,
-        input_mask: Path | None, software: str) -> None:
+@click.option(
+    "--input-mask",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    help="Input mask image (255 = where the operation applied).",
+)
+@click.option(
+    "--software", default="masksmith", show_default=True, help="Software name[:version] that did it."
+)
+def add(
+    journal_path: Path,
+    start: str,
+    image: Path,
+    op: str,
+    args: tuple[str, ...],
+    donor: str | None,
+    input_mask: Path | None,
+    software: str,
+) -> None:
     """Record an operation edge from an existing node to a new image file."""
     j = _open(journal_path)
     name, _, version = software.partition(":")
     donor_ref: str | Path | None = donor
     if donor is not None and donor not in j.graph.graph:
         donor_ref = Path(donor)
-    edge = j.record(start, image, op=op, arguments=_parse_arguments(args), software_name=name,
-                    software_version=version or "unknown", donor=donor_ref, input_mask=input_mask)
+    edge = j.record(
+        start,
+        image,
+        op=op,
+        arguments=_parse_arguments(args),
+        software_name=name,
+        software_version=version or "unknown",
+        donor=donor_ref,
+        input_mask=input_mask,
+    )
     data = j.graph.edge(edge.start, edge.end)
     click.echo(
         f"{edge}: {op}, mask {data['maskname']} (empty: {data['empty mask']}, "
@@ -118,15 +169,19 @@ def show(journal_path: Path) -> None:
     edges = list(j.graph.edges())
     click.echo(f"\n{len(edges)} edges")
     erows = [
-        (f"{s} -> {t}", str(d.get("op", "")), str(d.get("empty mask", "")),
-         f"{float(d.get('change size ratio', 0.0)):.1%}" if "change size ratio" in d else "",
-         str(d.get("maskname", "")))
+        (
+            f"{s} -> {t}",
+            str(d.get("op", "")),
+            str(d.get("empty mask", "")),
+            f"{float(d.get('change size ratio', 0.0)):.1%}" if "change size ratio" in d else "",
+            str(d.get("maskname", "")),
+        )
         for s, t, d in edges
     ]
     _table(("edge", "op", "empty", "changed", "mask"), erows)
 
 
-def _table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
+def _table(header: tuple[str, ...], rows: Sequence[tuple[str, ...]]) -> None:
     widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(header)]
     click.echo("  " + "  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)))
     click.echo("  " + "  ".join("-" * w for w in widths))
@@ -136,8 +191,12 @@ def _table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
 
 @journal.command("archive")
 @click.argument("journal_path", metavar="JOURNAL", type=click.Path(path_type=Path, exists=True))
-@click.option("--out", type=click.Path(path_type=Path, file_okay=False), required=True,
-              help="Folder to write NAME.tgz into.")
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path, file_okay=False),
+    required=True,
+    help="Folder to write NAME.tgz into.",
+)
 def archive(journal_path: Path, out: Path) -> None:
     """Write NAME.tgz with the journal and every file it refers to, all under NAME/."""
     j = _open(journal_path)
@@ -146,8 +205,11 @@ def archive(journal_path: Path, out: Path) -> None:
 
 @journal.command("graph")
 @click.argument("journal_path", metavar="JOURNAL", type=click.Path(path_type=Path, exists=True))
-@click.option("--out", type=click.Path(path_type=Path, dir_okay=False),
-              help="PNG to write (default: _overview_.png in the journal folder).")
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="PNG to write (default: _overview_.png in the journal folder).",
+)
 def graph(journal_path: Path, out: Path | None) -> None:
     """Draw the journal's graph with thumbnails to a PNG."""
     j = _open(journal_path)

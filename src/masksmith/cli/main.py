@@ -78,7 +78,8 @@ def run(args: list[str] | None = None, *, prog_name: str = "masksmith") -> int:
         if verbose:
             traceback.print_exc()
         click.echo(
-            f"masksmith: internal error: {type(exc).__name__}: {exc} (rerun with --verbose for the traceback)",
+            f"masksmith: internal error: {type(exc).__name__}: {exc} "
+            "(rerun with --verbose for the traceback)",
             err=True,
         )
         return EXIT_INTERNAL

@@ -25,7 +25,7 @@ from numpy.typing import NDArray
 from masksmith.media import geometry, masks
 from masksmith.media.masks import BoolMask
 
-Image = NDArray[np.generic]
+Image = NDArray[Any]
 
 SMALL_CHANGE_PIXELS = 2500
 MEDIUM_CHANGE_PIXELS = 10000
@@ -97,11 +97,11 @@ def parse_pair(value: object) -> tuple[float, float] | None:
     if value is None or value == "":
         return None
     if isinstance(value, str):
+        text = value
         try:
-            value = ast.literal_eval(value.strip())
+            value = ast.literal_eval(text.strip())
         except (ValueError, SyntaxError):
-            numbers = re.findall(r"-?\d+(?:\.\d+)?", value)
-            value = [float(n) for n in numbers]
+            value = [float(n) for n in re.findall(r"-?\d+(?:\.\d+)?", text)]
     if isinstance(value, (list, tuple)) and len(value) == 2:
         return float(value[0]), float(value[1])
     return None
@@ -180,7 +180,7 @@ def _through_transform(
         diff_t = masks.diff_mask(predicted, tgt, tolerance=data.tolerance)
     else:
         diff_t = masks.smoothed_diff_mask(predicted, tgt)
-    inverse = np.linalg.inv(matrix)
+    inverse = _inverse(matrix)
     changed = geometry.warp_mask(diff_t, inverse, source_shape)
     changed |= ~geometry.coverage(source_shape, matrix, target_shape)
     return Comparison(changed, analyse(changed, src.shape, tgt.shape, matrix=matrix))
@@ -205,11 +205,15 @@ def compare_rotate(data: CompareInput) -> Comparison:
     expand = src.shape[:2] != tgt.shape[:2]
     matrix, shape = geometry.rotation_matrix(src.shape[:2], degrees, expand=expand)
     if shape != tgt.shape[:2]:
-        return _failed(data, f"rotating {src.shape[:2]} by {degrees}° gives {shape}, target is {tgt.shape[:2]}")
+        return _failed(
+            data, f"rotating {src.shape[:2]} by {degrees}° gives {shape}, target is {tgt.shape[:2]}"
+        )
     quarter = degrees / 90.0
     if abs(quarter - round(quarter)) < 1e-9 and expand:
-        predicted = np.ascontiguousarray(np.rot90(src, k=int(round(quarter)) % 4))
-        return _through_transform(data, matrix, interpolation=cv2.INTER_NEAREST, exact=True, predicted=predicted)
+        predicted = np.ascontiguousarray(np.rot90(src, k=round(quarter) % 4))
+        return _through_transform(
+            data, matrix, interpolation=cv2.INTER_NEAREST, exact=True, predicted=predicted
+        )
     exact = abs(quarter - round(quarter)) < 1e-9
     return _through_transform(data, matrix, interpolation=cv2.INTER_LINEAR, exact=exact)
 
@@ -249,10 +253,13 @@ def compare_convert(data: CompareInput) -> Comparison:
         if src.shape[:2] == tgt.shape[1::-1]:
             for k in (1, 3):
                 candidate = np.ascontiguousarray(np.rot90(src, k=k))
-                if np.count_nonzero(masks.smoothed_diff_mask(candidate, tgt)) < 0.01 * tgt.shape[0] * tgt.shape[1]:
+                if (
+                    np.count_nonzero(masks.smoothed_diff_mask(candidate, tgt))
+                    < 0.01 * tgt.shape[0] * tgt.shape[1]
+                ):
                     matrix, _ = geometry.rotation_matrix(src.shape[:2], 90.0 * k, expand=True)
                     diff_t = masks.smoothed_diff_mask(candidate, tgt)
-                    changed = geometry.warp_mask(diff_t, np.linalg.inv(matrix), (src.shape[0], src.shape[1]))
+                    changed = geometry.warp_mask(diff_t, _inverse(matrix), (src.shape[0], src.shape[1]))
                     return Comparison(changed, analyse(changed, src.shape, tgt.shape, matrix=matrix))
         return compare_resize(data)
     changed = masks.smoothed_diff_mask(src, tgt)
@@ -284,6 +291,31 @@ def compare_paste(data: CompareInput) -> Comparison:
     return Comparison(changed, analyse(changed, src.shape, tgt.shape))
 
 
+def compare_crop_resize(data: CompareInput) -> Comparison:
+    """A crop of ``crop width`` × ``crop height`` scaled to the target's size in one step."""
+    src, tgt = data.source, data.target
+    w = _number(data.arguments.get("crop width"))
+    h = _number(data.arguments.get("crop height"))
+    if w is None or h is None or not (0 < w <= src.shape[1] and 0 < h <= src.shape[0]):
+        return _failed(data, "crop+resize needs 'crop width' and 'crop height' within the source")
+    size = (int(w), int(h))
+    small = np.asarray(cv2.resize(tgt, size, interpolation=cv2.INTER_AREA))
+    row, col = geometry.locate_crop(src, small)
+    changed = np.ones(src.shape[:2], bool)
+    changed[row : row + size[1], col : col + size[0]] = masks.smoothed_diff_mask(
+        src[row : row + size[1], col : col + size[0]], small
+    )
+    matrix = geometry.resize_matrix((size[1], size[0]), tgt.shape[:2]) @ geometry.translation(-col, -row)
+    return Comparison(changed, analyse(changed, src.shape, tgt.shape, location=(row, col), matrix=matrix))
+
+
+def compare_seam(data: CompareInput) -> Comparison:
+    """Seam carving is not traced seam by seam yet: compared as a crop, and the edge says so."""
+    result = compare_crop(data)
+    result.errors.append("seam carving is compared as a crop; removed seams are not traced")
+    return result
+
+
 def compare_select_region(data: CompareInput) -> Comparison:
     """SelectRegion: pixels made transparent in the target were removed (changed)."""
     tgt = data.target
@@ -296,6 +328,10 @@ def compare_select_region(data: CompareInput) -> Comparison:
 def donor_mask(donor: Image) -> BoolMask:
     """The donated pixels of a donor image: its opaque region (everything without alpha)."""
     return masks.alpha_mask(donor)
+
+
+def _inverse(matrix: geometry.Matrix) -> geometry.Matrix:
+    return np.asarray(np.linalg.inv(matrix), dtype=np.float64)
 
 
 def _number(value: object) -> float | None:
@@ -324,6 +360,8 @@ COMPARISONS: dict[str, CompareFunction] = {
     "warp": compare_warp,
     "affine": compare_warp,
     "convert": compare_convert,
+    "crop_resize": compare_crop_resize,
+    "seam": compare_seam,
     "paste": compare_paste,
     "paste_splice": compare_paste,
     "select_region": compare_select_region,
@@ -337,7 +375,7 @@ def normalise_name(name: str | None) -> str:
     key = name.rsplit(".", 1)[-1]
     key = re.sub(r"(?<!^)(?=[A-Z])", "_", key).lower()
     key = key.removesuffix("_compare").removeprefix("compare_")
-    aliases = {"extract_alpha": "select_region", "default": "diff", "output": "convert", "seam": "crop"}
+    aliases = {"extract_alpha": "select_region", "default": "diff", "output": "convert"}
     return aliases.get(key, key)
 
 

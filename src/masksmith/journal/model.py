@@ -64,7 +64,12 @@ def default_graph_attributes(
         "projecttype": "image",
         "projectdescription": description,
         "technicalsummary": technical_summary,
-        "typespref": [["png files", "*.png"], ["jpeg files", "*.jpg"], ["tiff files", "*.tiff"], ["all", "*.*"]],
+        "typespref": [
+            ["png files", "*.png"],
+            ["jpeg files", "*.jpg"],
+            ["tiff files", "*.tiff"],
+            ["all", "*.*"],
+        ],
         "edgeFilePaths": {"maskname": "", "inputmaskname": "inputmaskownership", "selectmasks.mask": ""},
         "nodeFilePaths": {"proxyfile": "", "donors.*": "", "compositemaskname": ""},
         "graphFilePaths": {"projectfile": ""},
@@ -224,7 +229,7 @@ class JournalGraph:
         return bool(out) and all(d.get("op") == DONOR_OP for _, _, d in out)
 
     def label_nodes(self) -> None:
-        """Assign ``nodetype`` from structure: the base stays base; other roots are donors; leaves are final."""
+        """Assign ``nodetype`` from structure: base stays base; other roots are donors; leaves are final."""
         for node_id, data in self.graph.nodes(data=True):
             if data.get("nodetype") == "base":
                 continue

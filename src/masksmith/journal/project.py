@@ -21,13 +21,13 @@ from numpy.typing import NDArray
 from masksmith import __version__
 from masksmith.errors import JournalError, OperationError
 from masksmith.journal import store
-from masksmith.journal.compare import Comparison, compare, donor_mask
+from masksmith.journal.compare import Comparison, analyse, compare, donor_mask
 from masksmith.journal.model import DONOR_OP, EdgeRef, JournalGraph
 from masksmith.media import io as media_io
 from masksmith.media import masks
 from masksmith.operations import Catalogue, Operation, default_catalogue
 
-Image = NDArray[np.generic]
+Image = NDArray[Any]
 PathLike = str | os.PathLike[str]
 
 _CACHE_SIZE = 4
@@ -52,7 +52,9 @@ def _media_name(path: Path) -> str:
 class Journal:
     """A manipulation journal stored in a folder ``<name>/<name>.json``."""
 
-    def __init__(self, directory: PathLike, graph: JournalGraph, *, catalogue: Catalogue | None = None) -> None:
+    def __init__(
+        self, directory: PathLike, graph: JournalGraph, *, catalogue: Catalogue | None = None
+    ) -> None:
         self.directory = Path(directory)
         self.graph = graph
         self.catalogue = catalogue or default_catalogue()
@@ -109,7 +111,9 @@ class Journal:
         return journal
 
     @classmethod
-    def open_archive(cls, archive: PathLike, into: PathLike, *, catalogue: Catalogue | None = None) -> Journal:
+    def open_archive(
+        cls, archive: PathLike, into: PathLike, *, catalogue: Catalogue | None = None
+    ) -> Journal:
         folder = store.safe_extract(archive, into)
         return cls.open(folder, catalogue=catalogue)
 
@@ -167,7 +171,9 @@ class Journal:
             _copy_atomic(source, destination)
         identifier = node_id or self.graph.new_node_id(file_name)
         ownership = "yes" if not inside or nodetype != "base" else "no"
-        return self.graph.add_media(identifier, file_name, nodetype=nodetype, ownership=ownership, **attributes)
+        return self.graph.add_media(
+            identifier, file_name, nodetype=nodetype, ownership=ownership, **attributes
+        )
 
     def new_media_path(self, start: str, suffix: str = ".png") -> tuple[str, Path]:
         """Reserve an id and file path for media derived from ``start`` (``<stem>_NN<suffix>``)."""
@@ -208,11 +214,11 @@ class Journal:
         when a donor is given, and saves the journal.
         """
         operation = self.catalogue.get(op)
-        if operation.deprecated:
-            raise OperationError("operation is deprecated and cannot be used for new edges", argument=op)
         args = dict(arguments or {})
         if check_arguments:
-            args = self.catalogue.validate_arguments(op, args, media_type="image")
+            args = operation.check_new_edge(args, media_type="image")
+        elif operation.deprecated:
+            raise OperationError("operation is deprecated and cannot be used for new edges", argument=op)
         self.graph.node(start)
         end = self._node_for(target, "interim")
         if target_pixels is not None:
@@ -220,11 +226,11 @@ class Journal:
         donor_id = self._node_for(donor, "donor") if donor is not None else None
         input_mask_name = self._store_input_mask(start, end, input_mask) if input_mask is not None else None
 
-        method = operation.compare_function
+        method = operation.compare_function("image") or operation.convert_function
         donor_pixels = self.pixels(donor_id) if donor_id is not None else None
         if donor_pixels is not None and operation.category == "Paste" and not method:
             method = "paste"
-        compare_args = {**operation.compare_parameters, **args}
+        compare_args = {**operation.compare_arguments, **args}
         tolerance = compare_args.get("tolerance")
         result = compare(
             method,
@@ -263,7 +269,8 @@ class Journal:
     ) -> EdgeRef:
         """Link a donor to the node it was pasted into; the mask marks the donated pixels (0 in the file)."""
         changed = donor_mask(self.pixels(donor))
-        result = Comparison(changed, {"empty mask": "no" if changed.any() else "yes"})
+        shape = changed.shape
+        result = Comparison(changed, analyse(changed, shape, shape))
         maskname = self._write_mask(donor, target, result)
         edge = self.graph.add_operation_edge(
             donor,

@@ -118,7 +118,9 @@ def load_json(path: str | os.PathLike[str]) -> JournalGraph:
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise JournalError(f"invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}", file=source) from None
+        raise JournalError(
+            f"invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}", file=source
+        ) from None
     return from_dict(data, origin=str(source))
 
 
@@ -249,7 +251,7 @@ def safe_extract(archive: str | os.PathLike[str], destination: str | os.PathLike
     target = Path(destination).resolve()
     target.mkdir(parents=True, exist_ok=True)
     try:
-        tar = tarfile.open(source, "r:*")
+        tar = tarfile.open(source, "r:*")  # noqa: SIM115 - the with below closes it
     except (tarfile.TarError, OSError) as exc:
         raise ArchiveError(f"not a readable archive: {exc}", file=source) from None
     with tar:

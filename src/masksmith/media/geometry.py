@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Any
 
 import cv2
 import numpy as np
@@ -76,14 +77,14 @@ def rotation_matrix(shape: Shape, degrees: float, *, expand: bool = True) -> tup
     cx, cy = (cols - 1) / 2.0, (rows - 1) / 2.0
     quarter = degrees / 90.0
     if abs(quarter - round(quarter)) < 1e-9:
-        k = int(round(quarter)) % 4
-        cos, sin = [(1, 0), (0, 1), (-1, 0), (0, -1)][k]
+        k = round(quarter) % 4
+        cos, sin = [(1.0, 0.0), (0.0, 1.0), (-1.0, 0.0), (0.0, -1.0)][k]
     else:
         rad = math.radians(degrees)
         cos, sin = math.cos(rad), math.sin(rad)
     if expand:
-        new_cols = int(round(abs(cols * cos) + abs(rows * sin)))
-        new_rows = int(round(abs(cols * sin) + abs(rows * cos)))
+        new_cols = round(abs(cols * cos) + abs(rows * sin))
+        new_rows = round(abs(cols * sin) + abs(rows * cos))
     else:
         new_rows, new_cols = rows, cols
     ncx, ncy = (new_cols - 1) / 2.0, (new_rows - 1) / 2.0
@@ -98,22 +99,20 @@ def is_affine(matrix: Matrix) -> bool:
 
 
 def warp_image(
-    image: NDArray[np.generic],
+    image: NDArray[Any],
     matrix: Matrix,
     shape: Shape,
     *,
     interpolation: int = cv2.INTER_LINEAR,
     border_value: float = 0,
-) -> NDArray[np.generic]:
+) -> NDArray[Any]:
     """Warp ``image`` into a canvas of ``shape`` with a source→target matrix."""
     size = (int(shape[1]), int(shape[0]))
     if is_affine(matrix):
         return np.asarray(
             cv2.warpAffine(image, matrix[:2], size, flags=interpolation, borderValue=border_value)
         )
-    return np.asarray(
-        cv2.warpPerspective(image, matrix, size, flags=interpolation, borderValue=border_value)
-    )
+    return np.asarray(cv2.warpPerspective(image, matrix, size, flags=interpolation, borderValue=border_value))
 
 
 def warp_mask(mask: NDArray[np.bool_], matrix: Matrix, shape: Shape) -> NDArray[np.bool_]:
@@ -125,7 +124,7 @@ def warp_mask(mask: NDArray[np.bool_], matrix: Matrix, shape: Shape) -> NDArray[
 def coverage(source: Shape, matrix: Matrix, target: Shape) -> NDArray[np.bool_]:
     """Source pixels whose image under ``matrix`` falls inside the target canvas."""
     ones = np.full(target, 255, np.uint8)
-    inverse = np.linalg.inv(matrix)
+    inverse = np.asarray(np.linalg.inv(matrix), np.float64)
     back = warp_image(ones, inverse, source, interpolation=cv2.INTER_NEAREST)
     return np.asarray(back > 0)
 
@@ -152,7 +151,7 @@ def matrix_from_jt(value: object) -> Matrix | None:
     return matrix
 
 
-def locate_crop(source: NDArray[np.generic], crop: NDArray[np.generic]) -> tuple[int, int]:
+def locate_crop(source: NDArray[Any], crop: NDArray[Any]) -> tuple[int, int]:
     """Find where ``crop`` sits in ``source``: the exact ``(row, col)`` of its top-left corner.
 
     Searches a reduced copy first, then refines at full resolution in a small window, so a near
@@ -185,7 +184,7 @@ def locate_crop(source: NDArray[np.generic], crop: NDArray[np.generic]) -> tuple
     return int(y), int(x)
 
 
-def _gray32(image: NDArray[np.generic]) -> NDArray[np.float32]:
+def _gray32(image: NDArray[Any]) -> NDArray[np.float32]:
     if image.ndim == 3:
         image = image[:, :, :3]
         image = cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_RGB2GRAY)

@@ -11,6 +11,7 @@ The file conventions live here and nowhere else:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import cv2
 import numpy as np
@@ -23,11 +24,11 @@ U8 = NDArray[np.uint8]
 DEFAULT_TOLERANCE = 0.0001
 
 
-def _as_uint(image: NDArray[np.generic]) -> NDArray[np.generic]:
+def _as_uint(image: NDArray[Any]) -> NDArray[Any]:
     if image.dtype == np.bool_:
         return image.astype(np.uint8) * 255
     if image.dtype in (np.uint8, np.uint16):
-        return image
+        return np.asarray(image)
     if np.issubdtype(image.dtype, np.floating):
         return np.clip(image * 65535.0, 0, 65535).astype(np.uint16)
     return np.clip(image, 0, 65535).astype(np.uint16)
@@ -37,7 +38,7 @@ def _dtype_range(dtype: np.dtype[np.generic]) -> int:
     return 65535 if dtype == np.uint16 else 255
 
 
-def _reduce_channels_max(diff: NDArray[np.generic]) -> NDArray[np.generic]:
+def _reduce_channels_max(diff: NDArray[Any]) -> NDArray[Any]:
     if diff.ndim == 2:
         return diff
     channels = cv2.split(diff)
@@ -47,7 +48,7 @@ def _reduce_channels_max(diff: NDArray[np.generic]) -> NDArray[np.generic]:
     return out
 
 
-def _match_layout(a: NDArray[np.generic], b: NDArray[np.generic]) -> tuple[NDArray[np.generic], ...]:
+def _match_layout(a: NDArray[Any], b: NDArray[Any]) -> tuple[NDArray[Any], ...]:
     """Bring two images to the same channel count and dtype so they can be compared."""
     a, b = _as_uint(a), _as_uint(b)
     if a.dtype != b.dtype:
@@ -60,7 +61,7 @@ def _match_layout(a: NDArray[np.generic], b: NDArray[np.generic]) -> tuple[NDArr
     return a, b
 
 
-def _to_rgb(image: NDArray[np.generic]) -> NDArray[np.generic]:
+def _to_rgb(image: NDArray[Any]) -> NDArray[Any]:
     if image.ndim == 2:
         return np.asarray(cv2.cvtColor(image, cv2.COLOR_GRAY2RGB))
     if image.shape[2] == 4:
@@ -68,7 +69,7 @@ def _to_rgb(image: NDArray[np.generic]) -> NDArray[np.generic]:
     return image
 
 
-def abs_diff(a: NDArray[np.generic], b: NDArray[np.generic]) -> NDArray[np.generic]:
+def abs_diff(a: NDArray[Any], b: NDArray[Any]) -> NDArray[Any]:
     """Per-pixel absolute difference, the maximum over channels (same dtype as the inputs)."""
     if a.shape[:2] != b.shape[:2]:
         raise ValueError(f"images differ in size: {a.shape[:2]} vs {b.shape[:2]}")
@@ -77,7 +78,7 @@ def abs_diff(a: NDArray[np.generic], b: NDArray[np.generic]) -> NDArray[np.gener
 
 
 def diff_mask(
-    a: NDArray[np.generic], b: NDArray[np.generic], *, tolerance: float = DEFAULT_TOLERANCE
+    a: NDArray[Any], b: NDArray[Any], *, tolerance: float = DEFAULT_TOLERANCE
 ) -> BoolMask:
     """Pixels whose value differs in any channel by more than ``tolerance`` × the dtype's range."""
     diff = abs_diff(a, b)
@@ -86,7 +87,7 @@ def diff_mask(
 
 
 def smoothed_diff_mask(
-    a: NDArray[np.generic], b: NDArray[np.generic], *, level: float = 0.06, weak_level: float = 0.008
+    a: NDArray[Any], b: NDArray[Any], *, level: float = 0.06, weak_level: float = 0.008
 ) -> BoolMask:
     """Differences that stand out from compression and interpolation noise, with exact edges.
 
@@ -96,8 +97,7 @@ def smoothed_diff_mask(
     """
     diff = abs_diff(a, b)
     top = _dtype_range(diff.dtype)
-    strong = (diff > level * top).astype(np.uint8)
-    strong = cv2.morphologyEx(strong, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
+    strong = cv2.morphologyEx((diff > level * top).astype(np.uint8), cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
     near = cv2.dilate(strong, np.ones((3, 3), np.uint8), iterations=2)
     weak = (diff > weak_level * top).astype(np.uint8)
     return np.asarray(cv2.bitwise_or(strong, cv2.bitwise_and(near, weak)) > 0)
@@ -113,7 +113,7 @@ def to_edge_file(changed: BoolMask) -> U8:
     return out
 
 
-def from_edge_file(pixels: NDArray[np.generic]) -> BoolMask:
+def from_edge_file(pixels: NDArray[Any]) -> BoolMask:
     """JT edge mask file pixels → boolean change mask. Colour or alpha masks use their first channel."""
     return np.asarray(_first_channel(pixels) < 128)
 
@@ -123,11 +123,11 @@ def to_probe_file(changed: BoolMask) -> U8:
     return changed.astype(np.uint8) * 255
 
 
-def from_probe_file(pixels: NDArray[np.generic]) -> BoolMask:
+def from_probe_file(pixels: NDArray[Any]) -> BoolMask:
     return np.asarray(_first_channel(pixels) >= 128)
 
 
-def from_input_mask(pixels: NDArray[np.generic], *, invert: bool = False) -> BoolMask:
+def from_input_mask(pixels: NDArray[Any], *, invert: bool = False) -> BoolMask:
     """Input mask pixels (255 = select) → boolean selection; ``invert`` flips a journal edge mask into it.
 
     An RGBA image is read through its alpha channel.
@@ -143,14 +143,14 @@ def to_input_mask(selected: BoolMask) -> U8:
     return selected.astype(np.uint8) * 255
 
 
-def alpha_mask(pixels: NDArray[np.generic]) -> BoolMask:
+def alpha_mask(pixels: NDArray[Any]) -> BoolMask:
     """Where an RGBA image is opaque (alpha > 0); everything when it has no alpha."""
     if pixels.ndim == 3 and pixels.shape[2] == 4:
         return np.asarray(pixels[:, :, 3] > 0)
     return np.ones(pixels.shape[:2], bool)
 
 
-def _first_channel(pixels: NDArray[np.generic]) -> NDArray[np.generic]:
+def _first_channel(pixels: NDArray[Any]) -> NDArray[Any]:
     if pixels.ndim == 3:
         pixels = pixels[:, :, 0]
     if pixels.dtype == np.uint16:

@@ -5,13 +5,15 @@ Every function returns a new image and leaves pixels outside the mask bit-identi
 
 from __future__ import annotations
 
+from typing import Any
+
 import cv2
 import numpy as np
 from numpy.typing import NDArray
 
 from masksmith.media.masks import BoolMask, bbox
 
-Image = NDArray[np.generic]
+Image = NDArray[Any]
 
 
 def _odd(value: int) -> int:
@@ -83,7 +85,7 @@ def pixelate_in_mask(image: Image, mask: BoolMask, *, block: int) -> Image:
 
 
 def gray_in_mask(image: Image, mask: BoolMask, *, normalize: bool = False) -> Image:
-    """Replace the masked pixels by their gray value; ``normalize`` stretches it to the full range (clipped)."""
+    """Replace masked pixels by their gray value; ``normalize`` stretches it to the full range (clipped)."""
     if image.ndim == 2:
         gray = image
     else:
@@ -102,8 +104,10 @@ def gray_in_mask(image: Image, mask: BoolMask, *, normalize: bool = False) -> Im
     return _apply_in_mask(image, mask, effect)
 
 
-def composite(base: Image, overlay: Image, alpha: NDArray[np.floating], *, at: tuple[int, int] = (0, 0)) -> Image:
-    """Alpha-blend ``overlay`` (with float ``alpha`` in [0, 1]) onto ``base`` with its top-left at ``at`` (row, col).
+def composite(
+    base: Image, overlay: Image, alpha: NDArray[np.floating], *, at: tuple[int, int] = (0, 0)
+) -> Image:
+    """Alpha-blend ``overlay`` (float ``alpha`` in [0, 1]) onto ``base``, its top-left at ``at`` (row, col).
 
     Parts of the overlay outside the base are clipped.
     """
@@ -121,5 +125,5 @@ def composite(base: Image, overlay: Image, alpha: NDArray[np.floating], *, at: t
         a = a[:, :, None]
         ov = ov[:, :, : dst.shape[2]]
     blended = dst.astype(np.float32) * (1.0 - a) + ov.astype(np.float32) * a
-    out[r0:r1, c0:c1] = np.clip(np.rint(blended), 0, np.iinfo(base.dtype).max).astype(base.dtype)
+    out[r0:r1, c0:c1] = np.clip(np.rint(blended), 0, 65535 if base.dtype == np.uint16 else 255).astype(base.dtype)
     return out

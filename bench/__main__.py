@@ -1,0 +1,22 @@
+"""Run every benchmark and print its table (copy the output into docs/benchmarks.md)."""
+
+from __future__ import annotations
+
+import platform
+import sys
+
+from bench import bench_journal_edge
+
+BENCHMARKS = [bench_journal_edge.run]
+
+
+def main() -> int:
+    print(f"python {sys.version.split()[0]} on {platform.machine()}, {platform.processor() or 'cpu'}\n")
+    for run in BENCHMARKS:
+        print(run())
+        print()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
