@@ -1,0 +1,842 @@
+"""Configuration of ``masksmith anonymise``: pydantic models loaded from flat YAML.
+
+The YAML files use the flat key names of the NPRA ``image-anonymisation`` configuration, so existing
+user files load unchanged (except that unknown keys are now an error instead of being ignored, and a
+user file only needs the keys it changes). In memory the keys are grouped (``config.outputs.remote_json``).
+Loading order: model defaults ← shipped default YAML (planar or 360) ← user file.
+"""
+
+from __future__ import annotations
+
+import difflib
+import logging
+import os
+import string
+import types
+import typing
+from collections.abc import Iterator, Mapping
+from datetime import datetime
+from enum import Enum, StrEnum
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
+
+from masksmith.errors import ConfigError
+
+__all__ = [
+    "CLASS_ORDER",
+    "COCO91_NAMES",
+    "MAPPENAVN_KEYS",
+    "AnonymiseConfig",
+    "DatabaseConfig",
+    "DetectionConfig",
+    "DetectorName",
+    "DrawConfig",
+    "DrawMode",
+    "EmailConfig",
+    "LogLevel",
+    "LoggingConfig",
+    "MetadataConfig",
+    "ModelType",
+    "OutputConfig",
+    "RunConfig",
+    "YoloModelPaths",
+    "check_startup",
+    "default_config_path",
+    "encrypt_secret",
+    "flat_keys",
+    "load_config",
+]
+
+_log = logging.getLogger(__name__)
+
+# COCO category ids as used by the original's TF1 Mask R-CNN label map (ids 1..90 with gaps).
+COCO91_NAMES: dict[int, str] = {
+    1: "person", 2: "bicycle", 3: "car", 4: "motorcycle", 5: "airplane", 6: "bus", 7: "train",
+    8: "truck", 9: "boat", 10: "traffic light", 11: "fire hydrant", 13: "stop sign",
+    14: "parking meter", 15: "bench", 16: "bird", 17: "cat", 18: "dog", 19: "horse", 20: "sheep",
+    21: "cow", 22: "elephant", 23: "bear", 24: "zebra", 25: "giraffe", 27: "backpack",
+    28: "umbrella", 31: "handbag", 32: "tie", 33: "suitcase", 34: "frisbee", 35: "skis",
+    36: "snowboard", 37: "sports ball", 38: "kite", 39: "baseball bat", 40: "baseball glove",
+    41: "skateboard", 42: "surfboard", 43: "tennis racket", 44: "bottle", 46: "wine glass",
+    47: "cup", 48: "fork", 49: "knife", 50: "spoon", 51: "bowl", 52: "banana", 53: "apple",
+    54: "sandwich", 55: "orange", 56: "broccoli", 57: "carrot", 58: "hot dog", 59: "pizza",
+    60: "donut", 61: "cake", 62: "chair", 63: "couch", 64: "potted plant", 65: "bed",
+    67: "dining table", 70: "toilet", 72: "tv", 73: "laptop", 74: "mouse", 75: "remote",
+    76: "keyboard", 77: "cell phone", 78: "microwave", 79: "oven", 80: "toaster", 81: "sink",
+    82: "refrigerator", 84: "book", 85: "clock", 86: "vase", 87: "scissors", 88: "teddy bear",
+    89: "hair drier", 90: "toothbrush",
+}  # fmt: skip
+
+#: Every class name masksmith knows, in output order (COCO id order, then masksmith's own classes).
+CLASS_ORDER: tuple[str, ...] = (*COCO91_NAMES.values(), "face", "licence_plate")
+
+#: Keys available to the ``exif_mappenavn`` template (§5.4 of the facts; ``hp`` from V1).
+MAPPENAVN_KEYS: frozenset[str] = frozenset(
+    {
+        "aar", "maaned", "dag", "fylke", "vegkat", "vegstat", "vegnr", "meter", "feltkode",
+        "strekningreferanse", "relative_input_dir", "hp",
+    }
+)  # fmt: skip
+
+_LOG_FILE_KEYS = frozenset({"datetime", "hostname"})
+
+
+class ModelType(StrEnum):
+    """Speed/accuracy trade-off of the segmentation model."""
+
+    SLOW = "Slow"
+    MEDIUM = "Medium"
+    FAST = "Fast"
+
+
+class DrawMode(StrEnum):
+    """How masked regions are drawn."""
+
+    BLUR = "blur"
+    GRAY_BLUR = "gray_blur"
+    NORMALIZED_GRAY_BLUR = "normalized_gray_blur"
+    MASK_COLOR = "mask_color"
+
+
+class LogLevel(StrEnum):
+    """Console log levels the original accepted."""
+
+    DEBUG = "DEBUG"
+    INFO = "INFO"
+    WARNING = "WARNING"
+    ERROR = "ERROR"
+
+
+class DetectorName(StrEnum):
+    """Detectors ``masksmith anonymise`` can run (see ``masksmith.detect``)."""
+
+    CENTERFACE = "centerface"
+    YOLO_SEG = "yolo_seg"
+    HOG_PEOPLE = "hog_people"
+    HAAR_PLATES = "haar_plates"
+
+
+def _enum_case_insensitive(enum: type[Enum], value: Any) -> Any:
+    if isinstance(value, str):
+        for member in enum:
+            if member.value.lower() == value.strip().lower():
+                return member
+    return value
+
+
+def _template_fields(template: str) -> set[str]:
+    return {name.split(".")[0].split("[")[0] for _, name, _, _ in string.Formatter().parse(template) if name}
+
+
+class _Group(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+
+
+class MetadataConfig(_Group):
+    """Values written into the output JSON."""
+
+    data_eier: str | None = None
+    fylkesnummer: int | None = Field(default=None, ge=1, le=99)
+    force_fylke: bool = False
+    image_type: str = Field(default="Planar", min_length=1)
+    application_version: str = "0.2"
+    exif_mappenavn: str = "Vegbilder/{relative_input_dir}"
+    # Matched case-insensitively (the original's planar and 360 defaults differ only in case).
+    exif_top_dir: str = "tilSladding"
+    remove_imagetype_filepath: bool = False
+    flip_wkt: bool = False
+
+    @field_validator("application_version", "image_type", "data_eier", mode="before")
+    @classmethod
+    def _number_to_str(cls, value: Any) -> Any:
+        # YAML reads an unquoted 0.2 or 360 as a number.
+        return str(value) if isinstance(value, int | float) and not isinstance(value, bool) else value
+
+    @field_validator("exif_mappenavn")
+    @classmethod
+    def _known_template_keys(cls, value: str) -> str:
+        try:
+            unknown = _template_fields(value) - MAPPENAVN_KEYS
+        except ValueError as exc:
+            raise ValueError(f"not a valid format template ({exc})") from None
+        if unknown:
+            raise ValueError(
+                f"unknown template key(s) {sorted(unknown)}; valid keys: {', '.join(sorted(MAPPENAVN_KEYS))}"
+            )
+        return value
+
+
+class RunConfig(_Group):
+    """How the run behaves: deletion, restarts, file access, parallelism."""
+
+    delete_input: bool = False
+    force_remask: bool = False  # deprecated in V2 (no .webp marker); kept so old files load
+    lazy_paths: bool = False
+    file_access_retry_seconds: float = Field(default=10, ge=0)
+    file_access_timeout_seconds: float = Field(default=60, ge=0)
+    enable_async: bool = True
+    max_num_async_workers: int = Field(default=2, ge=1)
+    write_journal: bool = False
+
+
+class LoggingConfig(_Group):
+    """Log file naming and verbosity."""
+
+    datetime_format: str = "%Y-%m-%d %H.%M.%S"
+    log_file_name: str = "{datetime}_{hostname}.log"
+    log_level: LogLevel = LogLevel.DEBUG
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _level(cls, value: Any) -> Any:
+        return _enum_case_insensitive(LogLevel, value)
+
+    @field_validator("log_file_name")
+    @classmethod
+    def _log_name(cls, value: str) -> str:
+        unknown = _template_fields(value) - _LOG_FILE_KEYS
+        if unknown:
+            raise ValueError(f"unknown template key(s) {sorted(unknown)}; valid keys: datetime, hostname")
+        return value
+
+
+class OutputConfig(_Group):
+    """Which files are written where (remote = output tree, local = input tree, archive = -a tree)."""
+
+    remote_json: bool = True
+    local_json: bool = False
+    archive_json: bool = False
+    # V1 mask files (<stem> mask image); commented out in V2, off by default.
+    remote_mask: bool = False
+    local_mask: bool = False
+    archive_mask: bool = False
+    remote_preview: bool = False
+    local_preview: bool = False
+    archive_preview: bool = False
+    separate_preview_directory: str | None = None
+    preview_dim: tuple[int, int] | None = (2520, 1400)  # [width, height]
+    preview_center: tuple[float, float] = (0.45, 0.5)  # [height fraction, width fraction]
+    # The original saved with PIL's default quality (75); kept so outputs match in size and look.
+    jpeg_quality: int = Field(default=75, ge=1, le=100)
+
+    @field_validator("preview_dim")
+    @classmethod
+    def _positive_dim(cls, value: tuple[int, int] | None) -> tuple[int, int] | None:
+        if value is not None and min(value) < 1:
+            raise ValueError("both [width, height] must be >= 1")
+        return value
+
+    @field_validator("preview_center")
+    @classmethod
+    def _fractions(cls, value: tuple[float, float]) -> tuple[float, float]:
+        if not all(0.0 <= v <= 1.0 for v in value):
+            raise ValueError("both [height, width] fractions must lie in [0, 1]")
+        return value
+
+    @property
+    def any_preview(self) -> bool:
+        """True when a preview is written anywhere (this sets ``exif_preview_filnavn``)."""
+        return (
+            self.remote_preview
+            or self.local_preview
+            or self.archive_preview
+            or self.separate_preview_directory is not None
+        )
+
+
+class YoloModelPaths(_Group):
+    """YOLO-seg ONNX files per ``model_type``; None uses the detector registry's default."""
+
+    Slow: str | None = None
+    Medium: str | None = None
+    Fast: str | None = None
+
+    def for_type(self, model_type: ModelType) -> str | None:
+        """The path configured for ``model_type``."""
+        value: str | None = getattr(self, model_type.value)
+        return value
+
+
+class DetectionConfig(_Group):
+    """Which detectors run and how their masks are post-processed."""
+
+    model_type: ModelType = ModelType.MEDIUM
+    detectors: list[DetectorName] = Field(
+        default_factory=lambda: [DetectorName.CENTERFACE, DetectorName.YOLO_SEG], min_length=1
+    )
+    yolo_model_paths: YoloModelPaths = Field(default_factory=YoloModelPaths)
+    kept_classes: list[str] = Field(
+        default_factory=lambda: [
+            "person", "bicycle", "car", "motorcycle", "bus", "truck", "face", "licence_plate",
+        ],
+        min_length=1,
+    )  # fmt: skip
+    # The original had no explicit threshold; 0.3 is what the TF1 exported graphs typically used.
+    score_threshold: float = Field(default=0.3, ge=0.0, le=1.0)
+    mask_dilation_pixels: int = Field(default=4, ge=0)
+    max_num_pixels: int = Field(default=1_000_000_000, ge=1)
+    use_cutouts: bool = False
+    cutout_step_factor: tuple[int, int] = (1500, 1300)  # [h, w] stride in pixels
+    cutout_dim_downscale: tuple[float, float] = (3, 2)  # window = (H / a, W / b)
+    cutout_wrap_around: bool = False  # 360° panoramas: windows wrap past the right edge
+
+    @field_validator("model_type", mode="before")
+    @classmethod
+    def _model_type(cls, value: Any) -> Any:
+        return _enum_case_insensitive(ModelType, value)
+
+    @field_validator("detectors", mode="before")
+    @classmethod
+    def _detectors(cls, value: Any) -> Any:
+        if isinstance(value, list):
+            return [_enum_case_insensitive(DetectorName, v) for v in value]
+        return value
+
+    @field_validator("kept_classes")
+    @classmethod
+    def _classes(cls, value: list[str]) -> list[str]:
+        # A typo here ("persons") would silently leave people unmasked, so refuse unknown names.
+        cleaned = [v.strip().lower() for v in value]
+        unknown = [v for v in cleaned if v not in CLASS_ORDER]
+        if unknown:
+            hints = {u: difflib.get_close_matches(u, CLASS_ORDER, n=1) for u in unknown}
+            text = ", ".join(f"{u!r}" + (f" (did you mean {h[0]!r}?)" if h else "") for u, h in hints.items())
+            raise ValueError(f"unknown class name(s) {text}; use COCO class names, 'face' or 'licence_plate'")
+        return list(dict.fromkeys(cleaned))
+
+    @field_validator("cutout_step_factor")
+    @classmethod
+    def _steps(cls, value: tuple[int, int]) -> tuple[int, int]:
+        if min(value) < 1:
+            raise ValueError("both [height, width] steps must be >= 1 pixel")
+        return value
+
+    @field_validator("cutout_dim_downscale")
+    @classmethod
+    def _downscale(cls, value: tuple[float, float]) -> tuple[float, float]:
+        if min(value) < 1:
+            raise ValueError("both [height, width] factors must be >= 1")
+        return value
+
+
+_RGB = tuple[int, int, int]
+
+
+def _check_rgb(value: _RGB) -> _RGB:
+    if not all(0 <= c <= 255 for c in value):
+        raise ValueError("colour components must lie in 0..255")
+    return value
+
+
+class DrawConfig(_Group):
+    """How detections are drawn onto the published image."""
+
+    draw_mask: bool = True
+    mask_color: _RGB | None = None
+    blur: int | None = Field(default=15, ge=1, le=1000)  # box kernel = blur/1000 × image width
+    gray_blur: bool = True
+    normalized_gray_blur: bool = True
+    # masksmith addition: an explicit mode; None derives it from blur / gray_blur / normalized_gray_blur.
+    draw_mode: DrawMode | None = None
+    label_colors: dict[str, _RGB] = Field(
+        default_factory=lambda: {
+            "person": (255, 255, 255),
+            "bicycle": (0, 0, 255),
+            "car": (255, 0, 0),
+            "motorcycle": (255, 255, 0),
+            "bus": (0, 255, 255),
+            "truck": (0, 255, 0),
+        }
+    )
+    default_color: _RGB = (100, 100, 100)
+
+    @field_validator("draw_mode", mode="before")
+    @classmethod
+    def _mode(cls, value: Any) -> Any:
+        return _enum_case_insensitive(DrawMode, value)
+
+    @field_validator("mask_color", "default_color")
+    @classmethod
+    def _rgb(cls, value: _RGB | None) -> _RGB | None:
+        return None if value is None else _check_rgb(value)
+
+    @field_validator("label_colors")
+    @classmethod
+    def _label_rgb(cls, value: dict[str, _RGB]) -> dict[str, _RGB]:
+        return {k: _check_rgb(v) for k, v in value.items()}
+
+    @field_validator("draw_mode")
+    @classmethod
+    def _blur_for_blur_modes(cls, value: DrawMode | None, info: ValidationInfo) -> DrawMode | None:
+        if value not in (None, DrawMode.MASK_COLOR) and info.data.get("blur", 0) is None:
+            raise ValueError(f"draw_mode {value.value!r} needs a blur strength, but blur is null")
+        return value
+
+    @property
+    def effective_mode(self) -> DrawMode:
+        """The draw mode in force: explicit ``draw_mode`` or the original's flag logic."""
+        if self.draw_mode is not None:
+            return self.draw_mode
+        if self.blur is None:
+            return DrawMode.MASK_COLOR
+        if not self.gray_blur:
+            return DrawMode.BLUR
+        return DrawMode.NORMALIZED_GRAY_BLUR if self.normalized_gray_blur else DrawMode.GRAY_BLUR
+
+
+class EmailConfig(_Group):
+    """Notification e-mails (the original kept SMTP settings in a separate Python file)."""
+
+    uncaught_exception_email: bool = False
+    processing_error_email: bool = False
+    finished_email: bool = False  # independent flag (the original also required processing_error_email)
+    email_attach_log_file: bool = False
+    smtp_host: str | None = None
+    smtp_port: int = Field(default=25, ge=1, le=65535)
+    smtp_starttls: bool = False
+    smtp_user: str | None = None
+    smtp_password_env: str = "MASKSMITH_SMTP_PASSWORD"
+    email_from_address: str | None = None
+    email_to_addresses: list[str] = Field(default_factory=list)
+
+    def smtp_password(self) -> SecretStr | None:
+        """The SMTP password from ``$smtp_password_env`` (None when unset)."""
+        value = os.environ.get(self.smtp_password_env)
+        return SecretStr(value) if value else None
+
+    @property
+    def any_email(self) -> bool:
+        """True when any e-mail notification is switched on."""
+        return self.uncaught_exception_email or self.processing_error_email or self.finished_email
+
+
+class DatabaseConfig(_Group):
+    """Metadata rows written to a database (SQLite by default, PostgreSQL/PostGIS in production)."""
+
+    write_exif_to_db: bool = False
+    db_max_n_accumulated_rows: int = Field(default=100, ge=1)
+    db_max_n_errors: int = Field(default=1000, ge=0)
+    db_max_cache_size: int = Field(default=1000, ge=1)
+    table_name: str | None = "VEGBILDER"
+    table_primary_key: str = "bildeid"
+    db_url: str | None = None  # SQLAlchemy URL without password; None → the sink's embedded SQLite file
+    db_schema: str | None = None
+    db_password_env: str = "MASKSMITH_DB_PASSWORD"
+    db_encrypted_password: SecretStr | None = None  # Fernet token; key from the variable db_key_env names
+    db_key_env: str = "MASKSMITH_DB_KEY"
+
+    @field_validator("db_url")
+    @classmethod
+    def _no_password_in_url(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                password = urlsplit(value).password
+            except ValueError:
+                password = None
+            if password:
+                raise ValueError(
+                    "the URL must not contain a password; put it in the environment variable named by "
+                    "db_password_env, or encrypt it into db_encrypted_password"
+                )
+        return value
+
+    def db_password(self) -> SecretStr | None:
+        """The database password: from ``$db_password_env``, else the decrypted ``db_encrypted_password``.
+
+        Raises ConfigError when an encrypted password is configured but cannot be decrypted.
+        """
+        from_env = os.environ.get(self.db_password_env)
+        if from_env:
+            return SecretStr(from_env)
+        if self.db_encrypted_password is None:
+            return None
+        key = os.environ.get(self.db_key_env)
+        if not key:
+            raise ConfigError(
+                f"db_encrypted_password is set but the key variable ${self.db_key_env} is empty",
+                argument="db_encrypted_password",
+            )
+        return SecretStr(_decrypt(self.db_encrypted_password.get_secret_value(), key))
+
+
+def _fernet(key: str) -> Any:
+    try:
+        from cryptography.fernet import Fernet
+    except ImportError:  # pragma: no cover - depends on the installation
+        raise ConfigError(
+            "decrypting db_encrypted_password needs the 'cryptography' package: pip install 'masksmith[db]'",
+            argument="db_encrypted_password",
+        ) from None
+    try:
+        return Fernet(key.encode())
+    except (ValueError, TypeError):
+        raise ConfigError(
+            "the Fernet key is malformed (want 32 url-safe base64 bytes)", argument="db_key_env"
+        ) from None
+
+
+def _decrypt(token: str, key: str) -> str:
+    from cryptography.fernet import InvalidToken
+
+    try:
+        plain: bytes = _fernet(key).decrypt(token.encode())
+    except InvalidToken:
+        raise ConfigError(
+            "db_encrypted_password cannot be decrypted with the configured key",
+            argument="db_encrypted_password",
+        ) from None
+    return plain.decode()
+
+
+def encrypt_secret(secret: str, key: str) -> str:
+    """Encrypt ``secret`` with a Fernet ``key`` (for ``db_encrypted_password``)."""
+    token: bytes = _fernet(key).encrypt(secret.encode())
+    return token.decode()
+
+
+_GROUPS: dict[str, type[_Group]] = {
+    "metadata": MetadataConfig,
+    "run": RunConfig,
+    "logging": LoggingConfig,
+    "outputs": OutputConfig,
+    "detection": DetectionConfig,
+    "draw": DrawConfig,
+    "email": EmailConfig,
+    "database": DatabaseConfig,
+}
+
+_FLAT: dict[str, str] = {}
+for _group, _model in _GROUPS.items():
+    for _key in _model.model_fields:
+        assert _key not in _FLAT, f"duplicate flat config key {_key}"
+        _FLAT[_key] = _group
+
+_DICT_KEYS = frozenset({"yolo_model_paths", "label_colors"})  # merged key by key across layers
+
+
+def flat_keys() -> dict[str, str]:
+    """Every flat YAML key and the group that holds it, in declaration order."""
+    return dict(_FLAT)
+
+
+class AnonymiseConfig(BaseModel):
+    """The complete ``masksmith anonymise`` configuration, grouped; built by :func:`load_config`."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+
+    metadata: MetadataConfig = Field(default_factory=MetadataConfig)
+    run: RunConfig = Field(default_factory=RunConfig)
+    logging: LoggingConfig = Field(default_factory=LoggingConfig)
+    outputs: OutputConfig = Field(default_factory=OutputConfig)
+    detection: DetectionConfig = Field(default_factory=DetectionConfig)
+    draw: DrawConfig = Field(default_factory=DrawConfig)
+    email: EmailConfig = Field(default_factory=EmailConfig)
+    database: DatabaseConfig = Field(default_factory=DatabaseConfig)
+
+    _source: Path | None = PrivateAttr(default=None)
+    _source_mtime: float | None = PrivateAttr(default=None)
+
+    @property
+    def source(self) -> Path | None:
+        """The user file this config was loaded from (None for the shipped defaults)."""
+        return self._source
+
+    @property
+    def version(self) -> str:
+        """``P<application_version>_K<config mtime %Y%m%d>``, the JSON's ``versjon``."""
+        mtime = self._source_mtime
+        stamp = datetime.fromtimestamp(mtime).strftime("%Y%m%d") if mtime is not None else "00000000"
+        return f"P{self.metadata.application_version}_K{stamp}"
+
+    @property
+    def is_360(self) -> bool:
+        """True for 360° panoramas (``image_type: "360"``)."""
+        return self.metadata.image_type.strip().lower() == "360"
+
+    def get(self, key: str) -> Any:
+        """The value of a flat YAML key, e.g. ``config.get("remote_json")``."""
+        if key not in _FLAT:
+            raise ConfigError(f"unknown key{_did_you_mean(key)}", argument=key)
+        return getattr(getattr(self, _FLAT[key]), key)
+
+    def iter_flat(self) -> Iterator[tuple[str, Any]]:
+        """(flat key, value) pairs in declaration order."""
+        for key, group in _FLAT.items():
+            yield key, getattr(getattr(self, group), key)
+
+    def redacted_dict(self) -> dict[str, Any]:
+        """Flat, JSON-compatible dict for logs; secrets are masked."""
+        out: dict[str, Any] = {}
+        for key, value in self.iter_flat():
+            out[key] = _plain(value)
+        return out
+
+    def redacted_yaml(self) -> str:
+        """The redacted config as YAML text (for the log's CONFIG START/END block)."""
+        return yaml.safe_dump(self.redacted_dict(), sort_keys=False, allow_unicode=True)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, SecretStr):
+        return "**********"
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, BaseModel):
+        return {k: _plain(v) for k, v in value}
+    if isinstance(value, tuple | list):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
+def _did_you_mean(key: str) -> str:
+    close = difflib.get_close_matches(key, list(_FLAT), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def default_config_path(base: Literal["360", "planar"] = "planar") -> Path:
+    """Path of a shipped default YAML file."""
+    name = "default_config_360.yml" if base == "360" else "default_config.yml"
+    return Path(str(resources.files("masksmith.anonymise").joinpath(name)))
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError("config file not found", file=path) from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file ({exc.strerror})", file=path) from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or "invalid YAML"
+        raise ConfigError(f"invalid YAML{where}: {problem}", file=path) from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"the top level must be a mapping of keys, not {type(data).__name__}", file=path)
+    return _flatten(data, path)
+
+
+def _flatten(data: Mapping[Any, Any], path: Path) -> dict[str, Any]:
+    """Accept flat keys and, as a convenience, group sections (``outputs: {remote_json: true}``)."""
+    flat: dict[str, Any] = {}
+    for raw_key, value in data.items():
+        key = str(raw_key)
+        if key in _GROUPS and isinstance(value, Mapping) and key not in _FLAT:
+            for sub_key, sub_value in value.items():
+                sub = str(sub_key)
+                if _FLAT.get(sub) != key:
+                    message = f"unknown key in section {key!r}{_did_you_mean(sub)}"
+                    raise ConfigError(message, file=path, argument=sub)
+                flat[sub] = sub_value
+        elif key in _FLAT:
+            flat[key] = value
+        else:
+            raise ConfigError(f"unknown key{_did_you_mean(key)}", file=path, argument=key)
+    return flat
+
+
+def _merge(base: dict[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in override.items():
+        if key in _DICT_KEYS and isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = {**merged[key], **value}
+        else:
+            merged[key] = value
+    return merged
+
+
+def _resolve_relative_paths(flat: dict[str, Any], directory: Path) -> None:
+    paths = flat.get("yolo_model_paths")
+    if isinstance(paths, Mapping):
+        flat["yolo_model_paths"] = {
+            k: str(directory / v) if isinstance(v, str) and not Path(v).is_absolute() else v
+            for k, v in paths.items()
+        }
+
+
+def _type_name(annotation: Any) -> str:
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        return " | ".join("null" if a is type(None) else _type_name(a) for a in typing.get_args(annotation))
+    if isinstance(annotation, type) and issubclass(annotation, Enum):
+        return "one of " + ", ".join(repr(m.value) for m in annotation)
+    if origin is not None:
+        args = typing.get_args(annotation)
+        name = getattr(origin, "__name__", str(origin))
+        if origin is tuple:
+            return f"list of {len(args)} {_type_name(args[0])}" if args else "list"
+        return f"{name}[{', '.join(_type_name(a) for a in args)}]"
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return "mapping with keys " + ", ".join(annotation.model_fields)
+    if annotation is SecretStr:
+        return "str"
+    return getattr(annotation, "__name__", str(annotation))
+
+
+def _validation_error(exc: ValidationError, file: Path | None) -> ConfigError:
+    err = exc.errors(include_url=False)[0]
+    loc = [str(part) for part in err["loc"]]
+    key = loc[1] if len(loc) > 1 and loc[0] in _GROUPS else (loc[0] if loc else "?")
+    group = _FLAT.get(key)
+    expected = ""
+    if group is not None:
+        field = _GROUPS[group].model_fields[key]
+        expected = f"expected {_type_name(field.annotation)}; "
+    where = "".join(f"[{p}]" for p in loc[2:])
+    message = err["msg"]
+    if err["type"] == "missing" and len(loc) > 2:
+        message = f"too few items (item {loc[-1]} is missing)"
+    elif err["type"] not in ("value_error", "assertion_error") and "input" in err:
+        message = f"{message} (got {_short(err['input'])})"
+    elif err["type"] == "value_error":
+        message = message.removeprefix("Value error, ")
+        expected = ""
+    count = len(exc.errors())
+    more = f" [+{count - 1} more error(s)]" if count > 1 else ""
+    return ConfigError(f"{expected}{message}{where and ' at ' + where}{more}", file=file, argument=key)
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _build(flat: dict[str, Any], file: Path | None) -> AnonymiseConfig:
+    grouped: dict[str, dict[str, Any]] = {group: {} for group in _GROUPS}
+    for key, value in flat.items():
+        grouped[_FLAT[key]][key] = value
+    try:
+        return AnonymiseConfig.model_validate(grouped)
+    except ValidationError as exc:
+        raise _validation_error(exc, file) from None
+
+
+def load_config(
+    path: str | os.PathLike[str] | None = None, *, base: Literal["360", "planar"] | None = None
+) -> AnonymiseConfig:
+    """Load the configuration: model defaults ← shipped default YAML (``base``) ← the user file at ``path``.
+
+    ``base`` None means ``"planar"``. The user file needs only the keys it changes. Unknown keys, wrong
+    types and bad enum values raise :class:`ConfigError` naming the key and the file.
+    """
+    base_path = default_config_path(base or "planar")
+    flat = _read_yaml(base_path)
+    mtime = base_path.stat().st_mtime
+    source: Path | None = None
+    if path is not None:
+        source = Path(path)
+        user = _read_yaml(source)
+        _resolve_relative_paths(user, source.resolve().parent)
+        flat = _merge(flat, user)
+        mtime = source.stat().st_mtime
+    config = _build(flat, source)
+    config._source = source
+    config._source_mtime = mtime
+    return config
+
+
+def _inside(child: Path, parent: Path) -> bool:
+    try:
+        child.resolve().relative_to(parent.resolve())
+    except ValueError:
+        return False
+    return True
+
+
+def check_startup(
+    config: AnonymiseConfig,
+    *,
+    input_dir: str | os.PathLike[str],
+    output_dir: str | os.PathLike[str],
+    archive_dir: str | os.PathLike[str] | None = None,
+    log_dir: str | os.PathLike[str] | None = None,
+) -> None:
+    """Refuse configurations the run cannot honour (the original's ``check_config`` and a few more).
+
+    Every problem found is listed in one ConfigError; the ``argument`` is the first offending key or flag.
+    """
+    problems: list[tuple[str, str]] = []
+    out = config.outputs
+    inp = Path(input_dir)
+    outp = Path(output_dir)
+    arch = Path(archive_dir) if archive_dir is not None else None
+
+    if not inp.is_dir():
+        problems.append(("-i/--input-folder", f"input folder {os.fspath(inp)!r} does not exist"))
+    if outp.exists() and not outp.is_dir():
+        problems.append(("-o/--output-folder", f"output folder {os.fspath(outp)!r} is not a folder"))
+    if _inside(outp, inp) or _inside(inp, outp):
+        problems.append(("-o/--output-folder", "input and output folders must not contain each other"))
+    if arch is not None and (_inside(arch, inp) or _inside(inp, arch) or _inside(arch, outp)):
+        problems.append(("-a/--archive-folder", "the archive folder must be apart from input and output"))
+    if log_dir is not None and Path(log_dir).exists() and not Path(log_dir).is_dir():
+        problems.append(("-l/--log-folder", f"log folder {os.fspath(log_dir)!r} is not a folder"))
+
+    for key in ("archive_json", "archive_preview", "archive_mask"):
+        if getattr(out, key) and arch is None:
+            problems.append((key, f"{key} needs an archive folder (-a)"))
+    if out.archive_json and not out.remote_json:
+        problems.append(("archive_json", "archive_json needs remote_json (the archive gets the output JSON)"))
+    if out.archive_preview and not out.remote_preview:
+        problems.append(("archive_preview", "archive_preview needs remote_preview"))
+    if out.any_preview and out.preview_dim is None:
+        problems.append(("preview_dim", "previews are enabled but preview_dim is null"))
+    if out.separate_preview_directory is not None and _inside(Path(out.separate_preview_directory), inp):
+        problems.append(("separate_preview_directory", "the preview folder must not lie inside the input"))
+    if config.metadata.force_fylke and config.metadata.fylkesnummer is None:
+        problems.append(("force_fylke", "force_fylke needs fylkesnummer"))
+    if config.run.delete_input:
+        if arch is None:
+            problems.append(("delete_input", "delete_input needs an archive folder (-a) for verified copies"))
+        _log.warning("delete_input is on: inputs are removed once outputs and archive copy are verified")
+    if config.run.force_remask:
+        _log.warning("force_remask is deprecated and has no effect")
+
+    db = config.database
+    if db.write_exif_to_db:
+        if not db.table_name:
+            problems.append(("table_name", "write_exif_to_db needs table_name"))
+        if not config.metadata.data_eier:
+            problems.append(("data_eier", "write_exif_to_db needs data_eier (a NOT NULL column)"))
+        if db.db_encrypted_password is not None and not os.environ.get(db.db_password_env):
+            try:
+                db.db_password()
+            except ConfigError as exc:
+                problems.append((exc.argument or "db_encrypted_password", exc.message))
+
+    det = config.detection
+    if DetectorName.YOLO_SEG in det.detectors:
+        model = det.yolo_model_paths.for_type(det.model_type)
+        if model is not None and not Path(model).is_file():
+            message = f"{det.model_type.value} model file {model!r} does not exist"
+            problems.append(("yolo_model_paths", message))
+
+    email = config.email
+    if email.any_email and (not email.smtp_host or not email.email_to_addresses):
+        _log.warning("e-mail notifications are on but smtp_host/email_to_addresses are unset; none are sent")
+
+    if problems:
+        message = "; ".join(text for _, text in problems)
+        raise ConfigError(message, file=config.source, argument=problems[0][0])
