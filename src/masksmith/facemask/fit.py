@@ -1,0 +1,192 @@
+"""Fit a mask template onto a face from its 68 landmarks and composite it.
+
+The warp is piecewise affine over the template's anchor triangulation (one affine map per
+triangle, evaluated only inside the destination anchors' bounding box) followed by one
+``cv2.remap``. Shading follows the face's blurred luminance; head yaw, estimated from how far
+the nose sits from each side of the jaw, pulls the far side of the mask onto the silhouette.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import cv2
+import numpy as np
+from numpy.typing import NDArray
+
+from masksmith.errors import OperationError
+from masksmith.facemask.templates import Template, face_anchors
+
+__all__ = ["apply_mask", "estimate_yaw", "mask_spread", "warp_template"]
+
+_LEFT_JAW = (1, 2, 3, 4)
+_RIGHT_JAW = (15, 14, 13, 12)
+
+
+def _check_landmarks(landmarks68: NDArray[Any]) -> NDArray[np.float64]:
+    lm = np.asarray(landmarks68, dtype=np.float64)
+    if lm.shape != (68, 2) or not np.all(np.isfinite(lm)):
+        raise OperationError(
+            f"expected finite (68, 2) landmarks, got shape {lm.shape}", argument="landmarks68"
+        )
+    return lm
+
+
+def estimate_yaw(landmarks68: NDArray[Any]) -> float:
+    """Rough head yaw in degrees from landmark asymmetry.
+
+    Positive when the nose has moved towards image-right (the image-right half of the face is
+    foreshortened). Uses a cylinder model: the jaw silhouette stays put while the nose tip moves
+    by ≈ r·sin(yaw), measured along the eye line so in-plane roll does not count.
+    """
+    lm = _check_landmarks(landmarks68)
+    eye_axis = lm[42:48].mean(axis=0) - lm[36:42].mean(axis=0)
+    u = eye_axis / max(float(np.linalg.norm(eye_axis)), 1e-9)
+    nose = (lm[30] + lm[33]) / 2
+    d_left = float(np.mean([(nose - lm[i]) @ u for i in _LEFT_JAW]))
+    d_right = float(np.mean([(lm[i] - nose) @ u for i in _RIGHT_JAW]))
+    total = d_left + d_right
+    if total <= 1e-6:
+        return 0.0
+    ratio = np.clip((d_left - d_right) / total, -1.0, 1.0)
+    return float(np.degrees(np.arcsin(ratio)))
+
+
+def mask_spread(yaw_deg: float) -> tuple[float, float]:
+    """How far the mask reaches past the jaw on the (image-left, image-right) side for a yaw.
+
+    The visible side keeps (and slightly widens) its margin; the far side shrinks to hug the
+    silhouette by about 25° of yaw, so the mask never sticks out behind a turned cheek.
+    """
+    s = abs(float(np.sin(np.radians(yaw_deg))))
+    near, far = 1.0 + 0.5 * s, max(0.0, 1.0 - 2.4 * s)
+    return (near, far) if yaw_deg >= 0 else (far, near)
+
+
+def _triangle_affines(
+    src: NDArray[np.float64], dst: NDArray[np.float64], tris: NDArray[np.int32]
+) -> NDArray[Any]:
+    """Per-triangle 2×3 maps from destination to source coordinates; NaN for degenerate triangles."""
+    d = dst[tris]  # (T, 3, 2)
+    s = src[tris]
+    dm = np.concatenate([d, np.ones((len(tris), 3, 1))], axis=2)  # rows [x y 1]
+    det = np.linalg.det(dm)
+    ok = np.abs(det) > 1e-6
+    out = np.full((len(tris), 2, 3), np.nan)
+    # A (2×3) with A @ [x y 1]^T = s  ⇔  dm @ A^T = s
+    out[ok] = np.transpose(np.linalg.solve(dm[ok], s[ok]), (0, 2, 1))
+    return out
+
+
+def warp_template(
+    template: Template, dst_anchors: NDArray[Any], roi: tuple[int, int, int, int]
+) -> NDArray[np.float32]:
+    """Warp the template into ``roi`` = (x0, y0, x1, y1) of the image: (h, w, 4) float32.
+
+    Channels 0–2 are premultiplied colour (0..255), channel 3 alpha (0..1). Pixels outside the
+    anchor mesh get alpha exactly 0.
+    """
+    x0, y0, x1, y1 = roi
+    w, h = x1 - x0, y1 - y0
+    src = template.anchors.astype(np.float64)
+    dst = np.asarray(dst_anchors, dtype=np.float64) - [x0, y0]
+    premul = template.premultiplied
+
+    # Shrink the template close to the face's scale first: bilinear remap aliases when it minifies.
+    names = template.names
+    i_l, i_r = names.index("jaw_01"), names.index("jaw_15")
+    scale = float(np.linalg.norm(dst[i_l] - dst[i_r])) / max(float(np.linalg.norm(src[i_l] - src[i_r])), 1e-6)
+    if scale < 0.8:
+        th, tw = premul.shape[:2]
+        nw, nh = max(2, round(tw * scale)), max(2, round(th * scale))
+        premul = np.asarray(cv2.resize(premul, (nw, nh), interpolation=cv2.INTER_AREA), dtype=np.float32)
+        src = (src + 0.5) * [nw / tw, nh / th] - 0.5
+
+    tris = template.triangles
+    affines = _triangle_affines(src, dst, tris)
+    n_tri = len(tris)
+    labels = np.full((h, w), n_tri, np.int32)  # n_tri = outside every triangle
+    for t in range(n_tri):
+        if np.isnan(affines[t, 0, 0]):
+            continue
+        poly = np.round(dst[tris[t]] * 16).astype(np.int32)
+        cv2.fillConvexPoly(labels, poly, t, lineType=cv2.LINE_8, shift=4)
+    # One coefficient row per triangle, plus a last row that sends outside pixels off the template.
+    coef = np.zeros((n_tri + 1, 6), np.float32)
+    coef[:n_tri] = np.nan_to_num(affines.reshape(n_tri, 6), nan=0.0)
+    coef[:n_tri][np.isnan(affines[:, 0, 0])] = (0, 0, -10, 0, 0, -10)
+    coef[n_tri] = (0, 0, -10, 0, 0, -10)
+    c = coef[labels]  # (h, w, 6)
+    xx = np.arange(w, dtype=np.float32)[None, :]
+    yy = np.arange(h, dtype=np.float32)[:, None]
+    map_x = c[..., 0] * xx + c[..., 1] * yy + c[..., 2]
+    map_y = c[..., 3] * xx + c[..., 4] * yy + c[..., 5]
+    warped = cv2.remap(premul, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    return np.asarray(warped, dtype=np.float32)
+
+
+def _shading(
+    face_roi: NDArray[np.uint8], alpha: NDArray[np.float32], face_width: float, strength: float
+) -> NDArray[np.float32]:
+    """Multiplier for the mask colour: overall brightness of the face times its local light falloff."""
+    gray = cv2.cvtColor(face_roi, cv2.COLOR_RGB2GRAY).astype(np.float32)
+    blurred = cv2.GaussianBlur(gray, (0, 0), max(1.0, 0.1 * face_width))
+    weight = float(alpha.sum())
+    mean = float((blurred * alpha).sum() / weight) if weight > 0 else float(blurred.mean())
+    mean = max(mean, 1.0)
+    overall = float(np.clip((mean / 170.0) ** strength, 0.55, 1.08))
+    local = np.clip(1.0 + strength * (blurred / mean - 1.0), 0.7, 1.25)
+    return np.asarray(overall * local, dtype=np.float32)
+
+
+def apply_mask(
+    image_rgb: NDArray[Any],
+    landmarks68: NDArray[Any],
+    template: Template,
+    *,
+    shading: float = 0.5,
+    yaw_deg: float | None = None,
+) -> tuple[NDArray[np.uint8], NDArray[np.float32], NDArray[np.bool_]]:
+    """Draw ``template`` onto the face with these landmarks.
+
+    Returns (new image, alpha H×W float32 in 0..1, changed H×W bool). ``changed`` is exactly the
+    pixels whose values differ from the input. ``shading`` (0..1) sets how strongly the face's
+    light modulates the mask; ``yaw_deg`` overrides :func:`estimate_yaw`. The input is not mutated.
+    """
+    image = np.asarray(image_rgb)
+    if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
+        raise OperationError(
+            f"apply_mask needs an RGB uint8 H×W×3 image, got {image.dtype} {image.shape}",
+            argument="image_rgb",
+        )
+    if not 0.0 <= shading <= 1.0:
+        raise OperationError(f"shading must be in 0..1, got {shading}", argument="shading")
+    lm = _check_landmarks(landmarks68)
+    yaw = estimate_yaw(lm) if yaw_deg is None else float(yaw_deg)
+    names, dst = face_anchors(lm, spread=mask_spread(yaw))
+    order = [names.index(n) for n in template.names]
+    dst = dst[order]
+
+    h, w = image.shape[:2]
+    x0 = int(np.clip(np.floor(dst[:, 0].min()), 0, w))
+    y0 = int(np.clip(np.floor(dst[:, 1].min()), 0, h))
+    x1 = int(np.clip(np.ceil(dst[:, 0].max()) + 1, 0, w))
+    y1 = int(np.clip(np.ceil(dst[:, 1].max()) + 1, 0, h))
+    out = image.copy()
+    alpha_full = np.zeros((h, w), np.float32)
+    changed = np.zeros((h, w), bool)
+    if x1 - x0 < 2 or y1 - y0 < 2:
+        return out, alpha_full, changed
+
+    warped = warp_template(template, dst, (x0, y0, x1, y1))
+    alpha = np.clip(warped[..., 3], 0.0, 1.0)
+    roi = image[y0:y1, x0:x1]
+    face_width = float(np.linalg.norm(lm[16] - lm[0]))
+    gain = _shading(roi, alpha, face_width, shading)
+    colour = warped[..., :3] * gain[..., None]
+    blended = roi.astype(np.float32) * (1.0 - alpha[..., None]) + colour
+    new_roi = np.clip(np.rint(blended), 0, 255).astype(np.uint8)
+    out[y0:y1, x0:x1] = new_roi
+    alpha_full[y0:y1, x0:x1] = alpha
+    changed[y0:y1, x0:x1] = np.any(new_roi != roi, axis=2)
+    return out, alpha_full, changed
