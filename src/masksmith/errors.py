@@ -45,7 +45,7 @@ class MediaError(MasksmithError):
     """A media file is broken or cannot be read or written.
 
     ``reason`` is one of ``empty``, ``truncated``, ``not an image``, ``unsupported``,
-    ``too large``, ``unreadable`` or ``write failed``.
+    ``too large``, ``not found``, ``unreadable`` or ``write failed``.
     """
 
     def __init__(self, file: str | os.PathLike[str], reason: str, detail: str = "") -> None:

@@ -58,6 +58,12 @@ def test_matrix_jt_round_trip():
 def test_estimate_similarity_recovers_a_known_transform(rng):
     pts = rng.random((5, 2)) * 100
     angle = np.radians(12)
-    true = np.array([[1.3 * np.cos(angle), -1.3 * np.sin(angle), 7], [1.3 * np.sin(angle), 1.3 * np.cos(angle), -4], [0, 0, 1]])
+    true = np.array(
+        [
+            [1.3 * np.cos(angle), -1.3 * np.sin(angle), 7],
+            [1.3 * np.sin(angle), 1.3 * np.cos(angle), -4],
+            [0, 0, 1],
+        ]
+    )
     est = geometry.estimate_similarity(pts, geometry.transform_points(true, pts))
     assert np.allclose(est, true, atol=1e-9)

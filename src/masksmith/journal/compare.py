@@ -262,7 +262,7 @@ def compare_convert(data: CompareInput) -> Comparison:
                     changed = geometry.warp_mask(diff_t, _inverse(matrix), (src.shape[0], src.shape[1]))
                     return Comparison(changed, analyse(changed, src.shape, tgt.shape, matrix=matrix))
         return compare_resize(data)
-    changed = masks.smoothed_diff_mask(src, tgt)
+    changed = masks.compression_tolerant_diff_mask(src, tgt)
     return Comparison(changed, analyse(changed, src.shape, tgt.shape, matrix=matrix))
 
 

@@ -103,6 +103,25 @@ def smoothed_diff_mask(
     return np.asarray(cv2.bitwise_or(strong, cv2.bitwise_and(near, weak)) > 0)
 
 
+def compression_tolerant_diff_mask(
+    a: NDArray[Any], b: NDArray[Any], *, level: float = 0.094, raw_level: float = 0.047
+) -> BoolMask:
+    """Edits that survive lossy re-compression: JPEG noise is sparse and high-frequency, an edit is not.
+
+    Both images are smoothed (5×5 Gaussian); differences above ``level`` that survive a 5×5 opening
+    seed the mask, which then takes the pixels within two pixels whose raw difference exceeds
+    ``raw_level`` (both fractions of the dtype's range). A JPEG re-save at quality ≥ 75 of a
+    natural photo gives an empty mask; an edit keeps its outline.
+    """
+    a, b = _match_layout(a, b)
+    smooth = abs_diff(cv2.GaussianBlur(a, (5, 5), 0), cv2.GaussianBlur(b, (5, 5), 0))
+    top = _dtype_range(smooth.dtype)
+    strong = cv2.morphologyEx((smooth > level * top).astype(np.uint8), cv2.MORPH_OPEN, np.ones((5, 5), np.uint8))
+    near = cv2.dilate(strong, np.ones((3, 3), np.uint8), iterations=2)
+    raw = (abs_diff(a, b) > raw_level * top).astype(np.uint8)
+    return np.asarray(cv2.bitwise_and(near, raw) > 0)
+
+
 # --- file conventions ---------------------------------------------------------------------------
 
 

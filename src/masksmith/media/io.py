@@ -1,0 +1,897 @@
+"""Read and write image files: sniffing, EXIF orientation, 16-bit/RGBA/gray/CMYK, bomb guard, atomic writes.
+
+This is the one place in the core that touches image files. Pixels come back as numpy arrays in the house
+layout: H×W (gray), H×W×3 (RGB) or H×W×4 (RGBA), ``uint8`` or ``uint16``.
+
+Decoding takes the faster library where it is correct (measured at 1920×1080): OpenCV decodes JPEG (RGB and
+gray) and PNG, Pillow reads every header (size, EXIF, ICC, quantisation tables) and decodes CMYK JPEG, TIFF,
+BMP and WebP. Pillow's 8-bit view of 16-bit colour TIFF is avoided by decoding those with OpenCV. Encoding
+uses OpenCV for PNG, plain JPEG, BMP and most TIFF; Pillow where only it can (JPEG with EXIF or explicit
+quantisation tables, JPEG-compressed TIFF, WebP).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import enum
+import io
+import os
+import secrets
+import struct
+import threading
+import zlib
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+from PIL import (
+    BmpImagePlugin,
+    Image,
+    ImageFile,
+    JpegImagePlugin,
+    PngImagePlugin,
+    TiffImagePlugin,
+    WebPImagePlugin,
+)
+
+from masksmith.errors import ConfigError, MediaError, UnsupportedMediaError
+
+__all__ = [
+    "DEFAULT_MAX_PIXELS",
+    "MAX_PIXELS_ENV",
+    "SUPPORTED_FORMATS",
+    "ImageInfo",
+    "LoadedImage",
+    "TiffCompression",
+    "atomic_path",
+    "atomic_write_bytes",
+    "decode_image",
+    "encode_image",
+    "image_format",
+    "jpeg_quantization_tables",
+    "jpeg_subsampling",
+    "read_exif",
+    "read_image",
+    "read_image_size",
+    "resolve_max_pixels",
+    "write_image",
+]
+
+PathLike = str | os.PathLike[str]
+Pixels = npt.NDArray[Any]  # uint8 or uint16, H×W, H×W×3 (RGB) or H×W×4 (RGBA)
+QTables = Sequence[Sequence[int]] | Mapping[int, Sequence[int]]
+
+DEFAULT_MAX_PIXELS: Final = 250_000_000
+"""Images with more pixels than this are refused before decoding (decompression-bomb guard)."""
+MAX_PIXELS_ENV: Final = "MASKSMITH_MAX_PIXELS"
+"""Environment variable that overrides :data:`DEFAULT_MAX_PIXELS` (an explicit ``max_pixels`` wins)."""
+SUPPORTED_FORMATS: Final = ("JPEG", "PNG", "TIFF", "BMP", "WEBP")
+
+_SUFFIX_FORMATS: Final = {
+    ".jpg": "JPEG",
+    ".jpeg": "JPEG",
+    ".jpe": "JPEG",
+    ".png": "PNG",
+    ".tif": "TIFF",
+    ".tiff": "TIFF",
+    ".bmp": "BMP",
+    ".webp": "WEBP",
+}
+_FORMAT_ALIASES: Final = {"JPG": "JPEG", "TIF": "TIFF"}
+_SUBSAMPLING: Final = {
+    "4:4:4": cv2.IMWRITE_JPEG_SAMPLING_FACTOR_444,
+    "4:2:2": cv2.IMWRITE_JPEG_SAMPLING_FACTOR_422,
+    "4:2:0": cv2.IMWRITE_JPEG_SAMPLING_FACTOR_420,
+}
+_PIL_SUBSAMPLING_NAMES: Final = {0: "4:4:4", 1: "4:2:2", 2: "4:2:0"}
+_PNG_SIGNATURE: Final = b"\x89PNG\r\n\x1a\n"
+_PNG_IEND: Final = b"\x00\x00\x00\x00IEND\xaeB`\x82"
+_EXIF_HEADER: Final = b"Exif\x00\x00"
+_ORIENTATION_TAG: Final = 0x0112
+
+
+class TiffCompression(enum.StrEnum):
+    """TIFF compression schemes :func:`write_image` can produce."""
+
+    NONE = "none"
+    LZW = "lzw"
+    DEFLATE = "deflate"
+    PACKBITS = "packbits"
+    JPEG = "jpeg"
+
+
+_TIFF_CV2_CODES: Final = {
+    TiffCompression.NONE: 1,
+    TiffCompression.LZW: 5,
+    TiffCompression.DEFLATE: 8,
+    TiffCompression.PACKBITS: 32773,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class ImageInfo:
+    """What was read: the true (sniffed) format, the returned layout and the file's metadata.
+
+    ``width``, ``height``, ``channels`` and ``dtype`` describe the returned pixels (after orientation and any
+    ``mode`` conversion). ``source_mode`` is the layout in the file in Pillow's spelling (``'CMYK'``, ``'P'``,
+    ``'I;16'``), with ``';16'`` appended for 16-bit colour (``'RGB;16'``). ``exif`` is the raw EXIF block as
+    stored (``b'Exif\\0\\0'`` + TIFF data; its orientation tag is left as found), ``None`` for TIFF files,
+    whose tags are not an EXIF block.
+    """
+
+    path: str
+    format: str
+    width: int
+    height: int
+    channels: int
+    dtype: str
+    source_mode: str
+    orientation: int
+    orientation_applied: bool
+    exif: bytes | None
+    icc_profile: bytes | None
+
+
+@dataclass(frozen=True, slots=True)
+class LoadedImage:
+    """Decoded pixels (a fresh, writable array owned by the caller) and what was learnt reading them."""
+
+    pixels: Pixels
+    info: ImageInfo
+
+
+# --------------------------------------------------------------------------------------------------- limits
+
+
+def resolve_max_pixels(max_pixels: int | None = None) -> int:
+    """The pixel limit in force: ``max_pixels`` if given, else ``$MASKSMITH_MAX_PIXELS``, else the default."""
+    if max_pixels is not None:
+        if isinstance(max_pixels, bool) or not isinstance(max_pixels, int) or max_pixels <= 0:
+            raise ConfigError(f"must be a positive integer, got {max_pixels!r}", argument="max_pixels")
+        return max_pixels
+    raw = os.environ.get(MAX_PIXELS_ENV, "").strip()
+    if not raw:
+        return DEFAULT_MAX_PIXELS
+    try:
+        value = int(raw.replace("_", ""))
+    except ValueError:
+        value = 0
+    if value <= 0:
+        raise ConfigError(f"must be a positive integer, got {raw!r}", argument=MAX_PIXELS_ENV)
+    return value
+
+
+# Pillow has its own, lower bomb limit (about 179 MP raises) that some plugins apply while opening. Our guard
+# runs first, so Pillow's is lifted (briefly, under a lock) only to retry an image our limit allows.
+_PIL_LIMIT_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def _pil_limit_lifted() -> Iterator[None]:
+    with _PIL_LIMIT_LOCK:
+        saved = Image.MAX_IMAGE_PIXELS
+        Image.MAX_IMAGE_PIXELS = None
+        try:
+            yield
+        finally:
+            Image.MAX_IMAGE_PIXELS = saved
+
+
+# ---------------------------------------------------------------------------------------------- sniffing
+
+
+def _sniff(head: bytes) -> str | None:
+    """The supported format named by the leading bytes, or None."""
+    if head.startswith(b"\xff\xd8\xff"):
+        return "JPEG"
+    if head.startswith(_PNG_SIGNATURE):
+        return "PNG"
+    if head[:4] in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+"):
+        return "TIFF"
+    if head.startswith(b"BM") and len(head) >= 18:
+        return "BMP"
+    if head.startswith(b"RIFF") and head[8:12] == b"WEBP":
+        return "WEBP"
+    return None
+
+
+def _sniff_other(head: bytes) -> str | None:
+    """A recognised image format this module does not decode, or None."""
+    if head.startswith((b"GIF87a", b"GIF89a")):
+        return "GIF"
+    if head[4:8] == b"ftyp":
+        brand = head[8:12]
+        if brand in (b"avif", b"avis"):
+            return "AVIF"
+        if brand in (b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1"):
+            return "HEIF"
+        if brand == b"jp2 ":
+            return "JPEG 2000"
+    if head.startswith((b"\x00\x00\x00\x0cjP  \r\n\x87\n", b"\xff\x4f\xff\x51")):
+        return "JPEG 2000"
+    if head.startswith((b"\xff\x0a", b"\x00\x00\x00\x0cJXL \r\n\x87\n")):
+        return "JPEG XL"
+    if head.startswith(b"8BPS"):
+        return "PSD"
+    if head.startswith(b"\x00\x00\x01\x00") and len(head) >= 6 and head[4:6] != b"\x00\x00":
+        return "ICO"
+    if head.startswith(b"qoif"):
+        return "QOI"
+    if head[:2] in (b"P1", b"P2", b"P3", b"P4", b"P5", b"P6") and head[2:3] in (b"\n", b" ", b"\r", b"\t"):
+        return "PNM"
+    return None
+
+
+def _classify(path: str, head: bytes) -> str:
+    """The supported format of ``head`` or the right MediaError for anything else."""
+    if not head:
+        raise MediaError(path, "empty", "0 bytes")
+    fmt = _sniff(head)
+    if fmt is not None:
+        return fmt
+    other = _sniff_other(head)
+    if other is not None:
+        raise UnsupportedMediaError(path, f"{other} is not one of {', '.join(SUPPORTED_FORMATS)}")
+    raise MediaError(path, "not an image", "content matches no image format")
+
+
+def _read_head(path: str, size: int = 32) -> bytes:
+    try:
+        with open(path, "rb") as handle:
+            return handle.read(size)
+    except FileNotFoundError:
+        raise MediaError(path, "not found") from None
+    except IsADirectoryError:
+        raise MediaError(path, "not an image", "is a directory") from None
+    except OSError as err:
+        raise MediaError(path, "unreadable", err.strerror or str(err)) from err
+
+
+def _read_all(path: str) -> bytes:
+    try:
+        return Path(path).read_bytes()
+    except FileNotFoundError:
+        raise MediaError(path, "not found") from None
+    except IsADirectoryError:
+        raise MediaError(path, "not an image", "is a directory") from None
+    except OSError as err:
+        raise MediaError(path, "unreadable", err.strerror or str(err)) from err
+
+
+def image_format(path: PathLike) -> str:
+    """The true format of the file at ``path`` from its content (``'JPEG'``, ``'PNG'``, ``'TIFF'``, ``'BMP'``,
+    ``'WEBP'``), whatever its extension; raises MediaError for anything else."""
+    name = os.fspath(path)
+    return _classify(name, _read_head(name))
+
+
+# ------------------------------------------------------------------------------------ structural checks
+
+
+def _missing_data(fmt: str, data: bytes) -> str | None:
+    """Why ``data`` is visibly cut short, or None. Decoders check too; this gives a clear reason cheaply."""
+    size = len(data)
+    if fmt == "JPEG":
+        pos = 2
+        while pos + 4 <= size:
+            if data[pos] != 0xFF:
+                return None  # junk between segments: leave the verdict to the decoder
+            marker = data[pos + 1]
+            if marker == 0xFF:
+                pos += 1
+            elif 0xD0 <= marker <= 0xD7 or marker == 0x01:
+                pos += 2
+            elif marker == 0xDA:
+                # Entropy-coded data stuffs 0xFF bytes: 0xFFD9 after the first scan is the end marker.
+                return None if data.rfind(b"\xff\xd9", pos) >= 0 else "no end-of-image marker"
+            else:
+                pos += 2 + int.from_bytes(data[pos + 2 : pos + 4], "big")
+        return "ends inside the header"
+    if fmt == "PNG":
+        if data.endswith(_PNG_IEND) or data.rfind(b"IEND", 8) >= 0:
+            return None
+        return "no IEND chunk"
+    if fmt == "WEBP":
+        declared = int.from_bytes(data[4:8], "little") + 8
+        return f"{size} of {declared} bytes" if size < declared else None
+    if fmt == "TIFF" and size >= 8 and data[2:4] in (b"*\x00", b"\x00*"):
+        offset = int.from_bytes(data[4:8], "little" if data[:2] == b"II" else "big")
+        return "first directory lies past the end" if offset >= size else None
+    return None
+
+
+# ------------------------------------------------------------------------------------------ header open
+
+_PLUGINS: Final[dict[str, type[ImageFile.ImageFile]]] = {
+    "JPEG": JpegImagePlugin.JpegImageFile,
+    "PNG": PngImagePlugin.PngImageFile,
+    "TIFF": TiffImagePlugin.TiffImageFile,
+    "BMP": BmpImagePlugin.BmpImageFile,
+    "WEBP": WebPImagePlugin.WebPImageFile,
+}
+
+
+def _pil_failure(path: str, fmt: str, err: BaseException, data: bytes | None) -> MediaError:
+    """Turn a Pillow/OpenCV failure into the MediaError that says why."""
+    text = str(err) or type(err).__name__
+    lowered = text.lower()
+    if data is not None:
+        missing = _missing_data(fmt, data)
+        if missing is not None:
+            return MediaError(path, "truncated", missing)
+    if (
+        "truncated" in lowered
+        or isinstance(err, EOFError | struct.error)
+        or "buffer is not large enough" in lowered
+    ):
+        return MediaError(path, "truncated", text)
+    if "not available" in lowered or "unsupported" in lowered or "not supported" in lowered:
+        return UnsupportedMediaError(path, f"{fmt}: {text}")
+    return MediaError(path, "unreadable", f"{fmt}: {text}")
+
+
+def _open_header(path: str, fmt: str, source: Any, data: bytes | None) -> ImageFile.ImageFile:
+    """Parse the header only (no pixel decoding) with the plugin for the sniffed format."""
+    plugin = _PLUGINS[fmt]
+    try:
+        try:
+            return plugin(source)
+        except Image.DecompressionBombError:
+            if hasattr(source, "seek"):
+                source.seek(0)
+            with _pil_limit_lifted():
+                return plugin(source)
+    except MediaError:
+        raise
+    except (
+        Exception
+    ) as err:  # Pillow raises SyntaxError, OSError, struct.error, ValueError, ... on bad headers
+        raise _pil_failure(path, fmt, err, data) from err
+
+
+def _guard_size(path: str, width: int, height: int, max_pixels: int | None) -> None:
+    limit = resolve_max_pixels(max_pixels)
+    if width * height > limit:
+        raise MediaError(path, "too large", f"{width}×{height} = {width * height:,} pixels, limit {limit:,}")
+
+
+def _normalise_exif(raw: bytes | None) -> bytes | None:
+    if not raw:
+        return None
+    if raw.startswith((b"II*\x00", b"MM\x00*")):
+        return _EXIF_HEADER + raw
+    return raw
+
+
+def _exif_of(im: ImageFile.ImageFile, fmt: str) -> bytes | None:
+    if fmt == "TIFF":
+        return None
+    raw = im.info.get("exif")
+    return _normalise_exif(raw if isinstance(raw, bytes) else None)
+
+
+def _orientation_of(im: ImageFile.ImageFile, fmt: str, exif: bytes | None) -> int:
+    value: object = None
+    if fmt == "TIFF":
+        value = getattr(im, "tag_v2", {}).get(274)
+    elif exif is not None:
+        try:
+            parsed = Image.Exif()
+            parsed.load(exif)
+            value = parsed.get(_ORIENTATION_TAG)
+        except Exception:  # a corrupt EXIF block must not make a good image unreadable
+            value = None
+    return value if isinstance(value, int) and 1 <= value <= 8 else 1
+
+
+def _stored_size(im: ImageFile.ImageFile, fmt: str, orientation: int) -> tuple[int, int]:
+    """(width, height) as stored; Pillow's TIFF plugin reports (and later decodes) TIFFs already oriented."""
+    width, height = im.size
+    return (height, width) if fmt == "TIFF" and orientation >= 5 else (width, height)
+
+
+def _source_mode(im: ImageFile.ImageFile) -> str:
+    mode = str(im.mode)
+    if mode in ("RGB", "RGBA", "LA") and _is_deep_colour(im):
+        return f"{mode};16"
+    return mode
+
+
+def _is_deep_colour(im: ImageFile.ImageFile) -> bool:
+    """True for 16-bit colour files that Pillow would silently narrow to 8 bits."""
+    for tile in im.tile:
+        args = tile.args
+        rawmode = args[0] if isinstance(args, tuple) and args else args
+        if isinstance(rawmode, str) and ";16" in rawmode:
+            return True
+    return False
+
+
+def read_image_size(path: PathLike, *, oriented: bool = False) -> tuple[int, int]:
+    """``(width, height)`` from the header alone; with ``oriented`` as displayed after EXIF orientation."""
+    name = os.fspath(path)
+    fmt = _classify(name, _read_head(name))
+    with open(name, "rb") as handle:
+        im = _open_header(name, fmt, handle, None)
+        orientation = _orientation_of(im, fmt, _exif_of(im, fmt))
+        width, height = _stored_size(im, fmt, orientation)
+    return (height, width) if oriented and orientation >= 5 else (width, height)
+
+
+def read_exif(path: PathLike) -> bytes | None:
+    """The file's EXIF block (``b'Exif\\0\\0'`` + TIFF data) as stored, or None (always None for TIFF)."""
+    name = os.fspath(path)
+    fmt = _classify(name, _read_head(name))
+    with open(name, "rb") as handle:
+        return _exif_of(_open_header(name, fmt, handle, None), fmt)
+
+
+def _open_jpeg_header(path: PathLike) -> tuple[str, ImageFile.ImageFile, io.BufferedReader]:
+    name = os.fspath(path)
+    fmt = _classify(name, _read_head(name))
+    if fmt != "JPEG":
+        raise UnsupportedMediaError(name, f"only JPEG files have quantisation tables, this is {fmt}")
+    handle = open(name, "rb")  # noqa: SIM115 - closed by the caller's ExitStack
+    return name, _open_header(name, fmt, handle, None), handle
+
+
+def jpeg_quantization_tables(path: PathLike) -> list[list[int]]:
+    """The JPEG's quantisation tables in table-id order, each 64 values in natural (row-major) order.
+
+    Passing them as ``qtables`` to :func:`write_image` reproduces them exactly.
+    """
+    _, im, handle = _open_jpeg_header(path)
+    with handle:
+        tables = getattr(im, "quantization", None) or {}
+        return [list(tables[key]) for key in sorted(tables)]
+
+
+def jpeg_subsampling(path: PathLike) -> str | None:
+    """The JPEG's chroma subsampling (``'4:4:4'``, ``'4:2:2'``, ``'4:2:0'``); None for gray or others."""
+    _, im, handle = _open_jpeg_header(path)
+    with handle:
+        return _PIL_SUBSAMPLING_NAMES.get(JpegImagePlugin.get_sampling(im))
+
+
+# ---------------------------------------------------------------------------------------------- decoding
+
+
+def read_image(
+    path: PathLike,
+    *,
+    max_pixels: int | None = None,
+    apply_orientation: bool = True,
+    mode: str | None = None,
+) -> LoadedImage:
+    """Read an image file, whatever its extension says.
+
+    ``max_pixels`` (default :func:`resolve_max_pixels`) is checked against the header before any decoding.
+    ``apply_orientation`` turns the pixels upright per the EXIF orientation tag. ``mode`` None keeps the
+    file's layout (gray, RGB or RGBA; palette and CMYK become RGB/RGBA); ``'GRAY'``, ``'RGB'`` or ``'RGBA'``
+    converts.
+    Raises MediaError with reason ``not found``, ``empty``, ``truncated``, ``not an image``, ``unsupported``
+    (UnsupportedMediaError), ``too large`` or ``unreadable``.
+    """
+    name = os.fspath(path)
+    if mode is not None:
+        _check_mode(mode)
+    return decode_image(
+        _read_all(name), source=name, max_pixels=max_pixels, apply_orientation=apply_orientation, mode=mode
+    )
+
+
+def decode_image(
+    data: bytes,
+    *,
+    source: str = "<bytes>",
+    max_pixels: int | None = None,
+    apply_orientation: bool = True,
+    mode: str | None = None,
+) -> LoadedImage:
+    """Decode an encoded image held in memory; ``source`` names it in errors and in ``info.path``."""
+    if mode is not None:
+        _check_mode(mode)
+    fmt = _classify(source, bytes(data[:32]))
+    missing = _missing_data(fmt, data)
+    if missing is not None:
+        raise MediaError(source, "truncated", missing)
+    im = _open_header(source, fmt, io.BytesIO(data), data)
+    exif = _exif_of(im, fmt)
+    orientation = _orientation_of(im, fmt, exif)
+    width, height = _stored_size(im, fmt, orientation)
+    _guard_size(source, width, height, max_pixels)
+    icc = im.info.get("icc_profile")
+    source_mode = _source_mode(im)
+
+    pixels, oriented = _decode_pixels(source, fmt, im, data)
+    applied = apply_orientation and orientation != 1
+    if oriented and not applied and orientation != 1:
+        pixels = _orient(pixels, _INVERSE_ORIENTATION.get(orientation, orientation))
+    elif applied and not oriented:
+        pixels = _orient(pixels, orientation)
+    if mode is not None:
+        pixels = _convert(pixels, mode)
+    if not pixels.flags.writeable or not pixels.flags.c_contiguous:
+        pixels = np.array(pixels, order="C")
+    info = ImageInfo(
+        path=source,
+        format=fmt,
+        width=int(pixels.shape[1]),
+        height=int(pixels.shape[0]),
+        channels=1 if pixels.ndim == 2 else int(pixels.shape[2]),
+        dtype=str(pixels.dtype),
+        source_mode=source_mode,
+        orientation=orientation,
+        orientation_applied=applied,
+        exif=exif,
+        icc_profile=icc if isinstance(icc, bytes) and icc else None,
+    )
+    return LoadedImage(pixels=pixels, info=info)
+
+
+def _decode_pixels(source: str, fmt: str, im: ImageFile.ImageFile, data: bytes) -> tuple[Pixels, bool]:
+    """The stored pixels, and whether the decoder already applied the EXIF orientation (Pillow's TIFF)."""
+    use_cv2 = (
+        (fmt == "JPEG" and im.mode in ("L", "RGB")) or fmt == "PNG" or (fmt == "TIFF" and _is_deep_colour(im))
+    )
+    if use_cv2:
+        if fmt == "JPEG":
+            flags = (
+                cv2.IMREAD_GRAYSCALE if im.mode == "L" else cv2.IMREAD_COLOR_RGB
+            ) | cv2.IMREAD_IGNORE_ORIENTATION
+        else:
+            flags = cv2.IMREAD_UNCHANGED  # keeps depth and alpha, ignores EXIF orientation
+        try:
+            decoded = cv2.imdecode(np.frombuffer(data, np.uint8), flags)
+        except cv2.error:
+            decoded = None
+        if decoded is not None and decoded.dtype in (np.uint8, np.uint16):
+            pixels: Pixels = decoded
+            if fmt != "JPEG" and decoded.ndim == 3:
+                code = cv2.COLOR_BGR2RGB if decoded.shape[2] == 3 else cv2.COLOR_BGRA2RGBA
+                pixels = cv2.cvtColor(decoded, code)
+            return pixels, False
+        # OpenCV gave up: let Pillow decode, which either succeeds or says precisely why not.
+    if _is_deep_colour(im):
+        raise MediaError(source, "unreadable", f"{fmt}: 16-bit colour data could not be decoded")
+    try:
+        try:
+            im.load()
+        except Image.DecompressionBombError:
+            with _pil_limit_lifted():
+                im.load()
+        return _pil_to_array(source, fmt, im), fmt == "TIFF"
+    except MediaError:
+        raise
+    except Exception as err:  # Pillow raises OSError, SyntaxError, ValueError, ... on broken data
+        raise _pil_failure(source, fmt, err, data) from err
+
+
+def _pil_to_array(source: str, fmt: str, im: Image.Image) -> Pixels:
+    mode = im.mode
+    if mode in ("L", "RGB", "RGBA"):
+        return np.asarray(im)
+    if mode.startswith("I;16"):
+        return np.asarray(im).astype(np.uint16)  # native byte order, whatever the file's
+    if mode == "1":
+        return np.asarray(im.convert("L"))
+    if mode == "P":
+        return np.asarray(im.convert("RGBA" if im.has_transparency_data else "RGB"))
+    if mode in ("LA", "La", "PA", "RGBa"):
+        return np.asarray(im.convert("RGBA"))
+    if mode == "RGBX":
+        return np.asarray(im.convert("RGB"))
+    if mode == "CMYK":
+        if fmt == "JPEG" and "adobe" not in im.info:
+            # Pillow always decodes CMYK JPEG with Adobe's inverted polarity; without an Adobe marker the
+            # samples are stored plain, so undo that inversion first.
+            im = Image.fromarray(255 - np.asarray(im), "CMYK")
+        return np.asarray(im.convert("RGB"))
+    raise UnsupportedMediaError(source, f"{fmt} with {mode!r} samples (only 8/16-bit gray, RGB, RGBA, CMYK)")
+
+
+_INVERSE_ORIENTATION: Final = {6: 8, 8: 6}  # the others undo themselves
+_ORIENTERS: Final = {
+    2: lambda a: a[:, ::-1],
+    3: lambda a: a[::-1, ::-1],
+    4: lambda a: a[::-1],
+    5: lambda a: a.swapaxes(0, 1),
+    6: lambda a: a.swapaxes(0, 1)[:, ::-1],
+    7: lambda a: a[::-1, ::-1].swapaxes(0, 1),
+    8: lambda a: a.swapaxes(0, 1)[::-1],
+}
+
+
+def _orient(pixels: Pixels, orientation: int) -> Pixels:
+    """Pixels as displayed for an EXIF orientation (2–8; 6 = rotate 90° clockwise, 8 = counter-clockwise)."""
+    result: Pixels = np.ascontiguousarray(_ORIENTERS[orientation](pixels))
+    return result
+
+
+_MODES: Final = ("GRAY", "RGB", "RGBA")
+
+
+def _check_mode(mode: str) -> None:
+    if mode not in _MODES:
+        raise ConfigError(f"must be one of {', '.join(_MODES)} or None, got {mode!r}", argument="mode")
+
+
+def _convert(pixels: Pixels, mode: str) -> Pixels:
+    channels = 1 if pixels.ndim == 2 else pixels.shape[2]
+    codes = {
+        (1, "RGB"): cv2.COLOR_GRAY2RGB,
+        (1, "RGBA"): cv2.COLOR_GRAY2RGBA,
+        (3, "GRAY"): cv2.COLOR_RGB2GRAY,
+        (3, "RGBA"): cv2.COLOR_RGB2RGBA,
+        (4, "GRAY"): cv2.COLOR_RGBA2GRAY,
+        (4, "RGB"): cv2.COLOR_RGBA2RGB,
+    }
+    code = codes.get((channels, mode))
+    if code is None:
+        return pixels
+    converted: Pixels = cv2.cvtColor(pixels, code)
+    return converted
+
+
+# ---------------------------------------------------------------------------------------------- writing
+
+
+def _make_temp(target: Path) -> Path:
+    """Create (exclusively) an empty temp file next to ``target``; its mode follows the umask."""
+    for _ in range(16):
+        candidate = target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp{target.suffix}")
+        try:
+            fd = os.open(candidate, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        except FileExistsError:
+            continue
+        os.close(fd)
+        return candidate
+    raise FileExistsError(f"no free temporary name next to {target}")
+
+
+@contextlib.contextmanager
+def atomic_path(path: PathLike) -> Iterator[Path]:
+    """Yield a temporary path in ``path``'s directory (same suffix); on success ``os.replace`` it to ``path``.
+
+    If the block raises, the temporary file is removed and ``path`` is left as it was.
+    """
+    target = Path(path)
+    try:
+        temp = _make_temp(target)
+    except OSError as err:
+        raise MediaError(target, "write failed", err.strerror or str(err)) from err
+    try:
+        yield temp
+        os.replace(temp, target)
+    except BaseException as err:
+        with contextlib.suppress(FileNotFoundError):
+            temp.unlink()
+        if isinstance(err, OSError) and not isinstance(err, MediaError):
+            raise MediaError(target, "write failed", err.strerror or str(err)) from err
+        raise
+
+
+def atomic_write_bytes(path: PathLike, data: bytes) -> Path:
+    """Write ``data`` to ``path`` atomically (temp file in the same directory, then ``os.replace``)."""
+    with atomic_path(path) as temp, open(temp, "wb") as handle:
+        handle.write(data)
+    return Path(path)
+
+
+def _format_for(path: Path, format: str | None) -> str:
+    if format is not None:
+        fmt = _FORMAT_ALIASES.get(format.upper(), format.upper())
+        if fmt not in SUPPORTED_FORMATS:
+            raise UnsupportedMediaError(
+                path, f"format {format!r} is not one of {', '.join(SUPPORTED_FORMATS)}"
+            )
+        return fmt
+    fmt_from_suffix = _SUFFIX_FORMATS.get(path.suffix.lower())
+    if fmt_from_suffix is None:
+        raise UnsupportedMediaError(path, f"cannot tell the format from suffix {path.suffix!r}; pass format=")
+    return fmt_from_suffix
+
+
+def _checked_pixels(path: Path, pixels: object) -> Pixels:
+    if not isinstance(pixels, np.ndarray):
+        raise MediaError(path, "write failed", f"pixels must be a numpy array, got {type(pixels).__name__}")
+    if pixels.dtype not in (np.uint8, np.uint16):
+        raise MediaError(path, "write failed", f"pixels must be uint8 or uint16, got {pixels.dtype}")
+    if pixels.ndim == 3 and pixels.shape[2] == 1:
+        pixels = pixels[:, :, 0]
+    if not (pixels.ndim == 2 or (pixels.ndim == 3 and pixels.shape[2] in (3, 4))) or pixels.size == 0:
+        raise MediaError(
+            path, "write failed", f"pixels must be H×W, H×W×3 or H×W×4, got shape {pixels.shape}"
+        )
+    checked: Pixels = pixels
+    return checked
+
+
+def _to_bgr(pixels: Pixels) -> Pixels:
+    if pixels.ndim == 2:
+        return pixels
+    converted: Pixels = cv2.cvtColor(
+        pixels, cv2.COLOR_RGB2BGR if pixels.shape[2] == 3 else cv2.COLOR_RGBA2BGRA
+    )
+    return converted
+
+
+def _cv2_encode(path: Path, suffix: str, pixels: Pixels, params: list[int]) -> bytes:
+    try:
+        ok, buffer = cv2.imencode(suffix, _to_bgr(pixels), params)
+    except cv2.error as err:
+        raise MediaError(path, "write failed", str(err).strip().splitlines()[-1]) from err
+    if not ok:
+        raise MediaError(path, "write failed", f"OpenCV could not encode {suffix}")
+    return buffer.tobytes()
+
+
+def _pil_encode(path: Path, image: Image.Image, fmt: str, **options: Any) -> bytes:
+    out = io.BytesIO()
+    try:
+        image.save(out, fmt, **options)
+    except (OSError, ValueError, TypeError) as err:
+        raise MediaError(path, "write failed", str(err)) from err
+    return out.getvalue()
+
+
+def _require(path: Path, condition: bool, detail: str) -> None:
+    if not condition:
+        raise UnsupportedMediaError(path, detail)
+
+
+def _png_with_exif(png: bytes, exif: bytes) -> bytes:
+    """Insert an eXIf chunk (raw TIFF data) before the first IDAT chunk of an encoded PNG."""
+    payload = exif[len(_EXIF_HEADER) :] if exif.startswith(_EXIF_HEADER) else exif
+    chunk = struct.pack(">I", len(payload)) + b"eXIf" + payload
+    chunk += struct.pack(">I", zlib.crc32(b"eXIf" + payload))
+    at = png.index(b"IDAT") - 4
+    return png[:at] + chunk + png[at:]
+
+
+def _qtable_list(
+    path: Path, qtables: Sequence[Sequence[int]] | Mapping[int, Sequence[int]]
+) -> list[list[int]]:
+    tables = [qtables[key] for key in sorted(qtables)] if isinstance(qtables, Mapping) else list(qtables)
+    valid = 1 <= len(tables) <= 4 and all(
+        len(table) == 64 and all(isinstance(v, int | np.integer) and 1 <= v <= 255 for v in table)
+        for table in tables
+    )
+    if not valid:
+        raise UnsupportedMediaError(path, "qtables must be 1 to 4 tables of 64 integers in 1..255")
+    return [[int(v) for v in table] for table in tables]
+
+
+def encode_image(
+    pixels: Pixels,
+    *,
+    format: str,
+    quality: int = 95,
+    exif: bytes | None = None,
+    qtables: QTables | None = None,
+    subsampling: str | None = None,
+    compression: TiffCompression | str | None = None,
+    png_compression: int = 1,
+    lossless: bool = False,
+    name: PathLike = "<memory>",
+) -> bytes:
+    """Encode pixels to the bytes of an image file; see :func:`write_image` for the options."""
+    path = Path(name)
+    fmt = _format_for(path, format)
+    image = _checked_pixels(path, pixels)
+    deep = image.dtype == np.uint16
+    channels = 1 if image.ndim == 2 else image.shape[2]
+    if exif is not None:
+        _require(path, fmt in ("JPEG", "PNG", "WEBP"), f"{fmt} files are written without EXIF here")
+        exif = _normalise_exif(exif)
+    if qtables is not None or subsampling is not None:
+        _require(path, fmt == "JPEG", "qtables and subsampling apply to JPEG only")
+    if subsampling is not None and subsampling not in _SUBSAMPLING:
+        raise UnsupportedMediaError(
+            path, f"subsampling {subsampling!r} is not one of {', '.join(_SUBSAMPLING)}"
+        )
+    if compression is not None and fmt != "TIFF":
+        raise UnsupportedMediaError(path, "compression applies to TIFF only (PNG uses png_compression)")
+
+    if fmt == "PNG":
+        if not 0 <= png_compression <= 9:
+            raise UnsupportedMediaError(path, f"png_compression must be 0..9, got {png_compression}")
+        params = [cv2.IMWRITE_PNG_COMPRESSION, png_compression]
+        if png_compression <= 3:
+            # The SUB filter alone is about twice as fast as adaptive filtering at fast zlib levels.
+            params += [cv2.IMWRITE_PNG_FILTER, cv2.IMWRITE_PNG_FILTER_SUB]
+        encoded = _cv2_encode(path, ".png", image, params)
+        return _png_with_exif(encoded, exif) if exif else encoded
+
+    if fmt == "JPEG":
+        _require(path, not deep, "JPEG stores 8-bit samples only; use PNG or TIFF for 16-bit")
+        _require(path, channels != 4, "JPEG has no alpha channel; drop it first or use PNG/WebP")
+        if not 1 <= quality <= 100:
+            raise UnsupportedMediaError(path, f"quality must be 1..100, got {quality}")
+        if exif is None and qtables is None:
+            params = [cv2.IMWRITE_JPEG_QUALITY, quality]
+            if subsampling is not None:
+                params += [cv2.IMWRITE_JPEG_SAMPLING_FACTOR, _SUBSAMPLING[subsampling]]
+            return _cv2_encode(path, ".jpg", image, params)
+        options: dict[str, Any] = {}
+        if qtables is not None:
+            options["qtables"] = _qtable_list(path, qtables)  # exact tables: quality would rescale them
+        else:
+            options["quality"] = quality
+        if subsampling is not None:
+            options["subsampling"] = subsampling
+        if exif is not None:
+            options["exif"] = exif
+        return _pil_encode(path, Image.fromarray(image), "JPEG", **options)
+
+    if fmt == "TIFF":
+        try:
+            scheme = TiffCompression(compression or TiffCompression.NONE)
+        except ValueError:
+            valid = ", ".join(member.value for member in TiffCompression)
+            raise UnsupportedMediaError(
+                path, f"TIFF compression {compression!r} is not one of {valid}"
+            ) from None
+        if scheme is TiffCompression.JPEG:
+            _require(path, not deep and channels != 4, "JPEG-compressed TIFF takes 8-bit gray or RGB only")
+            return _pil_encode(path, Image.fromarray(image), "TIFF", compression="jpeg", quality=quality)
+        return _cv2_encode(path, ".tiff", image, [cv2.IMWRITE_TIFF_COMPRESSION, _TIFF_CV2_CODES[scheme]])
+
+    if fmt == "BMP":
+        _require(
+            path, not deep and channels != 4, "BMP is written as 8-bit gray or RGB; use PNG for alpha/16-bit"
+        )
+        return _cv2_encode(path, ".bmp", image, [])
+
+    # WEBP
+    _require(path, not deep, "WebP stores 8-bit samples only")
+    if image.ndim == 2:
+        image = cv2.cvtColor(image, cv2.COLOR_GRAY2RGB)  # WebP has no gray layout
+    # exact: keep the colour under fully transparent pixels, which libwebp would otherwise rewrite.
+    options = {"quality": quality, "lossless": lossless, "exact": lossless}
+    if exif is not None:
+        options["exif"] = exif
+    return _pil_encode(path, Image.fromarray(image), "WEBP", **options)
+
+
+def write_image(
+    path: PathLike,
+    pixels: Pixels,
+    *,
+    format: str | None = None,
+    quality: int = 95,
+    exif: bytes | None = None,
+    qtables: QTables | None = None,
+    subsampling: str | None = None,
+    compression: TiffCompression | str | None = None,
+    png_compression: int = 1,
+    lossless: bool = False,
+) -> Path:
+    """Encode ``pixels`` (H×W, H×W×3 RGB or H×W×4 RGBA; uint8 or uint16) and write them atomically.
+
+    ``format`` defaults to the suffix's. PNG: 8/16-bit gray/RGB/RGBA, ``png_compression`` 0–9 (zlib level; the
+    default 1 is fast). JPEG: 8-bit gray/RGB, ``quality``, ``subsampling`` (``'4:4:4'``, ``'4:2:2'``,
+    ``'4:2:0'``), ``qtables`` (as from :func:`jpeg_quantization_tables`; written exactly, ``quality`` is then
+    ignored). TIFF: ``compression`` one of :class:`TiffCompression`. BMP: 8-bit gray/RGB. WebP: 8-bit, gray is
+    stored as RGB, ``lossless`` for exact pixels. ``exif`` (bytes) for JPEG, PNG and WebP, written as given.
+    Nothing is written when encoding fails; a failed write leaves no temporary file and an existing target
+    untouched.
+    """
+    target = Path(path)
+    data = encode_image(
+        pixels,
+        format=_format_for(target, format),
+        quality=quality,
+        exif=exif,
+        qtables=qtables,
+        subsampling=subsampling,
+        compression=compression,
+        png_compression=png_compression,
+        lossless=lossless,
+        name=target,
+    )
+    return atomic_write_bytes(target, data)
