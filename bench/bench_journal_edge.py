@@ -58,8 +58,11 @@ def run(repeat: int = 15) -> str:
             )
 
         def floor() -> None:
-            diff = cv2.absdiff(source, target)
-            cv2.imwrite(str(work / "floor_mask.png"), diff.max(axis=2))
+            # the least work that yields a mask file: OpenCV difference, channel max, threshold, PNG write
+            b, g, r = cv2.split(cv2.absdiff(source, target))
+            _, mask = cv2.threshold(cv2.max(cv2.max(b, g), r), 0, 255, cv2.THRESH_BINARY_INV)
+            params = [cv2.IMWRITE_PNG_COMPRESSION, 1, cv2.IMWRITE_PNG_FILTER, cv2.IMWRITE_PNG_FILTER_SUB]
+            cv2.imwrite(str(work / "floor_mask.png"), mask, params)
 
         floor_times = measure(floor, repeat=repeat)
         record_times = measure(record, repeat=repeat)
@@ -67,7 +70,7 @@ def run(repeat: int = 15) -> str:
     floor_ms = min(median_ms(floor_times), median_ms(floor2))
     record_ms = median_ms(record_times)
     rows = [
-        ("floor: cv2.absdiff + cv2.imwrite mask PNG", f"{floor_ms:.1f}", "1.00"),
+        ("floor: cv2.absdiff + threshold + cv2.imwrite mask PNG (level 1, SUB filter)", f"{floor_ms:.1f}", "1.00"),
         (
             "masksmith Journal.record (compare + mask PNG + JSON)",
             f"{record_ms:.1f}",

@@ -58,8 +58,12 @@ def run(args: list[str] | None = None, *, prog_name: str = "masksmith") -> int:
         result = cli.main(args=argv, prog_name=prog_name, standalone_mode=False)
     except click.exceptions.Exit as exc:
         return int(exc.exit_code)
+    except click.UsageError as exc:
+        where = f" (try '{exc.ctx.command_path} --help')" if exc.ctx is not None else ""
+        click.echo(f"masksmith: error: {exc.format_message()}{where}", err=True)
+        return EXIT_BAD_INPUT
     except click.ClickException as exc:
-        exc.show()
+        click.echo(f"masksmith: error: {exc.format_message()}", err=True)
         return EXIT_BAD_INPUT
     except click.exceptions.Abort:
         click.echo("masksmith: interrupted", err=True)
