@@ -70,7 +70,11 @@ def run(repeat: int = 15) -> str:
     floor_ms = min(median_ms(floor_times), median_ms(floor2))
     record_ms = median_ms(record_times)
     rows = [
-        ("floor: cv2.absdiff + threshold + cv2.imwrite mask PNG (level 1, SUB filter)", f"{floor_ms:.1f}", "1.00"),
+        (
+            "floor: cv2.absdiff + threshold + cv2.imwrite mask PNG (level 1, SUB filter)",
+            f"{floor_ms:.1f}",
+            "1.00",
+        ),
         (
             "masksmith Journal.record (compare + mask PNG + JSON)",
             f"{record_ms:.1f}",

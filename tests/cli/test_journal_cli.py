@@ -42,8 +42,22 @@ def test_version():
 def test_new_add_show_archive_graph(tmp_path: Path, images, capsys):
     journal = tmp_path / "j1"
     assert run(["journal", "new", str(images["base"]), "--dir", str(journal), "--organization", "org"]) == 0
-    assert run(["journal", "add", str(journal), "--from", "base", "--image", str(images["crop"]),
-                "--op", "TransformCrop"]) == 0
+    assert (
+        run(
+            [
+                "journal",
+                "add",
+                str(journal),
+                "--from",
+                "base",
+                "--image",
+                str(images["crop"]),
+                "--op",
+                "TransformCrop",
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "base->crop_01: TransformCrop" in out
     assert run(["journal", "show", str(journal)]) == 0
@@ -63,8 +77,23 @@ def test_arguments_are_parsed_as_json_when_they_parse(tmp_path: Path, images):
     run(["journal", "new", str(images["base"]), "--dir", str(journal)])
     rotated = tmp_path / "rot.png"
     media_io.write_image(rotated, np.ascontiguousarray(np.rot90(media_io.read_image(images["base"]).pixels)))
-    code = run(["journal", "add", str(journal), "--from", "base", "--image", str(rotated), "--op",
-                "TransformRotate", "-a", "rotation=90", "-a", "local=no"])
+    code = run(
+        [
+            "journal",
+            "add",
+            str(journal),
+            "--from",
+            "base",
+            "--image",
+            str(rotated),
+            "--op",
+            "TransformRotate",
+            "-a",
+            "rotation=90",
+            "-a",
+            "local=no",
+        ]
+    )
     assert code == 0
     edge = json.loads((journal / "j.json").read_text())["links"][0]
     assert edge["arguments"]["rotation"] == 90 and edge["empty mask"] == "yes"
@@ -75,12 +104,33 @@ def test_arguments_are_parsed_as_json_when_they_parse(tmp_path: Path, images):
     [
         ("empty-image", ["journal", "new", "{empty}", "--dir", "{tmp}/x"], "empty.png: empty"),
         ("none", ["journal", "show", "{tmp}/nowhere"], "does not exist"),
-        ("journal", ["journal", "add", "{journal}", "--from", "base", "--image", "{crop}", "--op", "Nope"],
-         "unknown operation 'Nope'"),
-        ("journal", ["journal", "add", "{journal}", "--from", "ghost", "--image", "{crop}", "--op",
-                     "TransformCrop"], "ghost"),
-        ("journal", ["journal", "add", "{journal}", "--from", "base", "--image", "{crop}", "--op",
-                     "TransformResize", "-a", "interpolation=sideways"], "interpolation"),
+        (
+            "journal",
+            ["journal", "add", "{journal}", "--from", "base", "--image", "{crop}", "--op", "Nope"],
+            "unknown operation 'Nope'",
+        ),
+        (
+            "journal",
+            ["journal", "add", "{journal}", "--from", "ghost", "--image", "{crop}", "--op", "TransformCrop"],
+            "ghost",
+        ),
+        (
+            "journal",
+            [
+                "journal",
+                "add",
+                "{journal}",
+                "--from",
+                "base",
+                "--image",
+                "{crop}",
+                "--op",
+                "TransformResize",
+                "-a",
+                "interpolation=sideways",
+            ],
+            "interpolation",
+        ),
         ("broken-json", ["journal", "show", "{tmp}/bad"], "invalid JSON"),
     ],
 )

@@ -49,7 +49,7 @@ def test_create_refuses_a_non_empty_folder_and_a_broken_base(tmp_path: Path, bas
         Journal.create(base_file, tmp_path / "busy")
     broken = tmp_path / "broken.png"
     broken.write_bytes(b"")
-    with pytest.raises(MediaError, match="broken.png"):
+    with pytest.raises(MediaError, match=r"broken\.png"):
         Journal.create(broken, tmp_path / "new")
     assert not (tmp_path / "new").exists()
 
@@ -72,9 +72,13 @@ def test_record_crop_blur_and_paste_with_donor(tmp_path: Path, base_file: Path, 
     region[20:60, 30:90] = True
     blurred = cropped.copy()
     blurred[region] = cv2.GaussianBlur(cropped, (9, 9), 0)[region]
-    blur = j.record(crop.end, _write(tmp_path, "blur.png", blurred), op="Blur",
-                    arguments={"Blur Type": "Gaussian", "Laundering": "no"},
-                    input_mask=region.astype(np.uint8) * 255)
+    blur = j.record(
+        crop.end,
+        _write(tmp_path, "blur.png", blurred),
+        op="Blur",
+        arguments={"Blur Type": "Gaussian", "Laundering": "no"},
+        input_mask=region.astype(np.uint8) * 255,
+    )
     data = j.graph.edge(blur.start, blur.end)
     assert data["recordMaskInComposite"] == "no"  # Blur is not a probe operation for images
     assert data["inputmaskname"] and (j.directory / data["inputmaskname"]).is_file()
@@ -87,10 +91,22 @@ def test_record_crop_blur_and_paste_with_donor(tmp_path: Path, base_file: Path, 
     pasted = blurred.copy()
     alpha = donor[..., 3] > 0
     pasted[30:70, 60:110][alpha] = donor[..., :3][alpha]
-    paste = j.record(blur.end, _write(tmp_path, "pasted.png", pasted), op="PasteSplice", donor=donor_file,
-                     arguments={"donor rotated": "no", "donor resized": "no", "donor cropped": "no",
-                                "donor flipped": "no", "purpose": "add", "subject": "other",
-                                "paste_x": 60, "paste_y": 30})
+    paste = j.record(
+        blur.end,
+        _write(tmp_path, "pasted.png", pasted),
+        op="PasteSplice",
+        donor=donor_file,
+        arguments={
+            "donor rotated": "no",
+            "donor resized": "no",
+            "donor cropped": "no",
+            "donor flipped": "no",
+            "purpose": "add",
+            "subject": "other",
+            "paste_x": 60,
+            "paste_y": 30,
+        },
+    )
     truth = np.zeros(pasted.shape[:2], bool)
     truth[30:70, 60:110] = alpha
     assert masks.iou(j.edge_mask(paste.start, paste.end), truth) >= 0.99
@@ -135,7 +151,9 @@ def test_bad_operations_and_arguments_are_refused_before_anything_is_written(
 def test_unknown_operation_in_a_loaded_journal_is_a_warning(tmp_path: Path, base_file: Path):
     j = Journal.create(base_file, tmp_path / "proj")
     base = j.graph.base_node()
-    j.record(base, _write(tmp_path, "same.png", j.pixels(base)), op="OutputPng", arguments={"Image Rotated": "no"})
+    j.record(
+        base, _write(tmp_path, "same.png", j.pixels(base)), op="OutputPng", arguments={"Image Rotated": "no"}
+    )
     data = json.loads(j.json_path.read_text())
     data["links"][0]["op"] = "LegacyOperation"
     j.json_path.write_text(json.dumps(data))
@@ -160,8 +178,12 @@ def test_jpeg_resave_edge_is_an_empty_mask(tmp_path: Path, base_file: Path):
 def test_archive_round_trip_and_new_edges_after_extraction(tmp_path: Path, base_file: Path):
     j = Journal.create(base_file, tmp_path / "proj")
     base = j.graph.base_node()
-    j.record(base, _write(tmp_path, "flip.png", np.ascontiguousarray(j.pixels(base)[:, ::-1])),
-             op="TransformFlip", arguments={"flip direction": "horizontal"})
+    j.record(
+        base,
+        _write(tmp_path, "flip.png", np.ascontiguousarray(j.pixels(base)[:, ::-1])),
+        op="TransformFlip",
+        arguments={"flip direction": "horizontal"},
+    )
     archive = j.archive(tmp_path / "out")
     again = Journal.open_archive(archive, tmp_path / "extracted")
     assert again.graph.graph.number_of_edges() == 1

@@ -120,7 +120,7 @@ def test_archive_puts_every_member_under_the_name(tmp_path: Path):
 def test_archive_refuses_missing_files(tmp_path: Path):
     folder = _journal_folder(tmp_path)
     (folder / "m2.png").unlink()
-    with pytest.raises(ArchiveError, match="m2.png"):
+    with pytest.raises(ArchiveError, match=r"m2\.png"):
         store.create_archive(folder, tmp_path / "out")
     assert not list((tmp_path / "out").glob("*"))
 

@@ -44,7 +44,9 @@ class ModelRow:
 
 FACES_HINT = "pip install 'masksmith[faces]'"
 ANONYMISE_HINT = "pip install 'masksmith[anonymise]'"
-CLASSIC_HINT = "pip install 'opencv-python-headless>=4.10,<5' (OpenCV 5 moved HOG and Haar cascades to contrib)"
+CLASSIC_HINT = (
+    "pip install 'opencv-python-headless>=4.10,<5' (OpenCV 5 moved HOG and Haar cascades to contrib)"
+)
 PLATE_HINT = (
     "pip install 'opencv-python-headless>=4.10,<5' (its cv2.data ships haarcascade_russian_plate_number.xml), "
     "or pass cascade_path"

@@ -30,8 +30,8 @@ def _as_uint(image: NDArray[Any]) -> NDArray[Any]:
     if image.dtype in (np.uint8, np.uint16):
         return np.asarray(image)
     if np.issubdtype(image.dtype, np.floating):
-        return np.clip(image * 65535.0, 0, 65535).astype(np.uint16)
-    return np.clip(image, 0, 65535).astype(np.uint16)
+        return np.asarray(np.clip(image * 65535.0, 0, 65535), dtype=np.uint16)
+    return np.asarray(np.clip(image, 0, 65535), dtype=np.uint16)
 
 
 def _dtype_range(dtype: np.dtype[np.generic]) -> int:
@@ -77,9 +77,7 @@ def abs_diff(a: NDArray[Any], b: NDArray[Any]) -> NDArray[Any]:
     return _reduce_channels_max(cv2.absdiff(a, b))
 
 
-def diff_mask(
-    a: NDArray[Any], b: NDArray[Any], *, tolerance: float = DEFAULT_TOLERANCE
-) -> BoolMask:
+def diff_mask(a: NDArray[Any], b: NDArray[Any], *, tolerance: float = DEFAULT_TOLERANCE) -> BoolMask:
     """Pixels whose value differs in any channel by more than ``tolerance`` × the dtype's range."""
     diff = abs_diff(a, b)
     threshold = tolerance * _dtype_range(diff.dtype)
@@ -97,7 +95,9 @@ def smoothed_diff_mask(
     """
     diff = abs_diff(a, b)
     top = _dtype_range(diff.dtype)
-    strong = cv2.morphologyEx((diff > level * top).astype(np.uint8), cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
+    strong = cv2.morphologyEx(
+        (diff > level * top).astype(np.uint8), cv2.MORPH_OPEN, np.ones((3, 3), np.uint8)
+    )
     near = cv2.dilate(strong, np.ones((3, 3), np.uint8), iterations=2)
     weak = (diff > weak_level * top).astype(np.uint8)
     return np.asarray(cv2.bitwise_or(strong, cv2.bitwise_and(near, weak)) > 0)
@@ -116,7 +116,9 @@ def compression_tolerant_diff_mask(
     a, b = _match_layout(a, b)
     smooth = abs_diff(cv2.GaussianBlur(a, (5, 5), 0), cv2.GaussianBlur(b, (5, 5), 0))
     top = _dtype_range(smooth.dtype)
-    strong = cv2.morphologyEx((smooth > level * top).astype(np.uint8), cv2.MORPH_OPEN, np.ones((5, 5), np.uint8))
+    strong = cv2.morphologyEx(
+        (smooth > level * top).astype(np.uint8), cv2.MORPH_OPEN, np.ones((5, 5), np.uint8)
+    )
     near = cv2.dilate(strong, np.ones((3, 3), np.uint8), iterations=2)
     raw = (abs_diff(a, b) > raw_level * top).astype(np.uint8)
     return np.asarray(cv2.bitwise_and(near, raw) > 0)

@@ -125,5 +125,7 @@ def composite(
         a = a[:, :, None]
         ov = ov[:, :, : dst.shape[2]]
     blended = dst.astype(np.float32) * (1.0 - a) + ov.astype(np.float32) * a
-    out[r0:r1, c0:c1] = np.clip(np.rint(blended), 0, 65535 if base.dtype == np.uint16 else 255).astype(base.dtype)
+    out[r0:r1, c0:c1] = np.clip(np.rint(blended), 0, 65535 if base.dtype == np.uint16 else 255).astype(
+        base.dtype
+    )
     return out
