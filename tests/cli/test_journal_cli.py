@@ -157,3 +157,47 @@ def test_verbose_shows_the_traceback(tmp_path: Path):
     empty.write_bytes(b"")
     result = _cli("--verbose", "journal", "new", str(empty), "--dir", str(tmp_path / "x"))
     assert result.returncode == 2 and "Traceback" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "env", "reason"),
+    [
+        ("empty.png", b"", {}, "empty"),
+        ("text.jpg", b"this is not an image at all\n" * 4, {}, "not an image"),
+        ("cut.png", None, {}, "truncated"),
+        ("big.png", None, {"MASKSMITH_MAX_PIXELS": "100"}, "too large"),
+    ],
+)
+def test_each_bad_media_case_is_one_line_naming_file_and_reason(
+    tmp_path: Path, images, name, content, env, reason
+):
+    import os
+
+    path = tmp_path / name
+    if content is not None:
+        path.write_bytes(content)
+    elif name == "cut.png":
+        data = images["base"].read_bytes()
+        path.write_bytes(data[: len(data) // 2])
+    else:
+        path.write_bytes(images["base"].read_bytes())
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from masksmith.cli.main import main; main()",
+            "journal",
+            "new",
+            str(path),
+            "--dir",
+            str(tmp_path / "j"),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, **env},
+    )
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and name in lines[0] and reason in lines[0], result.stderr
+    assert not (tmp_path / "j").exists()

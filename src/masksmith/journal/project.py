@@ -82,7 +82,7 @@ class Journal:
         if folder.exists() and any(folder.iterdir()):
             raise JournalError("journal folder already exists and is not empty", file=folder)
         source = Path(base_image)
-        media_io.read_image_size(source)  # refuse a broken base before creating anything
+        pixels = media_io.read_image(source).pixels  # refuse a broken base before creating anything
         folder.mkdir(parents=True, exist_ok=True)
         graph = JournalGraph.create(
             name or folder.name,
@@ -93,7 +93,8 @@ class Journal:
             creator_tool=creator_tool,
         )
         journal = cls(folder, graph, catalogue=catalogue)
-        journal.add_image(source, nodetype="base", node_id=source.stem)
+        base = journal.add_image(source, nodetype="base", node_id=source.stem)
+        journal._remember(base, pixels)
         journal.save()
         return journal
 
