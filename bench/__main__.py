@@ -5,9 +5,9 @@ from __future__ import annotations
 import platform
 import sys
 
-from bench import bench_journal_edge
+from bench import bench_journal_edge, bench_probes
 
-BENCHMARKS = [bench_journal_edge.run]
+BENCHMARKS = [bench_journal_edge.run, bench_probes.run]
 
 
 def main() -> int:

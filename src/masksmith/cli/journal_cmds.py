@@ -11,6 +11,7 @@ import click
 
 from masksmith.errors import JournalError
 from masksmith.journal.project import Journal
+from masksmith.cli.validate_cmds import probes_command, validate_command
 from masksmith.report.graph_image import render_graph_png
 
 
@@ -55,6 +56,10 @@ def journal() -> None:
     A journal is a folder NAME/ holding NAME.json (networkx node-link JSON, compatible with the
     Journaling Tool), the media of every node and one change mask PNG per edge (0 = changed).
     """
+
+
+journal.add_command(validate_command, "validate")
+journal.add_command(probes_command, "probes")
 
 
 @journal.command("new")

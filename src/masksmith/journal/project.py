@@ -140,6 +140,13 @@ class Journal:
         self._remember(node_id, image)
         return image
 
+    def forget_pixels(self, node_id: str | None = None) -> None:
+        """Drop cached pixels (of one node, or all) after media files changed on disk."""
+        if node_id is None:
+            self._pixels.clear()
+        else:
+            self._pixels.pop(node_id, None)
+
     def _remember(self, node_id: str, image: Image) -> None:
         self._pixels[node_id] = image
         self._pixels.move_to_end(node_id)
@@ -206,13 +213,16 @@ class Journal:
         plugin_name: str | None = None,
         description: str = "",
         target_pixels: Image | None = None,
+        changed: NDArray[np.bool_] | None = None,
         check_arguments: bool = True,
         save: bool = True,
     ) -> EdgeRef:
         """Record an operation from node ``start`` to ``target`` (a node id or a new image file).
 
         Runs the operation's comparison to make the change mask, writes it, adds the donor edge
-        when a donor is given, and saves the journal.
+        when a donor is given, and saves the journal. ``changed`` (bool, True = changed, the source's
+        rows × cols) is a change mask the caller knows exactly; it replaces the comparison, e.g. when
+        lossy re-encoding would make a pixel difference mark the whole image.
         """
         operation = self.catalogue.get(op)
         args = dict(arguments or {})
@@ -233,14 +243,24 @@ class Journal:
             method = "paste"
         compare_args = {**operation.compare_arguments, **args}
         tolerance = compare_args.get("tolerance")
-        result = compare(
-            method,
-            self.pixels(start),
-            self.pixels(end),
-            compare_args,
-            donor=donor_pixels,
-            tolerance=float(tolerance) if tolerance is not None else None,
-        )
+        if changed is not None:
+            source_shape = self.pixels(start).shape
+            target_shape = self.pixels(end).shape
+            known = np.asarray(changed, dtype=bool)
+            if known.shape != source_shape[:2]:
+                raise JournalError(
+                    f"changed mask has shape {known.shape}, expected {source_shape[:2]}", argument="changed"
+                )
+            result = Comparison(known.copy(), analyse(known, source_shape, target_shape))
+        else:
+            result = compare(
+                method,
+                self.pixels(start),
+                self.pixels(end),
+                compare_args,
+                donor=donor_pixels,
+                tolerance=float(tolerance) if tolerance is not None else None,
+            )
         maskname = self._write_mask(start, end, result)
         edge = self.graph.add_operation_edge(
             start,
