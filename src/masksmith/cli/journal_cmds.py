@@ -9,9 +9,10 @@ from typing import Any
 
 import click
 
+from masksmith.cli.validate_cmds import probes_command, validate_command
+from masksmith.cli.view_cmds import view_command
 from masksmith.errors import JournalError
 from masksmith.journal.project import Journal
-from masksmith.cli.validate_cmds import probes_command, validate_command
 from masksmith.report.graph_image import render_graph_png
 
 
@@ -60,6 +61,7 @@ def journal() -> None:
 
 journal.add_command(validate_command, "validate")
 journal.add_command(probes_command, "probes")
+journal.add_command(view_command, "view")
 
 
 @journal.command("new")

@@ -140,6 +140,14 @@ class Journal:
         self._remember(node_id, image)
         return image
 
+    def cached_pixels(self, node_id: str) -> Image | None:
+        """A node's decoded pixels if the cache holds them (never decodes)."""
+        return self._pixels.get(node_id)
+
+    def cache_pixels(self, node_id: str, image: Image) -> None:
+        """Hand the journal pixels already decoded (a plugin's source or output) to spare a re-read."""
+        self._remember(node_id, image)
+
     def forget_pixels(self, node_id: str | None = None) -> None:
         """Drop cached pixels (of one node, or all) after media files changed on disk."""
         if node_id is None:
@@ -192,7 +200,11 @@ class Journal:
     def _node_for(self, target: PathLike | str, nodetype: str) -> str:
         if isinstance(target, str) and target in self.graph.graph:
             return target
-        return self.add_image(Path(target), nodetype=nodetype)
+        path = Path(target)
+        # a file already in the folder (e.g. from new_media_path) keeps its stem as node id
+        inside = path.resolve().parent == self.directory.resolve()
+        node_id = path.stem if inside and path.stem not in self.graph.graph else None
+        return self.add_image(path, nodetype=nodetype, node_id=node_id)
 
     # --- edges ----------------------------------------------------------------------------------
 

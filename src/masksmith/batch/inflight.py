@@ -1,0 +1,272 @@
+"""In-flight project records: what a running project has taken, so a kill -9 can be undone.
+
+Before a pool image goes onto a picklist, the project writes it into its record
+``<workdir>/inflight/<host>-<pid>-<token>.json`` (atomically), so at every moment each picklist entry
+belongs to a finished project, a recorded failure, or a record. A later run finds the records of dead
+processes and puts their images back (:func:`recover_stale`), removes their partial directories and
+leaves no image taken by nobody.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import shutil
+import socket
+import threading
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from masksmith.batch.state import (
+    FailureLog,
+    Picklist,
+    PoolExhausted,
+    atomic_write_text,
+    dumps,
+    locked,
+    read_failures,
+    read_lines,
+)
+
+__all__ = [
+    "INFLIGHT_DIR",
+    "PARTIAL_MARK",
+    "InflightRecord",
+    "RecoveryReport",
+    "claim_pick",
+    "partial_dir_name",
+    "pid_alive",
+    "recover_stale",
+    "release_names",
+]
+
+log = logging.getLogger(__name__)
+
+INFLIGHT_DIR = "inflight"
+PARTIAL_MARK = ".partial-"
+_HOST = socket.gethostname()
+
+
+def partial_dir_name(name: str, pid: int | None = None) -> str:
+    """``.<name>.partial-<pid>``: where a project is built before it is renamed into place."""
+    return f".{name}{PARTIAL_MARK}{os.getpid() if pid is None else pid}"
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` exists on this host."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+@dataclass
+class InflightRecord:
+    """One running project's record (status, picks, names, permutation state), rewritten atomically."""
+
+    path: Path
+    data: dict[str, Any] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @classmethod
+    def create(cls, workdir: str | os.PathLike[str]) -> InflightRecord:
+        folder = Path(workdir) / INFLIGHT_DIR
+        folder.mkdir(parents=True, exist_ok=True)
+        token = uuid.uuid4().hex[:12]
+        record = cls(
+            folder / f"{_HOST}-{os.getpid()}-{token}.json",
+            {"pid": os.getpid(), "host": _HOST, "status": "picking", "picks": []},
+        )
+        record.save()
+        return record
+
+    def save(self) -> None:
+        # Atomic against kills (temp file + os.replace); no fsync: a record only has to survive the
+        # process, and syncing three times per project would cost more than the journal itself.
+        tmp = self.path.with_name(f".{self.path.name}.{threading.get_ident()}.tmp")
+        tmp.write_text(dumps(self.data) + "\n", encoding="utf-8")
+        os.replace(tmp, self.path)
+
+    def update(self, **values: Any) -> None:
+        with self._lock:
+            self.data.update(values)
+            self.save()
+
+    def add_pick(self, picklist: str, name: str, *, group: str | None = None) -> None:
+        with self._lock:
+            self.data["picks"].append({"picklist": picklist, "name": name, "group": group})
+            self.save()
+
+    @property
+    def picks(self) -> list[dict[str, Any]]:
+        return list(self.data.get("picks", []))
+
+    def remove(self) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            self.path.unlink()
+
+
+def claim_pick(
+    picklist: Picklist,
+    pool: Sequence[str],
+    rng: np.random.Generator | None,
+    record: InflightRecord | None,
+    *,
+    group: str | None = None,
+) -> str:
+    """Pick an unused pool file: written to ``record`` first, then to the picklist, under its lock."""
+    with locked(picklist.path):
+        used = picklist.used()
+        unused = [f for f in pool if os.path.basename(f) not in used]
+        if not unused:
+            raise PoolExhausted(
+                f"picklist {picklist.name!r} is exhausted: all {len(pool)} files of the pool are used",
+                file=picklist.path,
+            )
+        choice = unused[int(rng.integers(len(unused)))] if rng is not None else unused[0]
+        if record is not None:
+            record.add_pick(picklist.name, os.path.basename(choice), group=group)
+        picklist.add(choice)
+        return choice
+
+
+def release_names(picklist_path: Path, names: Sequence[str]) -> list[str]:
+    """Take ``names`` off a picklist file (they go back to the pool); returns those removed."""
+    wanted = set(names)
+    with locked(picklist_path):
+        lines = read_lines(picklist_path)
+        removed = [line for line in lines if line in wanted]
+        if removed:
+            kept = [line for line in lines if line not in wanted]
+            atomic_write_text(picklist_path, "".join(f"{line}\n" for line in kept))
+        return removed
+
+
+@dataclass
+class RecoveryReport:
+    """What :func:`recover_stale` cleaned up."""
+
+    records: int = 0
+    partial_dirs: list[str] = field(default_factory=list)
+    released: list[str] = field(default_factory=list)
+    committed: list[str] = field(default_factory=list)
+    failures_recorded: int = 0
+
+
+def _iter_records(workdir: Path) -> Iterator[tuple[Path, dict[str, Any]]]:
+    folder = workdir / INFLIGHT_DIR
+    if not folder.is_dir():
+        return
+    for path in sorted(folder.glob("*.json")):
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError):
+            continue  # half-written by a live process, or unreadable: not ours to judge
+        if isinstance(data, dict):
+            yield path, data
+
+
+def _held_by_groups(workdir: Path) -> set[str]:
+    """Files currently held by a permute group's selection cursor (they stay taken)."""
+    held: set[str] = set()
+    for path in workdir.glob("permutegroup-*.json"):
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError):
+            continue
+        for cursor in (data.get("elements") or {}).values():
+            if isinstance(cursor, Mapping) and isinstance(cursor.get("file"), str):
+                held.add(os.path.basename(cursor["file"]))
+    return held
+
+
+def _recorded(workdir: Path, state: Mapping[str, Any]) -> bool:
+    line = dumps({g: {k: v for k, v in vals.items() if v is not None} for g, vals in state.items()})
+    for path in workdir.glob("failures-*.txt"):
+        with contextlib.suppress(Exception):
+            if any(dumps(s) == line for s in read_failures(path)):
+                return True
+    return False
+
+
+def recover_stale(workdir: str | os.PathLike[str], projects: str | os.PathLike[str]) -> RecoveryReport:
+    """Undo what killed processes left: partial directories, their picks, their in-flight records.
+
+    A record of a dead process on this host is resolved by its status: ``committing`` with the final
+    directory in place counts as made; ``failing`` keeps its picks and makes sure its state is in a
+    failure file; anything else puts its picks back on the pool (unless a permute group still holds
+    the image) and removes its partial directory. Partial directories of dead processes without a
+    record are removed too.
+    """
+    work, results = Path(workdir), Path(projects)
+    report = RecoveryReport()
+    held: set[str] | None = None
+    for path, data in _iter_records(work):
+        pid = data.get("pid")
+        if data.get("host") != _HOST or not isinstance(pid, int) or pid_alive(pid):
+            continue
+        report.records += 1
+        status = data.get("status")
+        final = data.get("final")
+        partial = data.get("partial")
+        if (
+            status == "committing"
+            and final
+            and (results / final).is_dir()
+            and not (partial and (results / partial).exists())
+        ):
+            report.committed.append(str(final))
+        elif status == "failing":
+            state = data.get("state") or {}
+            if state and not _recorded(work, state):
+                FailureLog(work).append(state)
+                report.failures_recorded += 1
+        else:
+            if held is None:
+                held = _held_by_groups(work)
+            by_list: dict[str, list[str]] = {}
+            for pick in data.get("picks", []):
+                if pick.get("group") and pick.get("name") in held:
+                    continue
+                by_list.setdefault(str(pick["picklist"]), []).append(str(pick["name"]))
+            for picklist, names in by_list.items():
+                report.released += release_names(work / f"{picklist}.txt", names)
+        if partial and (results / partial).exists() and status != "failing":
+            shutil.rmtree(results / partial, ignore_errors=True)
+            report.partial_dirs.append(str(partial))
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+    folder = work / INFLIGHT_DIR
+    if folder.is_dir():
+        for tmp in folder.glob(".*.tmp"):
+            parts = tmp.name[1:].split(".json.", 1)[0].rsplit("-", 2)
+            if len(parts) == 3 and parts[0] == _HOST and parts[1].isdigit() and not pid_alive(int(parts[1])):
+                with contextlib.suppress(FileNotFoundError):
+                    tmp.unlink()
+    if results.is_dir():
+        for entry in results.iterdir():
+            if not entry.is_dir() or not entry.name.startswith(".") or PARTIAL_MARK not in entry.name:
+                continue
+            pid_text = entry.name.rsplit(PARTIAL_MARK, 1)[1]
+            if pid_text.isdigit() and not pid_alive(int(pid_text)):
+                shutil.rmtree(entry, ignore_errors=True)
+                report.partial_dirs.append(entry.name)
+    if report.records or report.partial_dirs:
+        log.warning(
+            "recovered from an interrupted run: %d in-flight record(s), %d partial dir(s) removed, "
+            "%d image(s) back in the pool",
+            report.records,
+            len(report.partial_dirs),
+            len(report.released),
+        )
+    return report

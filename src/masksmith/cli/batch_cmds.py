@@ -1,0 +1,141 @@
+"""``masksmith batch create``: make journals from a batch specification (also ``jtbatch create``).
+
+Exit codes: 0 every project made; 1 some project failed; 2 bad input (specification, flags, files).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from masksmith.batch.executor import BatchExecutor
+from masksmith.batch.project import BatchProject
+from masksmith.cli.runner import EXIT_FAILURES, run_group
+from masksmith.cli.validate_cmds import batch_validate_command
+from masksmith.cli.view_cmds import batch_view_command
+from masksmith.errors import ExportError
+
+
+def _names(text: str | None) -> list[str]:
+    return [
+        part.strip() for part in (text or "").split(",") if part.strip() and part.strip().lower() != "none"
+    ]
+
+
+@click.group()
+def batch() -> None:
+    """Batch projects: create journals from a batch specification (Journaling Tool compatible)."""
+
+
+batch.add_command(batch_validate_command, "validate")
+batch.add_command(batch_view_command, "view")
+
+
+@batch.command("create")
+@click.option(
+    "--specification", required=True, type=click.Path(dir_okay=False), help="Batch specification JSON."
+)
+@click.option("--projects", required=True, type=click.Path(file_okay=False), help="Folder for the projects.")
+@click.option("--count", type=click.IntRange(min=0), default=1, show_default=True, help="Projects to make.")
+@click.option("--threads", type=click.IntRange(min=1), default=1, show_default=True, help="Projects at once.")
+@click.option(
+    "--workdir",
+    type=click.Path(file_okay=False),
+    default=".",
+    show_default=True,
+    help="Run state: picklists, permutation cursors, failure files, log. Keep it apart from image pools.",
+)
+@click.option("--loglevel", default="50", show_default=True, help="Log level for <workdir>/masksmith.log.")
+@click.option("--graph", is_flag=True, help="Write <name>.png and <name>.csv of the spec into the workdir.")
+@click.option("--global_variables", default="", help="Globals as NAME=VALUE,NAME=VALUE.")
+@click.option("--initializers", default="", help="Comma-separated qualified functions filling the globals.")
+@click.option(
+    "--from_state", default=None, help="Failure file whose states are re-run (--count still applies)."
+)
+@click.option(
+    "--export", default=None, help="Export each finished journal to this location (not yet supported)."
+)
+@click.option("--keep_failed", is_flag=True, help="Keep failed projects as <name>.failed.")
+@click.option("--stop_on_error", is_flag=True, help="Stop at the first failed project.")
+@click.option(
+    "--test", "test_mode", is_flag=True, help="Run no plugin: every plugin passes its source through."
+)
+@click.option(
+    "--passthru", "--passthrus", "passthru", default="", help="Spec node ids or plugin names to pass through."
+)
+@click.option("--redactions", default="", help="Argument names of file arguments left out of exports.")
+@click.option(
+    "--skip_validation", "--skipValidation", "skip_validation", is_flag=True, help="Skip validation."
+)
+@click.option("--seed", type=int, default=None, help="Seed for every random choice (repeatable runs).")
+@click.option("--quiet", is_flag=True, help="No progress bar and no summary line.")
+def create(
+    specification: str,
+    projects: str,
+    count: int,
+    threads: int,
+    workdir: str,
+    loglevel: str,
+    graph: bool,
+    global_variables: str,
+    initializers: str,
+    from_state: str | None,
+    export: str | None,
+    keep_failed: bool,
+    stop_on_error: bool,
+    test_mode: bool,
+    passthru: str,
+    redactions: str,
+    skip_validation: bool,
+    seed: int | None,
+    quiet: bool,
+) -> None:
+    """Make COUNT journals from a batch specification into PROJECTS."""
+    if export:
+        raise ExportError("--export is not yet supported; export the finished projects with 'batch export'")
+    project = BatchProject(specification)
+    if graph:
+        Path(workdir).mkdir(parents=True, exist_ok=True)
+        project.save_graph_image(workdir)
+    executor = BatchExecutor(
+        projects,
+        workdir=workdir,
+        global_variables=global_variables,
+        initializers=_names(initializers),
+        loglevel=loglevel,
+        threads_count=threads,
+        skipValidation=skip_validation,
+        removeBadProjects=not keep_failed,
+        stopOnError=stop_on_error,
+        fromFailedStateFile=from_state,
+        testMode=test_mode,
+        passthrus=_names(passthru),
+        seed=seed,
+        progress=False if quiet else None,
+        redactions=_names(redactions),
+    )
+    try:
+        executor.run_project(project, count)
+    finally:
+        summary = executor.finish()
+    if not quiet:
+        for message in summary.failures[:20]:
+            click.echo(f"failed: {message}", err=True)
+        click.echo(summary.line(), err=True)
+        if summary.failed:
+            click.echo(
+                "redo the failed projects with --from_state <workdir>/failures-*.txt (see the log)", err=True
+            )
+    if summary.failed:
+        raise SystemExit(EXIT_FAILURES)
+
+
+def main() -> None:
+    """``python -m masksmith.cli.batch_cmds create …`` (the same as ``masksmith batch create …``)."""
+    sys.exit(run_group(batch, prog_name="masksmith batch"))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,26 @@
+"""``jtbatch``: the Journaling Tool's batch command line (``jtbatch create …``) over masksmith."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from masksmith.cli.batch_cmds import create
+from masksmith.cli.runner import run_group
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def jtbatch() -> None:
+    """Journaling Tool compatible batch commands: create (extend and export follow)."""
+
+
+jtbatch.add_command(create)
+
+
+def main(args: list[str] | None = None) -> None:
+    sys.exit(run_group(jtbatch, args, prog_name="jtbatch"))
+
+
+if __name__ == "__main__":
+    main()

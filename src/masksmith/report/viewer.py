@@ -1,0 +1,688 @@
+"""The journal viewer: one self-contained HTML page plus an assets folder, readable offline.
+
+:func:`build_report` converts every node's media to a web-friendly full-size image and a thumbnail, turns
+every edge mask (0 = changed, in the edge's source frame) into a transparent overlay with the changed
+pixels tinted, does the same for probe masks (255 = manipulated, in the final node's frame), embeds the
+journal as JSON and the provenance graph as inline SVG (:func:`masksmith.report.graph_image.render_graph_svg`)
+and writes the page from Jinja2 templates. Nothing on the page is fetched from the network.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import importlib
+import json
+import logging
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+from numpy.typing import NDArray
+
+from masksmith.errors import ExportError, MasksmithError, MediaError, ModelUnavailable
+from masksmith.journal.model import DONOR_OP
+from masksmith.journal.project import Journal
+from masksmith.media import io as media_io
+from masksmith.media import masks
+from masksmith.report.graph_image import (
+    CATEGORY_COLOURS,
+    NODE_TYPE_COLOURS,
+    UNKNOWN_COLOUR,
+    edge_colour,
+    guess_category,
+    node_colour,
+    render_graph_svg,
+)
+from masksmith.report.layout import atomic_write_bytes
+
+log = logging.getLogger(__name__)
+
+PathLike = str | os.PathLike[str]
+RGB = tuple[int, int, int]
+
+#: Colour of changed / manipulated pixels in overlays (a magenta-red that stands out on photos).
+OVERLAY_COLOUR: RGB = (255, 0, 110)
+OVERLAY_ALPHA = 130
+THUMB_SIZE = 160
+MAX_IMAGE_SIDE = 4096
+_MARKER = ".masksmith-report"
+_PROBES_MODULE = "masksmith.journal.probes"
+_PROBE_FUNCTIONS = ("generate_probes", "compute_probes", "build_probes", "journal_probes", "probes_for")
+
+
+# ---- small public helpers -----------------------------------------------------------------------
+
+
+def hex_colour(colour: RGB) -> str:
+    return "#{:02x}{:02x}{:02x}".format(*colour)
+
+
+def web_pixels(pixels: NDArray[Any]) -> NDArray[np.uint8]:
+    """Any image array masksmith reads → 8-bit gray, RGB or RGBA that browsers show (a new array)."""
+    a = np.asarray(pixels)
+    if a.ndim == 3 and a.shape[2] == 1:
+        a = a[:, :, 0]
+    if a.ndim not in (2, 3) or (a.ndim == 3 and a.shape[2] not in (3, 4)) or a.size == 0:
+        raise ValueError(f"not an image array: shape {a.shape}")
+    if a.dtype == np.uint8:
+        return np.array(a, dtype=np.uint8, copy=True)
+    if a.dtype == np.bool_:
+        return a.astype(np.uint8) * 255
+    if np.issubdtype(a.dtype, np.floating):
+        scaled: NDArray[np.uint8] = (np.clip(np.nan_to_num(a), 0.0, 1.0) * 255 + 0.5).astype(np.uint8)
+        return scaled
+    wide = a.astype(np.int64)
+    if wide.max(initial=0) > 255:  # 16-bit (or wider) samples: keep the top byte
+        wide = wide >> 8
+    clipped: NDArray[np.uint8] = np.clip(wide, 0, 255).astype(np.uint8)
+    return clipped
+
+
+def fit_within(pixels: NDArray[Any], max_side: int, *, nearest: bool = False) -> NDArray[Any]:
+    """``pixels`` scaled down (never up) so that the longer side is at most ``max_side``."""
+    rows, cols = pixels.shape[:2]
+    longest = max(rows, cols)
+    if longest <= max_side:
+        return pixels
+    scale = max_side / longest
+    size = (max(1, round(cols * scale)), max(1, round(rows * scale)))
+    interpolation = cv2.INTER_NEAREST if nearest else cv2.INTER_AREA
+    return np.asarray(cv2.resize(np.ascontiguousarray(pixels), size, interpolation=interpolation))
+
+
+def mask_overlay(
+    changed: NDArray[np.bool_], *, colour: RGB = OVERLAY_COLOUR, alpha: int = OVERLAY_ALPHA
+) -> NDArray[np.uint8]:
+    """A transparent RGBA overlay: ``changed`` pixels tinted with ``colour``, region borders opaque."""
+    region = np.asarray(changed, dtype=bool)
+    if region.ndim != 2:
+        raise ValueError(f"a mask must be H×W, got shape {region.shape}")
+    out = np.zeros((*region.shape, 4), np.uint8)
+    out[region, :3] = colour
+    out[region, 3] = alpha
+    border = cv2.morphologyEx(region.astype(np.uint8), cv2.MORPH_GRADIENT, np.ones((3, 3), np.uint8)) > 0
+    edge = border & region
+    out[edge, 3] = 255
+    return out
+
+
+def jsonable(value: Any) -> Any:
+    """A JSON-safe copy of journal attribute values (numpy scalars and arrays, paths, enums, tuples)."""
+    if value is None or isinstance(value, bool | int | str):
+        return value
+    if isinstance(value, float):
+        return value if np.isfinite(value) else str(value)
+    if isinstance(value, enum.Enum):
+        return jsonable(value.value) if not isinstance(value.value, enum.Enum) else value.name
+    if isinstance(value, np.generic):
+        return jsonable(value.item())
+    if isinstance(value, np.ndarray):
+        return f"<array {'x'.join(map(str, value.shape))} {value.dtype}>"
+    if isinstance(value, Mapping):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [jsonable(v) for v in value]
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    return str(value)
+
+
+def script_json(data: Any) -> str:
+    """JSON that is safe inside ``<script type="application/json">`` (no ``</script>``, no ``<!--``)."""
+    text = json.dumps(jsonable(data), ensure_ascii=False, separators=(",", ":"))
+    return (
+        text.replace("&", "\\u0026")
+        .replace("<", "\\u003c")
+        .replace(">", "\\u003e")
+        .replace("\u2028", "\\u2028")
+        .replace("\u2029", "\\u2029")
+    )
+
+
+# ---- templates ---------------------------------------------------------------------------------
+
+
+def template_environment() -> Any:
+    """The Jinja2 environment over ``masksmith/report/templates`` (Jinja2 is the ``viewer`` extra)."""
+    try:
+        import jinja2
+    except ImportError as exc:  # pragma: no cover - exercised only without the extra
+        raise ModelUnavailable("the journal viewer needs Jinja2; install masksmith[viewer]") from exc
+    return jinja2.Environment(
+        loader=jinja2.PackageLoader("masksmith.report", "templates"),
+        autoescape=jinja2.select_autoescape(("html",)),
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        undefined=jinja2.StrictUndefined,
+    )
+
+
+def template_source(env: Any, name: str) -> str:
+    """A template file's raw text (the CSS and JS that go inline into pages)."""
+    source: str = env.loader.get_source(env, name)[0]
+    return source
+
+
+def render_page(template: str, **context: Any) -> str:
+    env = template_environment()
+    context.setdefault("css", template_source(env, "viewer.css"))
+    return str(env.get_template(template).render(**context))
+
+
+def write_page(page: Path, html: str) -> Path:
+    """Write a page atomically, readable by others like any web page."""
+    atomic_write_bytes(page, html.encode("utf-8"))
+    page.chmod(0o644)
+    return page
+
+
+# ---- assets --------------------------------------------------------------------------------------
+
+
+class AssetFolder:
+    """The assets folder beside a page; hands out relative hrefs for the files it writes."""
+
+    def __init__(self, page: Path) -> None:
+        self.page = page
+        self.root = page.parent / f"{page.stem}_assets"
+        self.href_prefix = f"{self.root.name}/"
+
+    def prepare(self) -> None:
+        """Create the folder, emptying it first when an earlier report made it; refuse foreign folders."""
+        if self.root.exists():
+            if not self.root.is_dir():
+                raise ExportError("the assets path exists and is not a folder", file=self.root)
+            if any(self.root.iterdir()) and not (self.root / _MARKER).exists():
+                raise ExportError(
+                    "the assets folder exists and was not made by masksmith; choose another --out",
+                    file=self.root,
+                )
+            shutil.rmtree(self.root)
+        self.root.mkdir(parents=True)
+        (self.root / _MARKER).write_text("made by masksmith report; safe to delete\n", encoding="utf-8")
+
+    def publish(self) -> None:
+        """Make the written files readable by others (temporary files are created private)."""
+        for item in self.root.iterdir():
+            if item.is_file():
+                item.chmod(0o644)
+
+    def href(self, name: str) -> str:
+        return self.href_prefix + name
+
+    def write_image(self, name: str, pixels: NDArray[Any], *, jpeg: bool = False) -> str:
+        """Write 8-bit pixels as PNG (or JPEG when ``jpeg`` and there is no alpha); return the href."""
+        has_alpha = pixels.ndim == 3 and pixels.shape[2] == 4
+        suffix = ".jpg" if jpeg and not has_alpha else ".png"
+        target = self.root / f"{name}{suffix}"
+        if suffix == ".jpg":
+            media_io.write_image(target, pixels, quality=88)
+        else:
+            media_io.write_image(target, pixels, png_compression=3)
+        return self.href(target.name)
+
+    def copy_file(self, source: Path, name: str) -> str:
+        target = self.root / f"{name}{source.suffix.lower()}"
+        atomic_write_bytes(target, source.read_bytes())
+        return self.href(target.name)
+
+
+@dataclass(frozen=True)
+class NodeMedia:
+    """Web copies of one node's media: hrefs relative to the page, and the pixel size shown."""
+
+    image: str | None
+    thumb: str | None
+    width: int
+    height: int
+    problem: str = ""
+    scale: float = 1.0  # shown size / stored size
+
+
+def write_node_media(
+    assets: AssetFolder, key: str, pixels: NDArray[Any], *, lossy_source: bool, thumb_size: int, max_side: int
+) -> NodeMedia:
+    """Full-size (capped at ``max_side``) and thumbnail copies of a node's pixels."""
+    web = web_pixels(pixels)
+    full = fit_within(web, max_side)
+    thumb = fit_within(web, thumb_size)
+    image_href = assets.write_image(key, full, jpeg=lossy_source)
+    thumb_href = assets.write_image(f"{key}_t", thumb, jpeg=True)
+    scale = full.shape[1] / web.shape[1]
+    return NodeMedia(image_href, thumb_href, int(full.shape[1]), int(full.shape[0]), scale=scale)
+
+
+def write_overlay(assets: AssetFolder, key: str, changed: NDArray[np.bool_], *, max_side: int) -> str:
+    overlay = mask_overlay(fit_within(changed.astype(np.uint8), max_side, nearest=True).astype(bool))
+    return assets.write_image(key, overlay)
+
+
+# ---- probes and validation (optional modules, imported lazily) ----------------------------------
+
+
+@dataclass(frozen=True)
+class ProbeView:
+    """What the page shows of one probe, whatever the probe module's field names are."""
+
+    final: str
+    edge: tuple[str, str] | None
+    target_mask: NDArray[np.bool_] | None
+    donor_node: str | None
+    donor_mask: NDArray[np.bool_] | None
+    fields: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ProbeSet:
+    """Probes for a journal, or why there are none to show (``status``: ``ok``, ``unavailable``, ``failed``)."""
+
+    status: str
+    message: str
+    probes: tuple[ProbeView, ...] = ()
+
+
+def _fields_of(obj: Any) -> dict[str, Any]:
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)}
+    if isinstance(obj, Mapping):
+        return {str(k): v for k, v in obj.items()}
+    return {k: v for k, v in vars(obj).items() if not k.startswith("_")}
+
+
+def _norm(name: str) -> str:
+    return re.sub(r"[^a-z]", "", name.lower())
+
+
+def _pick(fields: Mapping[str, Any], *names: str) -> Any:
+    wanted = {_norm(n) for n in names}
+    for key, value in fields.items():
+        if _norm(key) in wanted and value is not None:
+            return value
+    return None
+
+
+def _edge_tuple(value: Any) -> tuple[str, str] | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        for sep in ("->", "|", ","):
+            if sep in value:
+                a, b = value.split(sep, 1)
+                return (a.strip(), b.strip())
+        return None
+    if hasattr(value, "start") and hasattr(value, "end"):
+        return (str(value.start), str(value.end))
+    if isinstance(value, Sequence) and len(value) == 2:
+        return (str(value[0]), str(value[1]))
+    return None
+
+
+def _mask_of(value: Any, directory: Path, *, probe_file: bool) -> NDArray[np.bool_] | None:
+    """A boolean mask from an array or a file name (probe files: 255 = manipulated)."""
+    if value is None:
+        return None
+    if isinstance(value, np.ndarray):
+        if value.dtype == np.bool_:
+            return np.asarray(value)
+        return masks.from_probe_file(value)
+    if isinstance(value, str | os.PathLike):
+        path = Path(value) if Path(value).is_absolute() else directory / value
+        if not path.is_file():
+            return None
+        pixels = media_io.read_image(path).pixels
+        return masks.from_probe_file(pixels) if probe_file else masks.from_edge_file(pixels)
+    return None
+
+
+def probe_view(probe: Any, directory: Path) -> ProbeView | None:
+    """Normalise a probe object (dataclass, mapping or plain object) into a :class:`ProbeView`."""
+    fields = _fields_of(probe)
+    final = _pick(fields, "final_node", "final_node_id", "finalNodeId", "final")
+    if final is None:
+        return None
+    edge = _edge_tuple(_pick(fields, "edge_id", "edgeId", "edge"))
+    target = _pick(fields, "target_mask", "targetMaskImage", "target_mask_image", "target")
+    if target is None:
+        target = _pick(fields, "target_mask_file", "targetMaskFileName", "target_mask_file_name")
+    donor_mask = _pick(fields, "donor_mask", "donorMaskImage", "donor_mask_image")
+    if donor_mask is None:
+        donor_mask = _pick(fields, "donor_mask_file", "donorMaskFileName", "donor_mask_file_name")
+    donor_node = _pick(fields, "donor_base", "donorBaseNodeId", "donor_base_node_id", "donor_base_node")
+    plain = {
+        k: jsonable(v)
+        for k, v in fields.items()
+        if not isinstance(v, np.ndarray) and not isinstance(v, bytes | bytearray)
+    }
+    return ProbeView(
+        final=str(final),
+        edge=edge,
+        target_mask=_mask_of(target, directory, probe_file=True),
+        donor_node=str(donor_node) if donor_node is not None else None,
+        donor_mask=_mask_of(donor_mask, directory, probe_file=True),
+        fields=plain,
+    )
+
+
+def probe_function() -> Callable[[Journal], Any] | None:
+    """The probe generator of ``masksmith.journal.probes`` when that module exists, else None."""
+    try:
+        module = importlib.import_module(_PROBES_MODULE)
+    except ModuleNotFoundError as exc:
+        if exc.name == _PROBES_MODULE:
+            return None
+        raise
+    for name in _PROBE_FUNCTIONS:
+        fn = getattr(module, name, None)
+        if callable(fn):
+            return fn  # type: ignore[no-any-return]
+    return None
+
+
+def collect_probes(journal: Journal, probes: Sequence[Any] | None = None) -> ProbeSet:
+    """Probes to show: the given ones, else those the probe module computes; never raises."""
+    if probes is None:
+        try:
+            fn = probe_function()
+        except Exception as exc:  # a broken optional module must not stop the report
+            return ProbeSet("failed", f"the probe module could not be imported: {exc}")
+        if fn is None:
+            return ProbeSet(
+                "unavailable", f"probes are not available in this installation ({_PROBES_MODULE} is missing)"
+            )
+        try:
+            probes = list(fn(journal))
+        except MasksmithError as exc:
+            return ProbeSet("failed", f"probe generation failed: {exc.one_line()}")
+        except Exception as exc:
+            log.debug("probe generation failed", exc_info=True)
+            return ProbeSet("failed", f"probe generation failed: {type(exc).__name__}: {exc}")
+    views = []
+    for probe in probes:
+        try:
+            view = probe_view(probe, journal.directory)
+        except (MediaError, ValueError) as exc:
+            log.warning("probe skipped: %s", exc)
+            continue
+        if view is not None:
+            views.append(view)
+    return ProbeSet("ok", f"{len(views)} probe(s)", tuple(views))
+
+
+# ---- the report --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ReportResult:
+    """A written journal page and what an index needs to list it."""
+
+    html: Path
+    assets: Path
+    name: str
+    node_count: int
+    edge_count: int
+    operations: tuple[str, ...]
+    thumbnail: str | None  # href relative to the page's folder
+    probe_status: str
+    warnings: tuple[str, ...] = field(default_factory=tuple)
+
+
+def _category_function(journal: Journal) -> Callable[[str], str | None]:
+    def category_of(op: str) -> str | None:
+        if op == DONOR_OP:
+            return DONOR_OP
+        operation = journal.catalogue.find(op)
+        return operation.category if operation is not None else guess_category(op)
+
+    return category_of
+
+
+def _lossy(path: Path) -> bool:
+    try:
+        return media_io.image_format(path) == "JPEG"
+    except MasksmithError:
+        return False
+
+
+def _node_media(
+    journal: Journal, assets: AssetFolder, *, thumb_size: int, max_side: int
+) -> dict[str, NodeMedia]:
+    out: dict[str, NodeMedia] = {}
+    for index, (node_id, data) in enumerate(journal.graph.nodes()):
+        path = journal.directory / str(data.get("file", ""))
+        if not data.get("file") or not path.is_file():
+            out[node_id] = NodeMedia(None, None, 0, 0, problem=f"media file missing: {data.get('file', '')}")
+            continue
+        try:
+            pixels = media_io.read_image(path).pixels
+            out[node_id] = write_node_media(
+                assets,
+                f"n{index}",
+                pixels,
+                lossy_source=_lossy(path),
+                thumb_size=thumb_size,
+                max_side=max_side,
+            )
+        except (MediaError, ValueError) as exc:
+            out[node_id] = NodeMedia(None, None, 0, 0, problem=f"media unreadable: {exc}")
+    return out
+
+
+def _edge_entries(
+    journal: Journal,
+    assets: AssetFolder,
+    media: Mapping[str, NodeMedia],
+    category_of: Callable[[str], str | None],
+    *,
+    max_side: int,
+) -> list[dict[str, Any]]:
+    entries = []
+    for index, (start, end, data) in enumerate(journal.graph.edges()):
+        op = str(data.get("op", ""))
+        overlay = raw = None
+        problem = ""
+        maskname = str(data.get("maskname") or "")
+        mask_path = journal.directory / maskname if maskname else None
+        if mask_path is None:
+            problem = "the edge has no mask"
+        elif not mask_path.is_file():
+            problem = f"mask file missing: {maskname}"
+        else:
+            try:
+                changed = masks.from_edge_file(media_io.read_image(mask_path).pixels)
+                overlay = write_overlay(assets, f"e{index}_overlay", changed, max_side=max_side)
+                raw = assets.copy_file(mask_path, f"e{index}_mask")
+            except (MediaError, ValueError) as exc:
+                problem = f"mask unreadable: {exc}"
+        attributes = {k: v for k, v in data.items() if k not in ("arguments", "op")}
+        entries.append(
+            {
+                "id": f"{start}->{end}",
+                "source": start,
+                "target": end,
+                "op": op,
+                "category": category_of(op) or "other",
+                "colour": hex_colour(edge_colour(op, category_of)),
+                "donor": op == DONOR_OP,
+                "description": str(data.get("description", "") or ""),
+                "arguments": data.get("arguments") or {},
+                "attributes": attributes,
+                "mask": {"overlay": overlay, "raw": raw, "file": maskname, "problem": problem},
+            }
+        )
+    return entries
+
+
+def _probe_entries(
+    journal: Journal,
+    probe_set: ProbeSet,
+    assets: AssetFolder,
+    media: Mapping[str, NodeMedia],
+    *,
+    max_side: int,
+) -> dict[str, list[dict[str, Any]]]:
+    by_final: dict[str, list[dict[str, Any]]] = {}
+    for index, probe in enumerate(probe_set.probes):
+        entry: dict[str, Any] = {
+            "edge": f"{probe.edge[0]}->{probe.edge[1]}" if probe.edge else None,
+            "op": str(journal.graph.graph.edges[probe.edge].get("op", ""))
+            if probe.edge and journal.graph.graph.has_edge(*probe.edge)
+            else "",
+            "fields": probe.fields,
+            "overlay": None,
+            "changed": None,
+            "donor": probe.donor_node,
+            "donor_overlay": None,
+        }
+        if probe.target_mask is not None:
+            entry["overlay"] = write_overlay(assets, f"p{index}_target", probe.target_mask, max_side=max_side)
+            entry["changed"] = int(np.count_nonzero(probe.target_mask))
+        if probe.donor_mask is not None and probe.donor_node is not None:
+            entry["donor_overlay"] = write_overlay(
+                assets, f"p{index}_donor", probe.donor_mask, max_side=max_side
+            )
+        by_final.setdefault(probe.final, []).append(entry)
+    return by_final
+
+
+def _legend(journal: Journal, edges: Sequence[Mapping[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    types = {str(d.get("nodetype", "")) for _, d in journal.graph.nodes()}
+    node_items = [{"label": t, "colour": hex_colour(c)} for t, c in NODE_TYPE_COLOURS.items() if t in types]
+    seen: dict[str, str] = {}
+    for e in edges:
+        label = str(e["category"]) if e["colour"] != hex_colour(UNKNOWN_COLOUR) else "other"
+        seen.setdefault(label, str(e["colour"]))
+    edge_items = [{"label": k, "colour": v, "donor": k == DONOR_OP} for k, v in sorted(seen.items())]
+    return {"nodes": node_items, "edges": edge_items}
+
+
+def _inline_svg(svg: str) -> str:
+    """An SVG document made fit to sit inside HTML: no XML declaration, an accessible name."""
+    body = re.sub(r"^\s*<\?xml[^>]*\?>\s*", "", svg)
+    return body.replace("<svg ", '<svg role="group" aria-label="Provenance graph" id="graph-svg" ', 1)
+
+
+def build_report(
+    journal: Journal,
+    out: PathLike,
+    *,
+    probes: Sequence[Any] | None = None,
+    title: str | None = None,
+    thumb_size: int = THUMB_SIZE,
+    max_side: int = MAX_IMAGE_SIDE,
+    index_href: str | None = None,
+) -> ReportResult:
+    """Write the journal's page to ``out`` (an ``.html`` file) and its media to ``<stem>_assets/`` beside it.
+
+    ``probes`` overrides the probes computed by ``masksmith.journal.probes`` (when that module exists).
+    ``index_href`` adds a link back to a batch index. Returns what was written.
+    """
+    page = Path(out)
+    if page.suffix.lower() not in (".html", ".htm"):
+        raise ExportError("the report must be an .html file", file=page)
+    if thumb_size < 16 or max_side < thumb_size:
+        raise ExportError(f"bad sizes thumb_size={thumb_size}, max_side={max_side}", argument="thumb_size")
+    page.parent.mkdir(parents=True, exist_ok=True)
+    assets = AssetFolder(page)
+    assets.prepare()
+    category_of = _category_function(journal)
+
+    media = _node_media(journal, assets, thumb_size=thumb_size, max_side=max_side)
+    edges = _edge_entries(journal, assets, media, category_of, max_side=max_side)
+    probe_set = collect_probes(journal, probes)
+    probe_entries = _probe_entries(journal, probe_set, assets, media, max_side=max_side)
+    finals = set(journal.graph.final_nodes())
+
+    nodes: dict[str, Any] = {}
+    for node_id, data in journal.graph.nodes():
+        m = media[node_id]
+        nodes[node_id] = {
+            "type": str(data.get("nodetype", "")),
+            "file": str(data.get("file", "")),
+            "colour": hex_colour(node_colour(data.get("nodetype"))),
+            "image": m.image,
+            "thumb": m.thumb,
+            "width": m.width,
+            "height": m.height,
+            "problem": m.problem,
+            "final": node_id in finals,
+            "attributes": dict(data),
+        }
+    thumbs = {n: m.thumb for n, m in media.items() if m.thumb}
+    svg = render_graph_svg(journal.graph.graph, category_of=category_of, thumbnail_hrefs=thumbs)
+    operations = tuple(sorted({str(e["op"]) for e in edges if e["op"] != DONOR_OP}))
+    payload = {
+        "name": journal.name,
+        "attributes": journal.graph.attributes,
+        "nodes": nodes,
+        "edges": edges,
+        "probes": {"status": probe_set.status, "message": probe_set.message, "byFinal": probe_entries},
+        "warnings": list(journal.warnings),
+        "categories": {k: hex_colour(v) for k, v in CATEGORY_COLOURS.items()},
+    }
+    env = template_environment()
+    html = env.get_template("journal.html").render(
+        title=title or f"Journal {journal.name}",
+        name=journal.name,
+        description=str(journal.graph.attributes.get("projectdescription", "") or ""),
+        node_count=len(nodes),
+        edge_count=len(edges),
+        operations=operations,
+        legend=_legend(journal, edges),
+        svg=_inline_svg(svg),
+        data_json=script_json(payload),
+        css=template_source(env, "viewer.css"),
+        js=template_source(env, "viewer.js"),
+        index_href=index_href,
+    )
+    write_page(page, html)
+    assets.publish()
+    representative = _representative_thumb(journal, media, finals)
+    return ReportResult(
+        html=page,
+        assets=assets.root,
+        name=journal.name,
+        node_count=len(nodes),
+        edge_count=len(edges),
+        operations=operations,
+        thumbnail=representative,
+        probe_status=probe_set.message,
+        warnings=tuple(journal.warnings),
+    )
+
+
+def _representative_thumb(journal: Journal, media: Mapping[str, NodeMedia], finals: set[str]) -> str | None:
+    """A final node's thumbnail (the journal's result), else the base's, else any."""
+    candidates = sorted(finals) + [n for n, d in journal.graph.nodes() if d.get("nodetype") == "base"]
+    candidates += list(media)
+    for node in candidates:
+        if node in media and media[node].thumb:
+            return media[node].thumb
+    return None
+
+
+@contextmanager
+def opened_journal(path: PathLike) -> Iterator[Journal]:
+    """Open a journal folder, its JSON, or a ``.tgz`` archive (extracted safely into a temporary folder)."""
+    location = Path(path)
+    name = location.name.lower()
+    if location.is_file() and (name.endswith(".tgz") or name.endswith(".tar.gz")):
+        with tempfile.TemporaryDirectory(prefix="masksmith-view-") as scratch:
+            yield Journal.open_archive(location, scratch)
+        return
+    yield Journal.open(location)
+
+
+def build_journal_report(path: PathLike, out: PathLike, **options: Any) -> ReportResult:
+    """:func:`build_report` for a journal given by path (folder, JSON file or ``.tgz``)."""
+    with opened_journal(path) as journal:
+        return build_report(journal, out, **options)
