@@ -139,10 +139,24 @@ def test_bad_specification_prints_one_line_naming_the_node_and_exits_two(
     assert not (tmp_path / "projects").exists() or not list((tmp_path / "projects").iterdir())
 
 
-def test_export_is_a_clear_error(tmp_path: Path, capsys: Any) -> None:
+def test_export_writes_each_finished_journal_to_a_folder(tmp_path: Path, capsys: Any) -> None:
+    import tarfile
+
+    fx.make_pool(tmp_path / "pool", 2)
     spec_path = fx.write_spec(tmp_path / "spec.json", CHAIN)
-    assert run(batch, _args(tmp_path, spec_path, "--export", "s3://b/f"), prog_name="x") == 2
-    assert "not yet supported" in capsys.readouterr().err
+    out = tmp_path / "exports"
+    out.mkdir()
+    code = run(
+        batch,
+        _args(tmp_path, spec_path, "--count", "2", "--export", str(out), "--skip_validation"),
+        prog_name="x",
+    )
+    assert code == 0, capsys.readouterr().err
+    archives = sorted(out.glob("*.tgz"))
+    made = sorted(p.name for p in (tmp_path / "projects").iterdir())
+    assert [a.name for a in archives] == [f"{name}.tgz" for name in made]
+    with tarfile.open(archives[0]) as tar:
+        assert all(n.startswith(made[0] + "/") for n in tar.getnames())
 
 
 def test_missing_from_state_file_is_bad_input(tmp_path: Path, capsys: Any) -> None:

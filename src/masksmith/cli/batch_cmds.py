@@ -5,17 +5,26 @@ Exit codes: 0 every project made; 1 some project failed; 2 bad input (specificat
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
 import click
 
 from masksmith.batch.executor import BatchExecutor
+from masksmith.batch.export import (
+    ExportOptions,
+    ExportTarget,
+    FolderTarget,
+    S3Target,
+    export_projects,
+    open_target,
+)
 from masksmith.batch.project import BatchProject
+from masksmith.cli.export_cmds import batch_export_command
 from masksmith.cli.runner import EXIT_FAILURES, run_group
 from masksmith.cli.validate_cmds import batch_validate_command
 from masksmith.cli.view_cmds import batch_view_command
-from masksmith.errors import ExportError
 
 
 def _names(text: str | None) -> list[str]:
@@ -31,6 +40,7 @@ def batch() -> None:
 
 batch.add_command(batch_validate_command, "validate")
 batch.add_command(batch_view_command, "view")
+batch.add_command(batch_export_command, "export")
 
 
 @batch.command("create")
@@ -55,7 +65,10 @@ batch.add_command(batch_view_command, "view")
     "--from_state", default=None, help="Failure file whose states are re-run (--count still applies)."
 )
 @click.option(
-    "--export", default=None, help="Export each finished journal to this location (not yet supported)."
+    "--export",
+    default=None,
+    help="Export the finished journals: s3://bucket/folder or bucket/folder (S3, as jtbatch), "
+    "or an existing or ./relative folder.",
 )
 @click.option("--keep_failed", is_flag=True, help="Keep failed projects as <name>.failed.")
 @click.option("--stop_on_error", is_flag=True, help="Stop at the first failed project.")
@@ -93,8 +106,7 @@ def create(
     quiet: bool,
 ) -> None:
     """Make COUNT journals from a batch specification into PROJECTS."""
-    if export:
-        raise ExportError("--export is not yet supported; export the finished projects with 'batch export'")
+    export_target = _export_target(export) if export else None
     project = BatchProject(specification)
     if graph:
         Path(workdir).mkdir(parents=True, exist_ok=True)
@@ -128,8 +140,30 @@ def create(
             click.echo(
                 "redo the failed projects with --from_state <workdir>/failures-*.txt (see the log)", err=True
             )
-    if summary.failed:
+    exported_ok = True
+    if export_target is not None and summary.projects:
+        exported = export_projects(
+            summary.projects,
+            export_target,
+            ExportOptions(redacted=tuple(_names(redactions)), skip_validation=skip_validation),
+            threads=threads,
+            complete_file=Path(workdir) / "export-complete.txt",
+            report_dir=workdir,
+        )
+        exported_ok = exported.ok
+        if not quiet:
+            click.echo(exported.line(), err=True)
+    if summary.failed or not exported_ok:
         raise SystemExit(EXIT_FAILURES)
+
+
+def _export_target(value: str) -> ExportTarget:
+    """jtbatch's ``--export bucket/folder`` means S3; a path that exists or starts with . or / is a folder."""
+    if value.lower().startswith("s3://"):
+        return open_target(value)
+    if value.startswith((".", "/")) or Path(value).is_dir():
+        return FolderTarget(value)
+    return S3Target.from_url(value, endpoint_url=os.environ.get("AWS_ENDPOINT_URL"))
 
 
 def main() -> None:
