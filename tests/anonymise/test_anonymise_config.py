@@ -88,7 +88,7 @@ def test_360_default_has_the_v2_360_values() -> None:
 
 def test_masksmith_additions_have_defaults() -> None:
     config = load_config(None)
-    assert [d.value for d in config.detection.detectors] == ["centerface", "yolo_seg"]
+    assert [d.value for d in config.detection.detectors] == ["centerface", "hog_people", "haar_plates"]
     assert config.detection.kept_classes == [
         "person", "bicycle", "car", "motorcycle", "bus", "truck", "face", "licence_plate",
     ]  # fmt: skip
@@ -311,7 +311,13 @@ def test_startup_accepts_defaults(dirs: dict[str, Path]) -> None:
         ("delete_input: true\n", False, "delete_input", "archive folder"),
         ("write_exif_to_db: true\n", False, "data_eier", "NOT NULL"),
         ("write_exif_to_db: true\ndata_eier: SVV\ntable_name: null\n", False, "table_name", "table_name"),
-        ("yolo_model_paths: {Medium: missing.onnx}\n", False, "yolo_model_paths", "does not exist"),
+        (
+            "detectors: [centerface, yolo_seg]\nyolo_model_paths: {Medium: missing.onnx}\n",
+            False,
+            "yolo_model_paths",
+            "does not exist",
+        ),
+        ("detectors: [centerface, yolo_seg]\n", False, "detectors", "needs a YOLO-seg ONNX model"),
     ],
 )
 def test_startup_refusals(

@@ -276,7 +276,9 @@ class DetectionConfig(_Group):
 
     model_type: ModelType = ModelType.MEDIUM
     detectors: list[DetectorName] = Field(
-        default_factory=lambda: [DetectorName.CENTERFACE, DetectorName.YOLO_SEG], min_length=1
+        # embedded defaults that need no download; add yolo_seg with a model for instance masks
+        default_factory=lambda: [DetectorName.CENTERFACE, DetectorName.HOG_PEOPLE, DetectorName.HAAR_PLATES],
+        min_length=1,
     )
     yolo_model_paths: YoloModelPaths = Field(default_factory=YoloModelPaths)
     kept_classes: list[str] = Field(
@@ -828,8 +830,16 @@ def check_startup(
 
     det = config.detection
     if DetectorName.YOLO_SEG in det.detectors:
-        model = det.yolo_model_paths.for_type(det.model_type)
-        if model is not None and not Path(model).is_file():
+        model = det.yolo_model_paths.for_type(det.model_type) or os.environ.get("MASKSMITH_YOLO_SEG_MODEL")
+        if model is None:
+            problems.append(
+                (
+                    "detectors",
+                    "yolo_seg needs a YOLO-seg ONNX model: set yolo_model_paths or $MASKSMITH_YOLO_SEG_MODEL "
+                    "(see 'masksmith models list')",
+                )
+            )
+        elif not Path(model).is_file():
             message = f"{det.model_type.value} model file {model!r} does not exist"
             problems.append(("yolo_model_paths", message))
 

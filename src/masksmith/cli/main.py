@@ -8,6 +8,7 @@ import sys
 import click
 
 from masksmith import __version__
+from masksmith.cli.anonymise_cmds import anonymise_group, models_group
 from masksmith.cli.batch_cmds import batch
 from masksmith.cli.demo import demo
 from masksmith.cli.journal_cmds import journal
@@ -26,6 +27,8 @@ def cli(ctx: click.Context, verbose: bool, quiet: bool) -> None:
     Jobs:
       journal   create, extend, inspect and archive manipulation journals
       batch     create journals from a batch specification (jtbatch compatible)
+      anonymise blur or colour people, vehicles, faces and plates in road images
+      models    which detection models are installed
       demo      build a sample journal from bundled images and show where it is
     Run 'masksmith COMMAND --help' for the options of each command.
     """
@@ -38,6 +41,8 @@ def cli(ctx: click.Context, verbose: bool, quiet: bool) -> None:
 
 cli.add_command(journal)
 cli.add_command(batch)
+cli.add_command(anonymise_group, "anonymise")
+cli.add_command(models_group, "models")
 cli.add_command(demo)
 
 

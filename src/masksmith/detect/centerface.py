@@ -209,6 +209,7 @@ class CenterFaceDetector:
         intra_op_threads: int | None = None,
         optimise: bool = True,
         cache_dir: str | os.PathLike[str] | None = None,
+        allow_spinning: bool = True,
     ) -> None:
         ort = _import_onnxruntime()
         path = Path(model_path) if model_path is not None else default_model_path()
@@ -230,6 +231,8 @@ class CenterFaceDetector:
         options.log_severity_level = 3  # the unoptimised model warns once per initializer input
         if intra_op_threads is not None:
             options.intra_op_num_threads = int(intra_op_threads)
+        # idle onnxruntime threads busy-wait by default; with background writers they steal their cores
+        options.add_session_config_entry("session.intra_op.allow_spinning", "1" if allow_spinning else "0")
         self._session = ort.InferenceSession(data, sess_options=options, providers=["CPUExecutionProvider"])
         self._input_name = self._session.get_inputs()[0].name
         self._face_id = class_id(FACE)

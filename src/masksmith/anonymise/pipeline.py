@@ -1,0 +1,768 @@
+"""``masksmith anonymise``: detect people, faces, vehicles and plates in road images and hide them.
+
+One run walks the input tree (:mod:`~masksmith.anonymise.walker`), skips images already done, and for
+each remaining image: decodes it (prefetched on a reader thread), detects on the main thread (models are
+loaded once), then hands drawing, encoding and writing to a bounded pool of ``max_num_async_workers``
+writer threads while the next image is detected. Outputs are written under partial names and renamed into
+place; an image counts as done only when all of them are verified. A failed image is copied to
+``<output>_error/<rel>/`` with ``<stem>_error.txt`` and the run goes on. Rows go to the injected sink,
+messages to the injected notifier (both no-ops by default).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import shutil
+import socket
+import sys
+import threading
+import time
+from collections import defaultdict, deque
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+import numpy.typing as npt
+
+from masksmith.anonymise.config import AnonymiseConfig, DetectorName, DrawMode, check_startup
+from masksmith.anonymise.cutouts import MaskedObjects, detect_with_cutouts
+from masksmith.anonymise.draw import blur_kernel, draw_objects, output_exif
+from masksmith.anonymise.metadata import build_metadata
+from masksmith.anonymise.previews import preview_crop
+from masksmith.anonymise.walker import (
+    ImagePaths,
+    PathNotReachableError,
+    TreeWalker,
+    partial_path,
+    remove_empty_parents,
+    remove_path,
+    wait_for_path,
+)
+from masksmith.detect import ROAD_CLASSES, Detections, Detector, create_detector, detect_downscaled
+from masksmith.errors import MasksmithError, MediaError
+from masksmith.media.io import LoadedImage, encode_image, read_image
+
+__all__ = [
+    "REGISTRY_NAMES",
+    "AnonymisedImage",
+    "Notifier",
+    "NullNotifier",
+    "NullSink",
+    "RowSink",
+    "RunSummary",
+    "anonymise",
+    "anonymise_image",
+    "build_detectors",
+    "find_objects",
+    "make_detect",
+]
+
+_log = logging.getLogger("masksmith.anonymise")
+
+#: Config detector names (underscores) → detector registry names (hyphens).
+REGISTRY_NAMES: Mapping[DetectorName, str] = {
+    DetectorName.CENTERFACE: "centerface",
+    DetectorName.YOLO_SEG: "yolo-seg",
+    DetectorName.HOG_PEOPLE: "hog-people",
+    DetectorName.HAAR_PLATES: "haar-plates",
+}
+_DETECTOR_CLASSES: Mapping[DetectorName, tuple[str, ...]] = {
+    DetectorName.CENTERFACE: ("face",),
+    DetectorName.YOLO_SEG: ROAD_CLASSES,
+    DetectorName.HOG_PEOPLE: ("person",),
+    DetectorName.HAAR_PLATES: ("licence_plate",),
+}
+_JOURNAL_DRAW_MODE = {
+    DrawMode.BLUR: "blur",
+    DrawMode.GRAY_BLUR: "gray",
+    DrawMode.NORMALIZED_GRAY_BLUR: "gray",
+    DrawMode.MASK_COLOR: "fill",
+}
+_FORMATS = {".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG"}
+_SEPARATOR = "-" * 150
+
+BoolArray = npt.NDArray[np.bool_]
+DetectFn = Callable[[np.ndarray], Sequence[Detections]]
+
+
+# --------------------------------------------------------------------------------------------------
+# interfaces of the sink and the notifier (implemented elsewhere; no-ops here)
+
+
+@runtime_checkable
+class RowSink(Protocol):
+    """Receives one metadata row per finished image (e.g. a database writer)."""
+
+    def add(self, row: Mapping[str, Any]) -> None: ...
+
+    def flush(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
+@runtime_checkable
+class Notifier(Protocol):
+    """Sends ``critical``, ``error`` and ``finished`` messages (e.g. by e-mail)."""
+
+    def notify(self, level: str, subject: str, body: str, attachment: Path | None = None) -> None: ...
+
+
+class NullSink:
+    """A sink that drops every row."""
+
+    def add(self, row: Mapping[str, Any]) -> None:
+        del row
+
+    def flush(self) -> None:
+        return None
+
+    def close(self) -> None:
+        return None
+
+
+class NullNotifier:
+    """A notifier that sends nothing."""
+
+    def notify(self, level: str, subject: str, body: str, attachment: Path | None = None) -> None:
+        del level, subject, body, attachment
+
+
+def _as_notifier(notifier: Notifier | Callable[..., Any] | None) -> Notifier:
+    if notifier is None:
+        return NullNotifier()
+    if isinstance(notifier, Notifier):
+        return notifier
+    if callable(notifier):
+        function = notifier
+
+        class _Adapter:
+            def notify(self, level: str, subject: str, body: str, attachment: Path | None = None) -> None:
+                function(level, subject, body, attachment)
+
+        return _Adapter()
+    raise TypeError(f"notifier must have notify(level, subject, body, attachment), got {type(notifier)}")
+
+
+# --------------------------------------------------------------------------------------------------
+# detection
+
+
+def build_detectors(config: AnonymiseConfig) -> list[tuple[DetectorName, Detector]]:
+    """Create the configured detectors once (models load now); detectors with no kept class are skipped."""
+    det = config.detection
+    kept = set(det.kept_classes)
+    out: list[tuple[DetectorName, Detector]] = []
+    for name in det.detectors:
+        classes = [c for c in _DETECTOR_CLASSES[name] if c in kept]
+        if not classes:
+            _log.info("detector %s skipped: none of its classes is in kept_classes", name.value)
+            continue
+        options: dict[str, Any] = {}
+        if name is DetectorName.CENTERFACE:
+            options["threshold"] = det.score_threshold
+            options["allow_spinning"] = not config.run.enable_async
+        elif name is DetectorName.YOLO_SEG:
+            options = {
+                "model_path": det.yolo_model_paths.for_type(det.model_type),
+                "score_threshold": det.score_threshold,
+                "classes": classes,
+            }
+        out.append((name, create_detector(REGISTRY_NAMES[name], **options)))
+    return out
+
+
+def make_detect(
+    detectors: Sequence[Detector],
+    *,
+    max_num_pixels: int | None,
+    kept_classes: Sequence[str],
+    timer: Callable[[float], None] | None = None,
+) -> DetectFn:
+    """A function running every detector on an image (shrunk to ``max_num_pixels``), kept classes only."""
+    kept = set(kept_classes)
+
+    def detect(image: np.ndarray) -> list[Detections]:
+        start = time.perf_counter()
+        out = []
+        for detector in detectors:
+            dets = detect_downscaled(detector, image, max_num_pixels)
+            keep = np.array([label in kept for label in dets.class_labels], dtype=bool)
+            out.append(dets if keep.all() else dets[keep])
+        if timer is not None:
+            timer(time.perf_counter() - start)
+        return out
+
+    return detect
+
+
+def find_objects(image: np.ndarray, detect: DetectFn, *, config: AnonymiseConfig) -> MaskedObjects:
+    """Detect (with cutouts when configured), merge and dilate: the objects to hide in ``image``."""
+    det = config.detection
+    wrap = det.cutout_wrap_around
+    if det.use_cutouts:
+        objects = detect_with_cutouts(
+            image, detect, step=det.cutout_step_factor, downscale=det.cutout_dim_downscale, wrap=wrap
+        )
+    else:
+        found = list(detect(image))
+        if found:
+            objects = MaskedObjects.from_detections(found, wrap=wrap)
+        else:
+            objects = MaskedObjects((), (int(image.shape[0]), int(image.shape[1])), wrap)
+    return objects.dilate(det.mask_dilation_pixels)
+
+
+@dataclass(frozen=True)
+class AnonymisedImage:
+    """An anonymised image, the exact mask of what was hidden, and the objects found."""
+
+    pixels: np.ndarray
+    changed: BoolArray
+    objects: MaskedObjects
+
+
+def anonymise_image(image: np.ndarray, detect: DetectFn, *, config: AnonymiseConfig) -> AnonymisedImage:
+    """Anonymise one RGB image in memory (no files): detect, merge, dilate, draw."""
+    objects = find_objects(image, detect, config=config)
+    pixels, changed = draw_objects(image, objects, config=config.draw)
+    return AnonymisedImage(pixels, changed, objects)
+
+
+# --------------------------------------------------------------------------------------------------
+# the run
+
+
+@dataclass
+class RunSummary:
+    """What a run did. ``timings`` sums seconds per stage over all images."""
+
+    identified: int = 0
+    skipped: int = 0
+    failed: int = 0
+    masked: int = 0
+    rows: int = 0
+    seconds: float = 0.0
+    cleaned: int = 0
+    errors: list[str] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=lambda: defaultdict(float))
+
+    @property
+    def exit_code(self) -> int:
+        """0 when every image succeeded, 1 when any failed."""
+        return 1 if self.failed else 0
+
+    def lines(self) -> list[str]:
+        return [
+            f"Identified images: {self.identified}",
+            f"Skipped (already done): {self.skipped}",
+            f"Failed: {self.failed}",
+            f"Masked images: {self.masked}",
+            f"Rows written: {self.rows}",
+            f"Total time: {self.seconds:.1f} s",
+        ]
+
+
+class _Timings:
+    """Thread-safe per-stage time sums."""
+
+    def __init__(self, into: dict[str, float]) -> None:
+        self._into = into
+        self._lock = threading.Lock()
+
+    def add(self, stage: str, seconds: float) -> None:
+        with self._lock:
+            self._into[stage] += seconds
+
+    @contextlib.contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.add(name, time.perf_counter() - start)
+
+
+@dataclass
+class _Loaded:
+    paths: ImagePaths
+    image: LoadedImage
+    file_time: datetime
+    size: int
+
+
+class _AbortRun(MasksmithError):
+    """A shared folder vanished: stop the run instead of failing every image."""
+
+
+def _encode_format(path: Path) -> str:
+    return _FORMATS.get(path.suffix.lower(), "JPEG")
+
+
+class _Run:
+    """State of one ``anonymise`` call."""
+
+    def __init__(
+        self,
+        walker: TreeWalker,
+        config: AnonymiseConfig,
+        *,
+        detect: DetectFn,
+        detector_names: Sequence[str],
+        sink: RowSink,
+        notifier: Notifier,
+        journal: bool,
+        summary: RunSummary,
+        log_file: Path | None,
+    ) -> None:
+        self.walker = walker
+        self.config = config
+        self.detect = detect
+        self.detector_names = list(detector_names)
+        self.sink = sink
+        self.notifier = notifier
+        self.journal = journal
+        self.summary = summary
+        self.timings = _Timings(summary.timings)
+        self.log_file = log_file
+        self.retry = config.run.file_access_retry_seconds
+        self.timeout = config.run.file_access_timeout_seconds
+
+    # --- reading ----------------------------------------------------------------------------
+
+    def read(self, paths: ImagePaths) -> _Loaded:
+        source = paths.input_file
+        if not source.exists():
+            try:
+                wait_for_path(source, retry_seconds=self.retry, timeout_seconds=self.timeout)
+            except PathNotReachableError:
+                if not self.walker.input_dir.exists():
+                    raise _AbortRun("the input folder is not reachable", file=self.walker.input_dir) from None
+                raise MediaError(source, "not found", f"not reachable for {self.timeout:g} s") from None
+        with self.timings.stage("decode"):
+            loaded = read_image(source, mode="RGB")
+        expected = _FORMATS.get(source.suffix.lower())
+        if expected is not None and loaded.info.format != expected:
+            raise MediaError(
+                source,
+                "wrong extension",
+                f"the content is {loaded.info.format}, the name says {source.suffix}",
+            )
+        stat = source.stat()
+        return _Loaded(paths, loaded, datetime.fromtimestamp(min(stat.st_mtime, stat.st_ctime)), stat.st_size)
+
+    # --- writing ----------------------------------------------------------------------------
+
+    def _journal_arguments(self, objects: MaskedObjects, width: int) -> dict[str, Any]:
+        draw = self.config.draw
+        mode = draw.effective_mode
+        labels = sorted(set(objects.class_labels))
+        args: dict[str, Any] = {
+            "detector": self.detector_names[0] if self.detector_names else "manual",
+            "draw mode": _JOURNAL_DRAW_MODE[mode],
+            "classes": ",".join(labels) if labels else "none",
+            "score threshold": self.config.detection.score_threshold,
+        }
+        dilation = self.config.detection.mask_dilation_pixels
+        if dilation <= 500:
+            args["dilation"] = dilation
+        if mode is not DrawMode.MASK_COLOR and draw.blur is not None:
+            strength = blur_kernel(width, draw.blur)
+            if strength <= 255:
+                args["strength"] = strength
+        elif draw.mask_color is not None:
+            args["fill color"] = "#{:02X}{:02X}{:02X}".format(*draw.mask_color)
+        return args
+
+    def _write_journal(
+        self, item: _Loaded, folder: Path, encoded: bytes, changed: BoolArray, objects: MaskedObjects
+    ) -> None:
+        from masksmith.journal.project import Journal
+
+        remove_path(folder)
+        paths = item.paths
+        journal = Journal.create(paths.input_file, folder, name=paths.stem)
+        target = folder / f"{paths.stem}_anonymised{paths.output_file.suffix.lower()}"
+        target.write_bytes(encoded)
+        journal.record(
+            paths.stem,
+            target,
+            op="AnonymiseRegion",
+            arguments=self._journal_arguments(objects, item.image.pixels.shape[1]),
+            description="detectors: " + ", ".join(self.detector_names),
+            changed=changed,
+        )
+
+    def write(self, item: _Loaded, objects: MaskedObjects) -> dict[str, Any]:
+        """Draw, encode and write every output of one image; returns its metadata row."""
+        paths, config = item.paths, self.config
+        info = item.image.info
+        with self.timings.stage("draw"):
+            pixels, changed = draw_objects(item.image.pixels, objects, config=config.draw)
+        with self.timings.stage("metadata"):
+            exif = output_exif(info.exif, reset_orientation=info.orientation_applied, source=info.path)
+            stored = (info.height, info.width) if info.orientation >= 5 and info.orientation_applied else None
+            size = stored or (info.width, info.height)
+            row = build_metadata(
+                paths.input_file,
+                info.exif,
+                config=config,
+                image_size=size,
+                detected=objects.class_labels,
+                file_time=item.file_time,
+            )
+            json_text = json.dumps(row, indent=4, ensure_ascii=False).encode("utf-8")
+        with self.timings.stage("encode"):
+            encoded = encode_image(
+                pixels,
+                format=_encode_format(paths.output_file),
+                quality=config.outputs.jpeg_quality,
+                exif=exif,
+                name=paths.output_file,
+            )
+        preview_bytes = None
+        previews = paths.preview_targets(config)
+        dim = config.outputs.preview_dim
+        if previews and dim is not None:
+            with self.timings.stage("preview"):
+                crop = preview_crop(pixels, dim=dim, center=config.outputs.preview_center)
+                preview_bytes = encode_image(crop, format="JPEG", quality=config.outputs.jpeg_quality)
+        targets = paths.expected_outputs(config, journal=self.journal)
+        with self.timings.stage("write"):
+            self._check_output_reachable()
+            self.walker.mark_inflight(paths, targets)
+            try:
+                writes: list[tuple[Path, Callable[[Path], None]]] = []
+                for target in paths.json_targets(config):
+                    writes.append((target, _bytes_writer(json_text)))
+                if preview_bytes is not None:
+                    for target in previews:
+                        writes.append((target, _bytes_writer(preview_bytes)))
+                if paths.archive_file is not None:
+                    writes.append((paths.archive_file, _copier(paths.input_file)))
+                if self.journal:
+                    writes.append(
+                        (
+                            paths.journal_dir,
+                            lambda folder: self._write_journal(item, folder, encoded, changed, objects),
+                        )
+                    )
+                writes.append((paths.output_file, _bytes_writer(encoded)))  # published image last
+                for target, writer in writes:
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    writer(partial_path(target))
+                for target, _ in writes:
+                    if target.is_dir():
+                        remove_path(target)  # a folder is only replaced when gone
+                    os.replace(partial_path(target), target)
+                self._verify(item, targets)
+            except BaseException:
+                for target in targets:
+                    remove_path(partial_path(target))
+                    remove_path(target)
+                self.walker.clear_inflight(paths)
+                raise
+            self.walker.clear_inflight(paths)
+        self._after_done(item.paths, item.size)
+        return row
+
+    def _check_output_reachable(self) -> None:
+        base = self.walker.output_dir
+        if not base.exists():
+            wait_for_path(base, retry_seconds=self.retry, timeout_seconds=self.timeout)
+
+    def _verify(self, item: _Loaded, targets: list[Path]) -> None:
+        for target in targets:
+            if target.is_dir():
+                if not any(target.iterdir()):
+                    raise MediaError(target, "write failed", "journal folder is empty")
+                continue
+            try:
+                size = target.stat().st_size
+            except FileNotFoundError:
+                raise MediaError(target, "write failed", "output missing after writing") from None
+            if size == 0:
+                raise MediaError(target, "write failed", "output is empty")
+        archive = item.paths.archive_file
+        if archive is not None and archive.stat().st_size != item.size:
+            raise MediaError(archive, "write failed", "archive copy differs in size from the input")
+
+    def _after_done(self, paths: ImagePaths, input_size: int | None) -> None:
+        """Drop stale error outputs; delete the input when configured (outputs already verified)."""
+        for stale in (paths.error_file, paths.error_text):
+            stale.unlink(missing_ok=True)
+        if not self.config.run.delete_input:
+            return
+        archive = paths.archive_file
+        if archive is None or not archive.is_file():
+            return
+        if input_size is None:
+            input_size = paths.input_file.stat().st_size
+        if archive.stat().st_size != input_size:
+            _log.error("%s not deleted: its archive copy differs in size", paths.input_file)
+            return
+        paths.input_file.unlink(missing_ok=True)
+        remove_empty_parents(paths.input_file.parent, self.walker.input_dir)
+
+    # --- failures ---------------------------------------------------------------------------
+
+    def record_failure(self, paths: ImagePaths, err: BaseException) -> None:
+        message = err.one_line() if isinstance(err, MasksmithError) else f"{type(err).__name__}: {err}"
+        self.summary.failed += 1
+        self.summary.errors.append(f"{paths.input_file}: {message}")
+        _log.error("%s failed: %s", paths.input_file, message, exc_info=not isinstance(err, MasksmithError))
+        try:
+            paths.error_text.parent.mkdir(parents=True, exist_ok=True)
+            if paths.input_file.is_file():
+                shutil.copyfile(paths.input_file, partial_path(paths.error_file))
+                os.replace(partial_path(paths.error_file), paths.error_file)
+            partial_path(paths.error_text).write_text(message + "\n", encoding="utf-8")
+            os.replace(partial_path(paths.error_text), paths.error_text)
+        except OSError as exc:
+            _log.error("could not write the error outputs of %s: %s", paths.input_file, exc)
+        if self.config.email.processing_error_email:
+            self.notify("error", "Processing error encountered.", f"{paths.input_file}\n{message}")
+
+    def notify(self, level: str, subject: str, body: str) -> None:
+        attach = self.log_file if self.config.email.email_attach_log_file and self.log_file else None
+        text = "\n".join(
+            ["_" * 50, f"Hostname: {socket.gethostname()}", f"Time: {datetime.now():%Y-%m-%d %H:%M:%S}",
+             f"Log file: {self.log_file}", "_" * 50, body]
+        )  # fmt: skip
+        try:
+            self.notifier.notify(
+                level, f"[masksmith anonymise] {socket.gethostname()} : {subject}", text, attach
+            )
+        except Exception as exc:  # a failed e-mail is logged, never fatal
+            _log.error("could not send the %s notification: %s", level, exc)
+
+
+def _bytes_writer(data: bytes) -> Callable[[Path], None]:
+    def write(path: Path) -> None:
+        with open(path, "wb") as handle:
+            handle.write(data)
+
+    return write
+
+
+def _copier(source: Path) -> Callable[[Path], None]:
+    def copy(path: Path) -> None:
+        shutil.copy2(source, path)
+
+    return copy
+
+
+def _prefetch(
+    jobs: Iterator[ImagePaths], read: Callable[[ImagePaths], _Loaded], pool: ThreadPoolExecutor, depth: int
+) -> Iterator[tuple[ImagePaths, Future[_Loaded]]]:
+    """Yield (paths, future of its decoded image) with up to ``depth`` reads running ahead."""
+    window: deque[tuple[ImagePaths, Future[_Loaded]]] = deque()
+    for paths in jobs:
+        window.append((paths, pool.submit(read, paths)))
+        if len(window) > depth:
+            yield window.popleft()
+    while window:
+        yield window.popleft()
+
+
+def _setup_log_file(
+    config: AnonymiseConfig, log_dir: Path | None
+) -> tuple[Path | None, logging.Handler | None]:
+    if log_dir is None:
+        return None, None
+    log_dir.mkdir(parents=True, exist_ok=True)
+    name = config.logging.log_file_name.format(
+        datetime=datetime.now().strftime("%Y-%m-%d_%H%M%S"), hostname=socket.gethostname()
+    )
+    path = log_dir / name
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setLevel(logging.INFO)
+    handler.setFormatter(
+        logging.Formatter("[%(asctime)s %(levelname)s]: %(message)s", datefmt=config.logging.datetime_format)
+    )
+    _log.addHandler(handler)
+    if _log.level == logging.NOTSET or _log.level > logging.INFO:
+        _log.setLevel(logging.INFO)
+    return path, handler
+
+
+def anonymise(
+    input: str | os.PathLike[str],
+    output: str | os.PathLike[str],
+    *,
+    archive: str | os.PathLike[str] | None = None,
+    config: AnonymiseConfig,
+    log_dir: str | os.PathLike[str] | None = None,
+    journal: bool = False,
+    sink: RowSink | None = None,
+    notifier: Notifier | Callable[..., Any] | None = None,
+    progress: bool = True,
+    clear_cache: bool = True,
+    detectors: Sequence[Detector] | None = None,
+) -> RunSummary:
+    """Anonymise every image below ``input`` into ``output`` (mirrored tree); see the module docstring.
+
+    ``detectors`` replaces the configured ones (tests, benchmarks). ``clear_cache`` False is
+    ``--skip-clear-cache``: outputs of images interrupted earlier are not deleted first (such images are
+    still redone). Raises ConfigError (bad configuration or folders), ModelUnavailable (a detector cannot
+    load) or PathNotReachableError (a folder vanished); per-image problems are counted, not raised.
+    """
+    started = time.perf_counter()
+    summary = RunSummary()
+    journal = journal or config.run.write_journal
+    check_startup(config, input_dir=input, output_dir=output, archive_dir=archive, log_dir=log_dir)
+    log_file, handler = _setup_log_file(config, Path(log_dir) if log_dir is not None else None)
+    rows_sink: RowSink = sink if sink is not None else NullSink()
+    note = _as_notifier(notifier)
+    try:
+        _log.info("Call: %s", " ".join(sys.argv))
+        _log.info("#### CONFIG START ####\n%s#### CONFIG END ####", config.redacted_yaml())
+        walker = TreeWalker(input, output, archive, config=config, journal=journal)
+        timings = _Timings(summary.timings)
+        if detectors is None:
+            built = build_detectors(config)
+            names = [REGISTRY_NAMES[n] for n, _ in built]
+            models = [d for _, d in built]
+        else:
+            models = list(detectors)
+            names = [str(getattr(d, "name", type(d).__name__)) for d in models]
+        detect = make_detect(
+            models,
+            max_num_pixels=config.detection.max_num_pixels,
+            kept_classes=config.detection.kept_classes,
+            timer=lambda s: timings.add("model", s),
+        )
+        run = _Run(
+            walker, config, detect=detect, detector_names=names, sink=rows_sink, notifier=note,
+            journal=journal, summary=summary, log_file=log_file,
+        )  # fmt: skip
+        try:
+            _execute(run, walker, summary, progress=progress, clear_cache=clear_cache)
+        except BaseException as exc:
+            if config.email.uncaught_exception_email and not isinstance(exc, KeyboardInterrupt):
+                run.notify("critical", f"Execution stopped due to uncaught {type(exc).__name__}.", repr(exc))
+            raise
+        summary.seconds = time.perf_counter() - started
+        _log.info(_SEPARATOR)
+        _log.info("Anonymisation finished.")
+        _log.info("Input folder: %s", input)
+        _log.info("Output folder: %s", output)
+        _log.info("Archive folder: %s", archive)
+        for line in summary.lines():
+            _log.info(line)
+        if config.email.finished_email:
+            run.notify("finished", "Anonymisation finished.", "\n".join(summary.lines()))
+        return summary
+    finally:
+        if handler is not None:
+            _log.removeHandler(handler)
+            handler.close()
+
+
+def _execute(
+    run: _Run, walker: TreeWalker, summary: RunSummary, *, progress: bool, clear_cache: bool
+) -> None:
+    from tqdm import tqdm
+
+    config = run.config
+    wait_for_path(walker.input_dir, retry_seconds=run.retry, timeout_seconds=run.timeout)
+    walker.output_dir.mkdir(parents=True, exist_ok=True)
+    if clear_cache:
+        summary.cleaned = walker.clear_cache()
+    jobs: Iterator[ImagePaths] | list[ImagePaths]
+    jobs = walker.walk() if config.run.lazy_paths else list(walker.walk())
+    total = None if isinstance(jobs, Iterator) else len(jobs)
+    workers = config.run.max_num_async_workers if config.run.enable_async else 0
+    bar = tqdm(total=total, desc="anonymise", unit="img", file=sys.stderr, disable=None if progress else True)
+    inflight: dict[Future[dict[str, Any]], ImagePaths] = {}
+
+    def update_bar() -> None:
+        bar.set_postfix(done=summary.masked, skipped=summary.skipped, failed=summary.failed, refresh=False)
+        bar.update(1)
+
+    def finish(future: Future[dict[str, Any]]) -> None:
+        paths = inflight.pop(future)
+        try:
+            row = future.result()
+        except (KeyboardInterrupt, SystemExit, _AbortRun, PathNotReachableError):
+            raise
+        except Exception as exc:
+            run.record_failure(paths, exc)
+        else:
+            summary.masked += 1
+            _log.info("done: %s", paths.input_file)
+            try:
+                run.sink.add(row)
+                summary.rows += 1
+            except Exception as exc:
+                run.record_failure(paths, exc)
+        update_bar()
+
+    def drain(limit: int) -> None:
+        while len(inflight) > limit:
+            done, _ = wait(list(inflight), return_when=FIRST_COMPLETED)
+            for future in done:
+                finish(future)
+
+    def pending() -> Iterator[ImagePaths]:
+        for paths in jobs:
+            summary.identified += 1
+            if walker.is_done(paths):
+                summary.skipped += 1
+                if config.run.delete_input:
+                    run._after_done(paths, None)
+                update_bar()
+                continue
+            yield paths
+
+    writer_pool = (
+        ThreadPoolExecutor(max_workers=workers, thread_name_prefix="anonymise-writer") if workers else None
+    )
+    reader_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="anonymise-reader")
+    try:
+        for paths, loading in _prefetch(pending(), run.read, reader_pool, depth=2):
+            try:
+                item = loading.result()
+                objects = find_objects(item.image.pixels, run.detect, config=config)
+            except (_AbortRun, PathNotReachableError):
+                raise
+            except Exception as exc:
+                failed: Future[dict[str, Any]] = Future()
+                failed.set_exception(exc)
+                inflight[failed] = paths
+                finish(failed)
+                continue
+            if writer_pool is None:
+                future: Future[dict[str, Any]] = Future()
+                try:
+                    future.set_result(run.write(item, objects))
+                except (_AbortRun, PathNotReachableError):
+                    raise
+                except Exception as exc:
+                    future.set_exception(exc)
+                inflight[future] = paths
+                finish(future)
+                continue
+            drain(workers)  # bounded: at most ``workers`` writes queued or running
+            inflight[writer_pool.submit(run.write, item, objects)] = paths
+            del item, objects
+            for future in [f for f in inflight if f.done()]:
+                finish(future)
+        drain(0)
+    finally:
+        if writer_pool is not None:
+            writer_pool.shutdown(wait=True, cancel_futures=True)
+        reader_pool.shutdown(wait=True, cancel_futures=True)
+        bar.close()
+        try:
+            run.sink.flush()
+        finally:
+            run.sink.close()
+    with contextlib.suppress(OSError):
+        walker.inflight_dir.rmdir()
