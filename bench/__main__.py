@@ -5,9 +5,15 @@ from __future__ import annotations
 import platform
 import sys
 
-from bench import bench_anonymise, bench_batch, bench_journal_edge, bench_probes
+from bench import bench_anonymise, bench_batch, bench_journal_edge, bench_plugins, bench_probes
 
-BENCHMARKS = [bench_journal_edge.run, bench_probes.run, bench_batch.run, bench_anonymise.run]
+BENCHMARKS = [
+    bench_journal_edge.run,
+    bench_plugins.run,
+    bench_probes.run,
+    bench_batch.run,
+    bench_anonymise.run,
+]
 
 
 def main() -> int:

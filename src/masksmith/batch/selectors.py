@@ -11,6 +11,7 @@ name arbitrary code.
 from __future__ import annotations
 
 import importlib.metadata
+import inspect
 import json
 import math
 import string
@@ -358,9 +359,19 @@ def _variable(name: str, arg: VariableArg, ctx: ArgumentContext) -> Any:
 def _call_spec_function(name: str, arg: PluginArg, ctx: ArgumentContext) -> Any:
     function = spec_function(arg.name, node=ctx.node, argument=name)
     parameters = format_value(arg.parameters or {}, ctx.globals, ctx.local, node=ctx.node, argument=name)
+    extra: dict[str, Any] = {"rng": ctx.rng} if _accepts_rng(function) else {}
     if arg.state_name:
-        return function(parameters, state=ctx.function_state.setdefault(arg.state_name, {}))
-    return function(parameters)
+        return function(parameters, state=ctx.function_state.setdefault(arg.state_name, {}), **extra)
+    return function(parameters, **extra)
+
+
+def _accepts_rng(function: Callable[..., Any]) -> bool:
+    """Whether a spec function takes the project's generator as ``rng=`` (so its draws are seeded)."""
+    try:
+        parameters = inspect.signature(function).parameters
+    except (TypeError, ValueError):
+        return False
+    return "rng" in parameters or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values())
 
 
 def draw_parameter(param: Parameter, rng: np.random.Generator) -> Any:

@@ -178,6 +178,9 @@ class Plugin:
             return source.suffix.lower()
         if self.suffix == "donor":
             if donor is None:
-                raise PluginError(f"plugin {self.name!r} takes its suffix from a donor, but none was given")
+                raise PluginError(
+                    f"plugin {self.name!r} takes its suffix from a donor, but none was given",
+                    argument="donor",
+                )
             return donor.suffix.lower()
         return self.suffix
