@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from masksmith.cli.batch_cmds import batch
-from masksmith.cli.runner import run_group as run
 from masksmith.cli.jtbatch import jtbatch
+from masksmith.cli.runner import run_group as run
 from masksmith.journal.project import Journal
 from tests.batch import batch_fixtures as fx
 

@@ -417,3 +417,31 @@ def test_run_returns_outcome_for_an_exhausted_pool(tmp_path: Path) -> None:
     )
     outcome = project.run(state["_batch_context"])
     assert isinstance(outcome, ProjectOutcome) and outcome.status == "exhausted"
+
+
+def test_rule_triggered_optional_parameters_are_drawn_after_the_mandatory_ones() -> None:
+    """PasteSplice's `mode` becomes mandatory when the drawn `purpose` is 'blend'; it must be drawn too."""
+    import numpy as np
+
+    from masksmith.batch.project import _ProjectRun
+    from masksmith.operations import default_catalogue
+
+    class _Stub:
+        def __init__(self) -> None:
+            self.rng = np.random.default_rng(0)
+            self.drawn: dict[str, dict[str, object]] = {}
+
+        def _j(self) -> object:
+            class _J:
+                catalogue = default_catalogue()
+
+            return _J()
+
+    stub = _Stub()
+    seen_blend = False
+    for _ in range(40):
+        values: dict[str, object] = {}
+        _ProjectRun._fill_operation_parameters(stub, "paste", "PasteSplice", values, None)  # type: ignore[arg-type]
+        default_catalogue().get("PasteSplice").validate_arguments(values)  # raises if `mode` were missing
+        seen_blend |= values["purpose"] == "blend"
+    assert seen_blend

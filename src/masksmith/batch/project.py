@@ -68,6 +68,7 @@ from masksmith.plugins import Plugin, PluginContext, PluginResult, get_plugin, p
 
 __all__ = [
     "BatchProject",
+    "ExtensionResult",
     "ProjectOutcome",
     "RunContext",
     "createGlobalState",
@@ -407,6 +408,26 @@ class BatchProject:
         """Make one project; ``state`` (a failure-file line) repeats a failed project's choices."""
         return _ProjectRun(self, ctx, state).execute()
 
+    def extend(
+        self,
+        ctx: RunContext,
+        journal: Journal,
+        nodes: Iterable[str],
+        *,
+        username: str | None = None,
+        organization: str | None = None,
+    ) -> ExtensionResult:
+        """Extend ``journal`` (changed in place and saved) from the spec's NodeAttachment at each node.
+
+        The caller owns the journal folder: on failure it is left half-extended, so extend a working
+        copy (``masksmith.batch.extend`` does). Validation errors the extension did not add are ignored.
+        """
+        if not self.spec.is_extension:
+            raise SpecError("extending a journal needs a specification with a NodeAttachment node")
+        return _ExtensionRun(
+            self, ctx, journal, nodes, username=username, organization=organization
+        ).execute_extension()
+
 
 # --------------------------------------------------------------------------------------------------
 # One project
@@ -732,20 +753,28 @@ class _ProjectRun:
         journal = self._j()
         operation = journal.catalogue.find(op_name)
         params = dict(operation.mandatory) if operation is not None else {}
-        if operation is not None:
-            params.update({k: p for k, p in operation.optional.items() if p.required_by(values)})
         if plugin is not None:
             for arg in plugin.arguments:
                 if arg.required and arg.default is None and arg.name not in params:
                     with contextlib.suppress(Exception):
                         params[arg.name] = arg.parameter()
-        for pname, param in params.items():
-            if values.get(pname) not in (None, "") or not param.applies_to("image"):
-                continue
-            drawn = draw_parameter(param, self.rng)
-            if drawn is not None:
-                values[pname] = drawn
-                self.drawn.setdefault(node_id, {})[pname] = _jsonable(drawn)
+        # optional parameters made mandatory by a `rule` depend on values drawn here (e.g. a
+        # PasteSplice purpose of 'blend' needs a mode), so draw until nothing new is required
+        while params:
+            for pname, param in params.items():
+                if values.get(pname) not in (None, "") or not param.applies_to("image"):
+                    continue
+                drawn = draw_parameter(param, self.rng)
+                if drawn is not None:
+                    values[pname] = drawn
+                    self.drawn.setdefault(node_id, {})[pname] = _jsonable(drawn)
+            if operation is None:
+                break
+            params = {
+                k: p
+                for k, p in operation.optional.items()
+                if p.required_by(values) and values.get(k) in (None, "") and p.applies_to("image")
+            }
 
     def _passthrough(self, node_id: str, node: PluginNode) -> bool:
         return self.ctx.test_mode or node_id in self.ctx.passthrus or node.plugin in self.ctx.passthrus
@@ -1024,7 +1053,7 @@ class _ProjectRun:
             # Passed-through plugins leave empty masks on purpose: report, do not fail, those projects.
             _validate(journal, strict=not self.passed_through, name=self.name)
 
-    def _recompress(self) -> None:
+    def _recompress(self, only: set[str] | None = None) -> None:
         journal = self._j()
         base = journal.graph.base_node()
         base_path = journal.path_of(base)
@@ -1040,7 +1069,7 @@ class _ProjectRun:
                 "recompress needs the CompressAs plugin, which is not installed", argument="recompress"
             ) from None
         for final in journal.graph.final_nodes():
-            if final == base:
+            if final == base or (only is not None and final not in only):
                 continue
             last = journal.graph.operation_predecessor(final)
             if last is not None and str(journal.graph.edge(last, final).get("op", "")).startswith(
@@ -1112,6 +1141,207 @@ class _ProjectRun:
             else:
                 shutil.rmtree(self.partial, ignore_errors=True)
         return ProjectOutcome("failed", self.name, directory, error=message, node=failure.node, state=state)
+
+
+# --------------------------------------------------------------------------------------------------
+# Extension: one existing journal, run from its NodeAttachment once per selected node (seed §2.1, §5)
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class ExtensionResult:
+    """How the extension of one journal ended: ``extended`` or ``failed``; what it added."""
+
+    status: str
+    name: str
+    attachments: list[str] = field(default_factory=list)
+    new_nodes: list[str] = field(default_factory=list)
+    new_edges: list[tuple[str, str]] = field(default_factory=list)
+    error: str | None = None
+    node: str | None = None
+
+
+class _ExtensionRun(_ProjectRun):
+    """Extend an opened journal in place (its folder is a working copy the caller owns).
+
+    For each attachment node the spec's NodeAttachment stands for that node and every other spec node
+    runs in dependency order; nodes marked ``global: true`` run once per journal and keep their state
+    between attachment points. Only what the extension adds is post-processed: new finals are
+    recompressed and renamed, existing nodes, edges and files are left as they were.
+    """
+
+    def __init__(
+        self,
+        project: BatchProject,
+        ctx: RunContext,
+        journal: Journal,
+        attachments: Iterable[str],
+        *,
+        username: str | None = None,
+        organization: str | None = None,
+    ) -> None:
+        super().__init__(project, ctx, None)
+        self.journal = journal
+        self.name = journal.name
+        self.partial = journal.directory
+        self.attachments = list(attachments)
+        self.username = username
+        self.organization = organization
+        self.current: str | None = None
+
+    def execute_extension(self) -> ExtensionResult:
+        journal = self._j()
+        attach_id = self.spec.base_node()
+        for node in self.attachments:
+            journal.graph.node(node)  # a missing node is an error before anything changes
+        before_nodes = {n for n, _ in journal.graph.nodes()}
+        before_edges = {(a, b) for a, b, _ in journal.graph.edges()}
+        known = set() if self.ctx.skip_validation else _finding_keys(_findings(journal))
+        self.record = InflightRecord.create(self.ctx.workdir)
+        self.record.update(status="extending", journal=str(journal.directory))
+        try:
+            self.scratch.mkdir(exist_ok=True)
+            for node in self.attachments:
+                self.current = node
+                self._run_attachment(attach_id, node)
+            self.current = None
+            self._post_process_extension(before_nodes, before_edges, known)
+        except _NodeFailure as failure:
+            return self._extension_failed(failure)
+        except Exception as exc:
+            return self._extension_failed(_NodeFailure("(post-processing)", exc))
+        finally:
+            shutil.rmtree(self.scratch, ignore_errors=True)
+            self.record.remove()
+        new_edges = [(a, b) for a, b, _ in journal.graph.edges() if (a, b) not in before_edges]
+        log.info("journal %s extended at %d node(s)", self.name, len(self.attachments))
+        return ExtensionResult(
+            "extended",
+            journal.name,
+            attachments=list(self.attachments),
+            new_nodes=[n for n, _ in journal.graph.nodes() if n not in before_nodes],
+            new_edges=new_edges,
+        )
+
+    def _run_attachment(self, attach_id: str, node: str) -> None:
+        keep = {n for n in self.local if n != attach_id and getattr(self.spec.node(n), "global_", False)}
+        self.local = {n: v for n, v in self.local.items() if n in keep}
+        try:
+            self._select_for_attachment(keep)
+        except (PermutationExhausted, PoolExhausted, MasksmithError) as exc:
+            raise _NodeFailure(attach_id, exc) from exc
+        self.local[attach_id] = {"node": node, "output": str(self._j().path_of(node))}
+        for node_id in self.spec.topological_order():
+            if node_id in self.local:
+                continue
+            try:
+                self._run_node(node_id)
+            except Exception as exc:
+                raise _NodeFailure(node_id, exc) from exc
+
+    def _select_for_attachment(self, keep: set[str]) -> None:
+        """Advance the permute groups and pick the images of selection nodes for one attachment point."""
+        assert self.record is not None
+        _current.record, _current.rng = self.record, self.rng
+        try:
+            manager = self.ctx.manager(self.project)
+            if manager.groups:
+                self.groups = manager.advance_all()
+            for values in self.groups.values():
+                self.permuted.update(values)
+            for node_id in self.spec.node_ids():
+                node = self.spec.node(node_id)
+                if isinstance(node, SelectionNode) and node_id not in keep:
+                    self.picks[node_id] = self._pick(node_id, node)
+        finally:
+            _current.record = _current.rng = None
+
+    def _post_process_extension(
+        self, before_nodes: set[str], before_edges: set[tuple[str, str]], known: set[tuple[str, ...]]
+    ) -> None:
+        journal = self._j()
+        section = self.spec.graph_section
+        if section.recompress:
+            self._recompress(only={n for n in journal.graph.final_nodes() if n not in before_nodes})
+        new_nodes = {n for n, _ in journal.graph.nodes() if n not in before_nodes}
+        if section.rename:
+            _rename_finals(journal, only=new_nodes, keep_duplicates=True)
+        for node_id, data in journal.graph.nodes():
+            if node_id in new_nodes and self.username:
+                data["username"] = self.username
+        for start, end, data in journal.graph.edges():
+            if (start, end) in before_edges:
+                continue
+            if self.username:
+                data["username"] = self.username
+            if self.organization:
+                data["organization"] = self.organization
+        journal.graph.label_nodes()
+        journal.graph.touch()
+        specs = journal.graph.attributes.setdefault("specifications", [])
+        if isinstance(specs, list):
+            specs.append(
+                {
+                    "filename": Path(self.project.filename).name if self.project.filename else None,
+                    "name": self.project.name,
+                    "description": section.projectdescription or "",
+                    "technicalsummary": section.technicalsummary or "",
+                    "username": self.username or "",
+                    "organization": self.organization or "",
+                    "attachments": list(self.attachments),
+                }
+            )
+        journal.save()
+        if self.ctx.skip_validation:
+            return
+        fresh = [f for f in _findings(journal) if _finding_key(f) not in known]
+        errors = [
+            f for f in fresh if getattr(getattr(f, "severity", None), "name", "") in ("ERROR", "CRITICAL")
+        ]
+        if errors and self.passed_through:
+            log.warning(
+                "journal %s: %d new validation error(s) after pass-through, kept", self.name, len(errors)
+            )
+        elif errors:
+            first = errors[0]
+            where = getattr(first, "where", None)
+            raise JournalError(
+                f"validation: {getattr(first, 'message', first)}"
+                + (f" at {where}" if where else "")
+                + (f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""),
+                file=journal.directory,
+            )
+
+    def _extension_failed(self, failure: _NodeFailure) -> ExtensionResult:
+        node = self.spec.node(failure.node) if failure.node in self.spec.graph else None
+        what = f"{node.op_type}{' ' + node.plugin if isinstance(node, PluginNode) else ''}" if node else ""
+        at = f" at journal node {self.current!r}" if self.current else ""
+        message = (
+            f"journal {self.name}{at}: spec node {failure.node!r}"
+            f"{' (' + what + ')' if what else ''}: {_describe(failure.cause)}"
+        )
+        log.error("%s", message, exc_info=not isinstance(failure.cause, MasksmithError))
+        return ExtensionResult(
+            "failed", self.name or "", attachments=list(self.attachments), error=message, node=failure.node
+        )
+
+
+def _findings(journal: Journal) -> list[Any]:
+    try:
+        module = importlib.import_module("masksmith.journal.validate")
+    except ImportError:
+        return []
+    function = getattr(module, "validate_journal", None) or getattr(module, "validate", None)
+    return list(function(journal) or []) if function is not None else []
+
+
+def _finding_key(finding: Any) -> tuple[str, ...]:
+    severity = str(getattr(getattr(finding, "severity", None), "name", ""))
+    return (severity, *(str(getattr(finding, key, "")) for key in ("rule", "start", "end", "message")))
+
+
+def _finding_keys(findings: Iterable[Any]) -> set[tuple[str, ...]]:
+    return {_finding_key(f) for f in findings}
 
 
 # --------------------------------------------------------------------------------------------------
@@ -1200,17 +1430,24 @@ def _md5(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _rename_finals(journal: Journal) -> None:
-    """Rename each final node's file to ``<md5>.<suffix>`` (node ids stay), as the original did."""
+def _rename_finals(journal: Journal, only: set[str] | None = None, *, keep_duplicates: bool = False) -> None:
+    """Rename each final node's file (of ``only``, when given) to ``<md5>.<suffix>``; node ids stay.
+
+    Two finals with the same content are an error, unless ``keep_duplicates`` (extension: the same
+    seeded operation applied again) keeps the later one's name.
+    """
     base = journal.graph.base_node()
     for final in journal.graph.final_nodes():
-        if final == base:
+        if final == base or (only is not None and final not in only):
             continue
         path = journal.path_of(final)
         new_name = f"{_md5(path)}{path.suffix.lower()}"
         if path.name == new_name:
             continue
         destination = journal.directory / new_name
+        if destination.exists() and keep_duplicates:
+            log.warning("final %s has the same content as %s; its file keeps its name", final, new_name)
+            continue
         if destination.exists():
             raise JournalError("two final images have the same content", file=destination, node=final)
         os.rename(path, destination)

@@ -22,6 +22,7 @@ from masksmith.batch.export import (
 )
 from masksmith.batch.project import BatchProject
 from masksmith.cli.export_cmds import batch_export_command
+from masksmith.cli.extend_cmds import batch_extend_command
 from masksmith.cli.runner import EXIT_FAILURES, run_group
 from masksmith.cli.validate_cmds import batch_validate_command
 from masksmith.cli.view_cmds import batch_view_command
@@ -41,6 +42,7 @@ def batch() -> None:
 batch.add_command(batch_validate_command, "validate")
 batch.add_command(batch_view_command, "view")
 batch.add_command(batch_export_command, "export")
+batch.add_command(batch_extend_command, "extend")
 
 
 @batch.command("create")

@@ -1,0 +1,138 @@
+"""``masksmith batch extend`` / ``jtbatch extend``: extend existing journals from a NodeAttachment spec.
+
+Exit codes: 0 every journal extended (or had nothing to extend, or was already complete); 1 some
+journal failed; 2 bad input (specification, rules, flags, files).
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from masksmith.batch.extend import extend_projects, parse_rules
+from masksmith.cli.runner import EXIT_FAILURES, run_group
+
+__all__ = ["batch_extend_command", "main"]
+
+
+def _names(text: str | None) -> list[str]:
+    return [
+        part.strip() for part in (text or "").split(",") if part.strip() and part.strip().lower() != "none"
+    ]
+
+
+@click.command("extend")
+@click.option(
+    "--projects",
+    required=True,
+    type=click.Path(exists=True),
+    help="Folder of journal folders and .tgz files (or one journal, or a text file listing them).",
+)
+@click.option(
+    "--specification",
+    required=True,
+    type=click.Path(dir_okay=False, exists=True),
+    help="Batch specification JSON whose start is a NodeAttachment node.",
+)
+@click.option(
+    "--extensionRules",
+    "extension_rules",
+    default="",
+    help="Comma-separated node selection rules: donorpath, final, finalpng, basenode, outputop, "
+    "antiforensicop, outputsourceop, antiforensicsourceop, +cat:op, +$cat:op, ~cat:op, ~: "
+    "(default: nodes on the base path, not base, not final, not made by Output or AntiForensic).",
+)
+@click.option(
+    "--completeFile",
+    "complete_file",
+    default=None,
+    type=click.Path(dir_okay=False),
+    help="Journals finished so far (one per line); a rerun skips them.",
+)
+@click.option("--username", default=None, help="User name recorded on the new nodes and edges.")
+@click.option(
+    "--organization", default=None, help="Organization recorded on the new edges and the spec entry."
+)
+@click.option("--threads", type=click.IntRange(min=1), default=1, show_default=True, help="Journals at once.")
+@click.option(
+    "--workdir",
+    type=click.Path(file_okay=False),
+    default=".",
+    show_default=True,
+    help="Run state: picklists, permutation cursors, claims.",
+)
+@click.option(
+    "--skip_validation",
+    "--skipValidation",
+    "skip_validation",
+    is_flag=True,
+    help="Do not validate extended journals.",
+)
+@click.option(
+    "--test", "test_mode", is_flag=True, help="Run no plugin: every plugin passes its source through."
+)
+@click.option(
+    "--passthru", "--passthrus", "passthru", default="", help="Spec node ids or plugin names to pass through."
+)
+@click.option("--global_variables", default="", help="Globals as NAME=VALUE,NAME=VALUE.")
+@click.option("--initializers", default="", help="Comma-separated qualified functions filling the globals.")
+@click.option("--loglevel", default="30", show_default=True, help="Log level for <workdir>/masksmith.log.")
+@click.option("--seed", type=int, default=None, help="Seed for every random choice (repeatable runs).")
+@click.option("--quiet", is_flag=True, help="No progress bar and no summary line.")
+def batch_extend_command(
+    projects: str,
+    specification: str,
+    extension_rules: str,
+    complete_file: str | None,
+    username: str | None,
+    organization: str | None,
+    threads: int,
+    workdir: str,
+    skip_validation: bool,
+    test_mode: bool,
+    passthru: str,
+    global_variables: str,
+    initializers: str,
+    loglevel: str,
+    seed: int | None,
+    quiet: bool,
+) -> None:
+    """Extend every journal in PROJECTS at the nodes the rules select, following SPECIFICATION."""
+    rules = parse_rules(extension_rules)  # a bad rule is refused before any journal is touched
+    summary = extend_projects(
+        projects,
+        specification,
+        rules=rules,
+        complete_file=complete_file,
+        username=username,
+        organization=organization,
+        threads=threads,
+        skip_validation=skip_validation,
+        test_mode=test_mode,
+        passthrus=_names(passthru),
+        global_variables=global_variables,
+        initializers=_names(initializers),
+        workdir=workdir,
+        seed=seed,
+        progress=False if quiet else None,
+        loglevel=loglevel,
+    )
+    if not quiet:
+        for path in summary.recovered:
+            click.echo(f"recovered an interrupted extension of {path}", err=True)
+        for message in summary.failures[:20]:
+            click.echo(f"failed: {message}", err=True)
+        click.echo(summary.line(), err=True)
+    if summary.failed:
+        raise SystemExit(EXIT_FAILURES)
+
+
+def main(args: list[str] | None = None) -> None:
+    """``python -m masksmith.cli.extend_cmds --projects … --specification …``."""
+    group = click.Group(commands={"extend": batch_extend_command})
+    sys.exit(run_group(group, ["extend", *(sys.argv[1:] if args is None else args)], prog_name="extend"))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,203 @@
+"""``masksmith facemask`` and the ``generate_masked_images`` console script: face-mask augmentation + crops."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from masksmith.errors import MasksmithError
+from masksmith.facemask.align import CropStyle
+from masksmith.facemask.templates import MaskType
+
+__all__ = ["facemask_command", "generate_masked_images", "main"]
+
+EXIT_FAILURES = 1
+EXIT_BAD_INPUT = 2
+
+_STYLE_CHOICES = [*(s.value for s in CropStyle), "all"]
+
+
+class FacemaskUsageError(click.ClickException):
+    """A bad flag combination or input: one line on stderr, exit code 2."""
+
+    exit_code = EXIT_BAD_INPUT
+
+
+def _mask_types(value: str) -> tuple[MaskType, ...]:
+    names = [v.strip().lower() for v in value.split(",") if v.strip()]
+    valid = ", ".join(m.value for m in MaskType)
+    if not names:
+        raise FacemaskUsageError(f"--mask_types needs at least one of {valid}")
+    try:
+        return tuple(dict.fromkeys(MaskType(n) for n in names))
+    except ValueError:
+        bad = next(n for n in names if n not in {m.value for m in MaskType})
+        raise FacemaskUsageError(f"--mask_types: unknown mask type {bad!r}; valid: {valid}") from None
+
+
+def _options(output_default: str | None) -> list[Any]:
+    output_help = "Folder for crops, masked images, logs.csv and missed_images.txt."
+    return [
+        click.option(
+            "--input",
+            "input_path",
+            required=True,
+            type=click.Path(path_type=Path, exists=True),
+            help="An image file, or a folder searched recursively (.jpg .jpeg .png .bmp .tif .tiff .webp, any case).",
+        ),
+        click.option(
+            "--output",
+            "output",
+            type=click.Path(path_type=Path, file_okay=False),
+            required=output_default is None,
+            default=output_default,
+            show_default=output_default is not None,
+            help=output_help,
+        ),
+        click.option(
+            "--n_augmentations",
+            type=click.IntRange(min=1),
+            default=1,
+            show_default=True,
+            help="Masked versions per image (each face draws its own mask in each).",
+        ),
+        click.option(
+            "--no_mask",
+            is_flag=True,
+            help="Crop the untouched faces only (STEM_face{i}_{style}_original.png).",
+        ),
+        click.option(
+            "--no_crop",
+            is_flag=True,
+            help="Write full masked images (STEM_aug{k}_masked.png) instead of crops.",
+        ),
+        click.option(
+            "--crop_style",
+            type=click.Choice(_STYLE_CHOICES),
+            default="all",
+            show_default=True,
+            help="Crop style: ArcFace-aligned buffalo, box-square original_cropping, roll-keeping scale_shift.",
+        ),
+        click.option(
+            "--mask_types",
+            default=",".join(m.value for m in MaskType),
+            show_default=True,
+            help="Comma-separated mask types to draw from.",
+        ),
+        click.option(
+            "--crop_size",
+            type=click.IntRange(16, 2048),
+            default=112,
+            show_default=True,
+            help="Side of the square crops in pixels.",
+        ),
+        click.option(
+            "--seed",
+            type=int,
+            default=None,
+            help="Seed for every random choice (default: a fresh one, printed).",
+        ),
+        click.option(
+            "--workers",
+            type=click.IntRange(min=1),
+            default=1,
+            show_default=True,
+            help="Parallel workers (threads, each with its own CenterFace session; models load once).",
+        ),
+        click.option(
+            "--journal",
+            is_flag=True,
+            help="Also write STEM_journal/: one OverlayFaceMask edge per drawn mask.",
+        ),
+        click.option(
+            "--threshold",
+            type=click.FloatRange(0.01, 0.99),
+            default=0.5,
+            show_default=True,
+            help="CenterFace score threshold.",
+        ),
+        click.option(
+            "--detect_max_side",
+            type=click.IntRange(min=0),
+            default=960,
+            show_default=True,
+            help="Detect faces on a copy whose long side is at most this (0: full resolution).",
+        ),
+    ]
+
+
+def _run(ctx: click.Context, input_path: Path, output: Path, **flags: Any) -> None:
+    from masksmith.facemask.pipeline import augment_faces
+
+    if flags["no_mask"] and flags["no_crop"]:
+        raise FacemaskUsageError("--no_mask and --no_crop together leave nothing to do; drop one of them")
+    style = flags["crop_style"]
+    styles = tuple(CropStyle) if style == "all" else (CropStyle(style),)
+    root_obj = ctx.find_root().obj
+    quiet = bool(root_obj.get("quiet", False)) if isinstance(root_obj, dict) else False
+    try:
+        summary = augment_faces(
+            input_path,
+            output,
+            n_augmentations=flags["n_augmentations"],
+            mask=not flags["no_mask"],
+            crop=not flags["no_crop"],
+            crop_styles=styles,
+            mask_types=_mask_types(flags["mask_types"]),
+            crop_size=flags["crop_size"],
+            seed=flags["seed"],
+            workers=flags["workers"],
+            journal=flags["journal"],
+            progress=not quiet,
+            threshold=flags["threshold"],
+            detect_max_side=flags["detect_max_side"] or None,
+        )
+    except MasksmithError as exc:
+        raise FacemaskUsageError(exc.one_line()) from exc
+    if not quiet:
+        click.echo(summary.one_line())
+    if summary.failed:
+        click.echo(f"{summary.failed} image(s) failed; see the detail column of {summary.log_path}", err=True)
+        ctx.exit(EXIT_FAILURES)
+
+
+def _make(name: str, output_default: str | None, doc: str) -> click.Command:
+    def command(**kwargs: Any) -> None:
+        _run(click.get_current_context(), **kwargs)
+
+    command.__doc__ = doc
+    cmd: Any = command
+    for option in reversed(_options(output_default)):
+        cmd = option(cmd)
+    return click.command(name)(cmd)
+
+
+_DOC = """Draw seeded surgical, N95 and cloth masks on every face and write aligned crops.
+
+\b
+Outputs (in folders mirroring the input tree):
+  STEM_face{i}_aug{k}_{style}.png   crops of masked faces (default)
+  STEM_face{i}_{style}_original.png crops of untouched faces (--no_mask)
+  STEM_aug{k}_masked.png            full masked images (--no_crop)
+  STEM_journal/                     a manipulation journal per image (--journal)
+  logs.csv, missed_images.txt       one row per output or skipped image; images without a face
+"""
+
+facemask_command = _make("facemask", None, _DOC)
+generate_masked_images = _make("generate_masked_images", "output", _DOC)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the ``generate_masked_images`` console script."""
+    try:
+        generate_masked_images.main(
+            args=sys.argv[1:] if argv is None else argv,
+            prog_name="generate_masked_images",
+            standalone_mode=True,
+        )
+    except KeyboardInterrupt:
+        click.echo("generate_masked_images: interrupted", err=True)
+        sys.exit(130)
