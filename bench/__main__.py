@@ -5,7 +5,14 @@ from __future__ import annotations
 import platform
 import sys
 
-from bench import bench_anonymise, bench_batch, bench_journal_edge, bench_plugins, bench_probes
+from bench import (
+    bench_anonymise,
+    bench_batch,
+    bench_facemask,
+    bench_journal_edge,
+    bench_plugins,
+    bench_probes,
+)
 
 BENCHMARKS = [
     bench_journal_edge.run,
@@ -13,6 +20,7 @@ BENCHMARKS = [
     bench_probes.run,
     bench_batch.run,
     bench_anonymise.run,
+    bench_facemask.run,
 ]
 
 

