@@ -31,7 +31,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 import numpy.typing as npt
 
-from masksmith.anonymise.config import AnonymiseConfig, DetectorName, DrawMode, check_startup
+from masksmith.anonymise.config import AnonymiseConfig, DetectorName, DrawMode, check_startup, load_config
 from masksmith.anonymise.cutouts import MaskedObjects, detect_with_cutouts
 from masksmith.anonymise.draw import blur_kernel, draw_objects, output_exif
 from masksmith.anonymise.metadata import build_metadata
@@ -597,7 +597,7 @@ def anonymise(
     output: str | os.PathLike[str],
     *,
     archive: str | os.PathLike[str] | None = None,
-    config: AnonymiseConfig,
+    config: AnonymiseConfig | None = None,
     log_dir: str | os.PathLike[str] | None = None,
     journal: bool = False,
     sink: RowSink | None = None,
@@ -608,6 +608,8 @@ def anonymise(
 ) -> RunSummary:
     """Anonymise every image below ``input`` into ``output`` (mirrored tree); see the module docstring.
 
+    ``config`` defaults to the shipped planar configuration (``load_config(None)``).
+
     ``detectors`` replaces the configured ones (tests, benchmarks). ``clear_cache`` False is
     ``--skip-clear-cache``: outputs of images interrupted earlier are not deleted first (such images are
     still redone). Raises ConfigError (bad configuration or folders), ModelUnavailable (a detector cannot
@@ -615,6 +617,8 @@ def anonymise(
     """
     started = time.perf_counter()
     summary = RunSummary()
+    if config is None:
+        config = load_config(None)
     journal = journal or config.run.write_journal
     check_startup(config, input_dir=input, output_dir=output, archive_dir=archive, log_dir=log_dir)
     log_file, handler = _setup_log_file(config, Path(log_dir) if log_dir is not None else None)
