@@ -18,6 +18,7 @@ import os
 import shutil
 import threading
 from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -509,7 +510,11 @@ class _ProjectRun:
 
     # --- selection ------------------------------------------------------------------------------------
 
-    def _select_images(self) -> None:
+    def _select_images(self, keep: AbstractSet[str] = frozenset()) -> None:
+        """Advance the permute groups (or replay a failed state) and pick the selection nodes' images.
+
+        Nodes in ``keep`` keep their earlier pick (an extension's global nodes).
+        """
         assert self.record is not None
         _current.record, _current.rng = self.record, self.rng
         try:
@@ -523,7 +528,7 @@ class _ProjectRun:
                 self.permuted.update(values)
             for node_id in self.spec.node_ids():
                 node = self.spec.node(node_id)
-                if isinstance(node, SelectionNode):
+                if isinstance(node, SelectionNode) and node_id not in keep:
                     self.picks[node_id] = self._pick(node_id, node)
         finally:
             _current.record = _current.rng = None
@@ -1227,7 +1232,7 @@ class _ExtensionRun(_ProjectRun):
         keep = {n for n in self.local if n != attach_id and getattr(self.spec.node(n), "global_", False)}
         self.local = {n: v for n, v in self.local.items() if n in keep}
         try:
-            self._select_for_attachment(keep)
+            self._select_images(keep)
         except (PermutationExhausted, PoolExhausted, MasksmithError) as exc:
             raise _NodeFailure(attach_id, exc) from exc
         self.local[attach_id] = {"node": node, "output": str(self._j().path_of(node))}
@@ -1238,23 +1243,6 @@ class _ExtensionRun(_ProjectRun):
                 self._run_node(node_id)
             except Exception as exc:
                 raise _NodeFailure(node_id, exc) from exc
-
-    def _select_for_attachment(self, keep: set[str]) -> None:
-        """Advance the permute groups and pick the images of selection nodes for one attachment point."""
-        assert self.record is not None
-        _current.record, _current.rng = self.record, self.rng
-        try:
-            manager = self.ctx.manager(self.project)
-            if manager.groups:
-                self.groups = manager.advance_all()
-            for values in self.groups.values():
-                self.permuted.update(values)
-            for node_id in self.spec.node_ids():
-                node = self.spec.node(node_id)
-                if isinstance(node, SelectionNode) and node_id not in keep:
-                    self.picks[node_id] = self._pick(node_id, node)
-        finally:
-            _current.record = _current.rng = None
 
     def _post_process_extension(
         self, before_nodes: set[str], before_edges: set[tuple[str, str]], known: set[tuple[str, ...]]

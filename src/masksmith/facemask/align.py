@@ -21,6 +21,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from masksmith.errors import OperationError
+from masksmith.media import geometry
 
 __all__ = [
     "ARCFACE_112",
@@ -91,22 +92,7 @@ def _points(pts: NDArray[Any] | None, argument: str) -> NDArray[np.float64]:
 
 def similarity_fit(src: NDArray[Any], dst: NDArray[Any]) -> NDArray[np.float64]:
     """Least-squares similarity (Umeyama, no reflection) taking ``src`` points onto ``dst``: 2×3."""
-    s = np.asarray(src, dtype=np.float64)
-    d = np.asarray(dst, dtype=np.float64)
-    ms, md = s.mean(axis=0), d.mean(axis=0)
-    sc, dc = s - ms, d - md
-    cov = dc.T @ sc / len(s)
-    u, sig, vt = np.linalg.svd(cov)
-    sign = np.eye(2)
-    if np.linalg.det(u) * np.linalg.det(vt) < 0:
-        sign[1, 1] = -1
-    rot = u @ sign @ vt
-    var = (sc**2).sum() / len(s)
-    scale = float(np.trace(np.diag(sig) @ sign) / var) if var > 0 else 1.0
-    m = np.empty((2, 3))
-    m[:, :2] = scale * rot
-    m[:, 2] = md - scale * rot @ ms
-    return m
+    return np.ascontiguousarray(geometry.estimate_similarity(src, dst)[:2])
 
 
 def scale_shift_fit(src: NDArray[Any], dst: NDArray[Any]) -> NDArray[np.float64]:
