@@ -59,6 +59,8 @@ class Journal:
         self.graph = graph
         self.catalogue = catalogue or default_catalogue()
         self._pixels: OrderedDict[str, Image] = OrderedDict()
+        # recently written edge masks with the (mtime_ns, size) of their files
+        self._masks: OrderedDict[tuple[str, str], tuple[NDArray[np.bool_], tuple[int, int]]] = OrderedDict()
         self.warnings: list[str] = []
 
     # --- creation and loading -------------------------------------------------------------------
@@ -152,8 +154,11 @@ class Journal:
         """Drop cached pixels (of one node, or all) after media files changed on disk."""
         if node_id is None:
             self._pixels.clear()
+            self._masks.clear()
         else:
             self._pixels.pop(node_id, None)
+            for key in [k for k in self._masks if node_id in k]:
+                del self._masks[key]
 
     def _remember(self, node_id: str, image: Image) -> None:
         self._pixels[node_id] = image
@@ -320,7 +325,14 @@ class Journal:
 
     def _write_mask(self, start: str, end: str, result: Comparison) -> str:
         name = self.graph.mask_file_name(start, end)
-        media_io.write_image(self.directory / name, masks.to_edge_file(result.changed), png_compression=1)
+        written = media_io.write_image(
+            self.directory / name, masks.to_edge_file(result.changed), png_compression=1
+        )
+        # validation right after recording reads the masks again: keep the recent ones
+        stat = written.stat()
+        self._masks[(start, end)] = (result.changed, (stat.st_mtime_ns, stat.st_size))
+        while len(self._masks) > _CACHE_SIZE:
+            self._masks.popitem(last=False)
         return name
 
     def _store_input_mask(self, start: str, end: str, mask: PathLike | Image) -> str:
@@ -334,8 +346,23 @@ class Journal:
             _copy_atomic(source, self.directory / name)
         return name
 
+    def cached_edge_mask(self, start: str, end: str) -> NDArray[np.bool_] | None:
+        """An edge's change mask if this journal wrote it recently and its file is unchanged since."""
+        entry = self._masks.get((start, end))
+        if entry is None:
+            return None
+        changed, (mtime_ns, size) = entry
+        try:
+            stat = (self.directory / str(self.graph.edge(start, end)["maskname"])).stat()
+        except (OSError, KeyError):
+            return None
+        return changed if (stat.st_mtime_ns, stat.st_size) == (mtime_ns, size) else None
+
     def edge_mask(self, start: str, end: str) -> NDArray[np.bool_]:
         """The stored change mask of an edge as booleans (True = changed)."""
+        cached = self.cached_edge_mask(start, end)
+        if cached is not None:
+            return cached
         data = self.graph.edge(start, end)
         pixels = media_io.read_image(self.directory / str(data["maskname"])).pixels
         return masks.from_edge_file(pixels)

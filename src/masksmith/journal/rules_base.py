@@ -218,7 +218,9 @@ class Inspector:
         if key not in self._masks:
             name = self.journal.graph.edge(start, end).get("maskname")
             value: BoolMask | None = None
-            if self.exists(name):
+            if self.exists(name) and (value := self.journal.cached_edge_mask(start, end)) is not None:
+                pass  # recorded moments ago by this journal; the file was written atomically
+            elif self.exists(name):
                 began = time.perf_counter()
                 try:
                     pixels = media_io.read_image(self.journal.directory / str(name)).pixels

@@ -114,13 +114,16 @@ def compression_tolerant_diff_mask(
     natural photo gives an empty mask; an edit keeps its outline.
     """
     a, b = _match_layout(a, b)
+    top = _dtype_range(a.dtype)
+    raw_diff = abs_diff(a, b)
+    if cv2.minMaxLoc(raw_diff)[1] <= raw_level * top:  # lossless conversions end here, cheaply
+        return np.zeros(a.shape[:2], bool)
     smooth = abs_diff(cv2.GaussianBlur(a, (5, 5), 0), cv2.GaussianBlur(b, (5, 5), 0))
-    top = _dtype_range(smooth.dtype)
-    strong = cv2.morphologyEx(
+    opened = cv2.morphologyEx(
         (smooth > level * top).astype(np.uint8), cv2.MORPH_OPEN, np.ones((5, 5), np.uint8)
     )
-    near = cv2.dilate(strong, np.ones((3, 3), np.uint8), iterations=2)
-    raw = (abs_diff(a, b) > raw_level * top).astype(np.uint8)
+    near = cv2.dilate(opened, np.ones((3, 3), np.uint8), iterations=2)
+    raw = (raw_diff > raw_level * top).astype(np.uint8)
     return np.asarray(cv2.bitwise_and(near, raw) > 0)
 
 
