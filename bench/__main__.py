@@ -12,6 +12,7 @@ from bench import (
     bench_journal_edge,
     bench_plugins,
     bench_probes,
+    bench_ray,
 )
 
 BENCHMARKS = [
@@ -21,6 +22,7 @@ BENCHMARKS = [
     bench_batch.run,
     bench_anonymise.run,
     bench_facemask.run,
+    bench_ray.run,
 ]
 
 

@@ -15,8 +15,8 @@ from masksmith.errors import PluginError
 from masksmith.media import io as media_io
 from masksmith.operations import default_catalogue
 from masksmith.plugins import PluginKind, all_plugins, get_plugin
-from masksmith.plugins.registry import available_plugins
 from masksmith.plugins.base import PASS_THROUGH_TYPES, Plugin, PluginResult
+from masksmith.plugins.registry import available_plugins
 from tests.plugins.plugin_cases import Case, build_case
 
 # pycocotools (CocoMaskSelector) still passes copy=False to numpy 2

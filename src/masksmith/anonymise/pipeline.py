@@ -47,6 +47,7 @@ from masksmith.anonymise.walker import (
 )
 from masksmith.detect import ROAD_CLASSES, Detections, Detector, create_detector, detect_downscaled
 from masksmith.errors import MasksmithError, MediaError
+from masksmith.executors import is_distributed
 from masksmith.media.io import LoadedImage, encode_image, read_image
 
 __all__ = [
@@ -605,12 +606,16 @@ def anonymise(
     progress: bool = True,
     clear_cache: bool = True,
     detectors: Sequence[Detector] | None = None,
+    executor: Any = None,
 ) -> RunSummary:
     """Anonymise every image below ``input`` into ``output`` (mirrored tree); see the module docstring.
 
     ``config`` defaults to the shipped planar configuration (``load_config(None)``).
 
-    ``detectors`` replaces the configured ones (tests, benchmarks). ``clear_cache`` False is
+    ``detectors`` replaces the configured ones (tests, benchmarks). ``executor`` None or local runs here;
+    a distributed one (``masksmith.executors.RayExecutor``) runs one task per image on actors that load
+    the detectors once (given ``detectors`` must then pickle), see :mod:`masksmith.anonymise.distributed`.
+    ``clear_cache`` False is
     ``--skip-clear-cache``: outputs of images interrupted earlier are not deleted first (such images are
     still redone). Raises ConfigError (bad configuration or folders), ModelUnavailable (a detector cannot
     load) or PathNotReachableError (a folder vanished); per-image problems are counted, not raised.
@@ -629,7 +634,10 @@ def anonymise(
         _log.info("#### CONFIG START ####\n%s#### CONFIG END ####", config.redacted_yaml())
         walker = TreeWalker(input, output, archive, config=config, journal=journal)
         timings = _Timings(summary.timings)
-        if detectors is None:
+        distributed = is_distributed(executor)
+        if distributed:
+            models, names = [], []  # the actors load the models
+        elif detectors is None:
             built = build_detectors(config)
             names = [REGISTRY_NAMES[n] for n, _ in built]
             models = [d for _, d in built]
@@ -647,7 +655,15 @@ def anonymise(
             journal=journal, summary=summary, log_file=log_file,
         )  # fmt: skip
         try:
-            _execute(run, walker, summary, progress=progress, clear_cache=clear_cache)
+            if distributed:
+                from masksmith.anonymise.distributed import execute_distributed, worker_setup
+
+                setup = worker_setup(input, output, archive, config, journal, detectors)
+                execute_distributed(
+                    run, walker, summary, executor, setup, progress=progress, clear_cache=clear_cache
+                )
+            else:
+                _execute(run, walker, summary, progress=progress, clear_cache=clear_cache)
         except BaseException as exc:
             if config.email.uncaught_exception_email and not isinstance(exc, KeyboardInterrupt):
                 run.notify("critical", f"Execution stopped due to uncaught {type(exc).__name__}.", repr(exc))

@@ -13,8 +13,8 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
@@ -25,10 +25,13 @@ from masksmith.batch.project import (
     BatchProject,
     ProjectOutcome,
     RunContext,
+    SelectedProject,
     create_global_state,
 )
+from masksmith.batch.spec import GLOBAL_GROUP
 from masksmith.batch.state import read_failures
 from masksmith.errors import SpecError
+from masksmith.executors import is_distributed
 
 __all__ = [
     "BatchExecutor",
@@ -42,7 +45,10 @@ T = TypeVar("T")
 
 
 class Executor(Protocol):
-    """Where project work runs: ``submit`` a no-argument callable, ``shutdown`` when done."""
+    """Where project work runs: ``submit`` a no-argument callable, ``shutdown`` when done.
+
+    A distributed executor (``masksmith.executors.RayExecutor``) also offers ``pool(setup, task)``.
+    """
 
     def submit(self, fn: Callable[[], T]) -> Future[T]: ...
 
@@ -175,42 +181,116 @@ class BatchExecutor:
     # --- running --------------------------------------------------------------------------------------
 
     def run_project(self, project: BatchProject, count: int = 1) -> RunSummary:
-        """Make ``count`` projects of ``project`` (from the failure-state file when one was given)."""
+        """Make ``count`` projects of ``project`` (from the failure-state file when one was given).
+
+        Projects are selected (images claimed, permute groups advanced, generator derived from the seed
+        and the project's index) one at a time in index order by the coordinator, and built by the
+        executor's workers, so a seed gives the same journals whatever the executor or thread count.
+        """
         states: list[dict[str, Any]] | None = None
         if self.from_state_file is not None:
             states = read_failures(self.from_state_file)[self._states_used :]
             count = min(count, len(states))
             self._states_used += count
-        remaining = [count]
         bar = self._progress_bar(count)
         state_iter = iter(states) if states is not None else None
-
-        def next_task() -> tuple[bool, dict[str, Any] | None]:
-            with self._lock:
-                if remaining[0] <= 0 or self._stop.is_set():
-                    return False, None
-                remaining[0] -= 1
-                return True, (next(state_iter) if state_iter is not None else None)
-
-        def worker() -> None:
-            while True:
-                go, state = next_task()
-                if not go:
-                    return
-                outcome = project.run(self.context, state=state)
-                self._record(outcome, bar)
-
-        futures = [self._executor.submit(worker) for _ in range(min(self.threads_count, max(count, 1)))]
         try:
-            for future in futures:
-                future.result()
+            if is_distributed(self._executor):
+                remaining = self._run_pooled(project, count, state_iter, bar)
+            else:
+                remaining = self._run_threads(project, count, state_iter, bar)
         finally:
             if bar is not None:
                 bar.close()
         with self._lock:
-            self.summary.skipped += remaining[0]
+            self.summary.skipped += remaining
             self.summary.seconds = time.perf_counter() - self._started
         return self.summary
+
+    def _run_threads(
+        self, project: BatchProject, count: int, state_iter: Iterator[dict[str, Any]] | None, bar: Any
+    ) -> int:
+        """Local threads: each selects under the coordinator lock (index order), then builds in parallel."""
+        remaining = [count]
+        select_lock = threading.Lock()
+
+        def next_task() -> SelectedProject | None:
+            while True:
+                with select_lock:
+                    with self._lock:
+                        if remaining[0] <= 0 or self._stop.is_set():
+                            return None
+                        remaining[0] -= 1
+                    state = next(state_iter) if state_iter is not None else None
+                    selected = project.select(self.context, state=state)
+                if isinstance(selected, SelectedProject):
+                    return selected
+                self._record(selected, bar)
+
+        def worker() -> None:
+            while True:
+                selected = next_task()
+                if selected is None:
+                    return
+                outcome = project.build(self.context, selected)
+                project.settle(self.context, selected, outcome)
+                self._record(outcome, bar)
+
+        futures = [self._executor.submit(worker) for _ in range(min(self.threads_count, max(count, 1)))]
+        for future in futures:
+            future.result()
+        return remaining[0]
+
+    def _run_pooled(
+        self, project: BatchProject, count: int, state_iter: Iterator[dict[str, Any]] | None, bar: Any
+    ) -> int:
+        """A distributed executor: this process is the coordinator; actors only build (one task a project)."""
+        deferred = [m.element for ms in project.spec.permute_groups().values() for m in ms if m.deferred]
+        if deferred:
+            raise SpecError(
+                f"permute-group arguments of type 'variable' ({', '.join(deferred)}) need the local executor",
+                file=project.filename,
+                argument="executor",
+            )
+        executor: Any = self._executor
+        pool = executor.pool(_BuildSetup(project, self.context), _build, name="batch")
+        window = max(1, int(getattr(executor, "workers", self.threads_count))) * 2
+        inflight: dict[Future[ProjectOutcome], SelectedProject] = {}
+        remaining = count
+
+        def settle(done: Iterable[Future[ProjectOutcome]]) -> None:
+            for future in done:
+                selected = inflight.pop(future)
+                try:
+                    outcome = future.result()
+                except Exception as exc:  # the task was lost beyond its retries
+                    state = {g: dict(v) for g, v in selected.groups.items()}
+                    state.setdefault(GLOBAL_GROUP, {}).update(
+                        {n: p for n, p in selected.picks.items() if n not in selected.permuted}
+                    )
+                    outcome = ProjectOutcome(
+                        "failed", error=f"worker lost: {type(exc).__name__}: {exc}", state=state
+                    )
+                project.settle(self.context, selected, outcome)
+                self._record(outcome, bar)
+
+        try:
+            while remaining > 0 and not self._stop.is_set():
+                if len(inflight) >= window:
+                    settle(wait(list(inflight), return_when=FIRST_COMPLETED).done)
+                    continue
+                remaining -= 1
+                state = next(state_iter) if state_iter is not None else None
+                selected = project.select(self.context, state=state)
+                if isinstance(selected, ProjectOutcome):
+                    self._record(selected, bar)
+                    continue
+                inflight[pool.submit(selected)] = selected
+            while inflight:
+                settle(wait(list(inflight), return_when=FIRST_COMPLETED).done)
+        finally:
+            pool.close()
+        return remaining
 
     runProject = run_project
 
@@ -258,3 +338,19 @@ class BatchExecutor:
 
     def __exit__(self, *exc: object) -> None:
         self.finish()
+
+
+class _BuildSetup:
+    """What a build worker holds once: the project and the run context (pickled to Ray actors)."""
+
+    def __init__(self, project: BatchProject, context: RunContext) -> None:
+        self.project = project
+        self.context = context
+
+    def __call__(self) -> tuple[BatchProject, RunContext]:
+        return self.project, self.context
+
+
+def _build(state: tuple[BatchProject, RunContext], selected: SelectedProject) -> ProjectOutcome:
+    project, context = state
+    return project.build(context, selected)

@@ -49,6 +49,7 @@ from typing import Any, Protocol
 
 from masksmith.batch.state import CompletionFile
 from masksmith.errors import ExportError, MasksmithError, ModelUnavailable
+from masksmith.executors import is_distributed
 from masksmith.journal import store
 from masksmith.journal.bulk import ARCHIVE_SUFFIXES, JournalReport, find_journals, write_error_report
 from masksmith.journal.model import TIME_FORMAT, default_username, now_text
@@ -728,6 +729,38 @@ class _Run:
             raise ExportError(f"journal {name!r} is also exported from {first} in this run", file=source)
 
 
+class _RemoteExport:
+    """One journal's export on a remote worker (no completion file, no shared name table there)."""
+
+    def __init__(self, target: ExportTarget, options: ExportOptions) -> None:
+        self.target = target
+        self.options = options
+
+    def __call__(self, source: Path) -> ExportResult:
+        return _Run(self.target, self.options, None).one(source)
+
+
+def _export_distributed(run: _Run, sources: Sequence[Path], executor: Any) -> Iterator[ExportResult]:
+    todo = [s for s in sources if run.completion is None or _completion_key(s) not in run.completion]
+    done = {id(s) for s in todo}
+    results = iter(executor.map(_RemoteExport(run.target, run.options), todo))
+    for source in sources:
+        if id(source) not in done:
+            yield ExportResult(source, source.name, ExportStatus.SKIPPED, message="already exported")
+            continue
+        result = next(results)
+        if result.exported:
+            try:
+                run.reserve(source, result.name)
+            except ExportError as exc:
+                log.warning("%s", exc.one_line())
+                yield ExportResult(source, result.name, ExportStatus.FAILED, message=exc.one_line())
+                continue
+            if run.completion is not None:
+                run.completion.add(_completion_key(source))
+        yield result
+
+
 def export_projects(
     projects: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
     target: str | os.PathLike[str] | ExportTarget,
@@ -737,12 +770,16 @@ def export_projects(
     complete_file: str | os.PathLike[str] | None = None,
     report_dir: str | os.PathLike[str] | None = None,
     progress: Callable[[ExportResult], None] | None = None,
+    executor: Any = None,
 ) -> ExportSummary:
     """Export every journal of ``projects`` (a folder, a list file or a list of paths) to ``target``.
 
     Journals named in ``complete_file`` are skipped and each exported one is added to it (by its
     resolved source path). Findings and failures go to ``ErrorReport_<pid>.csv`` in ``report_dir``
     (default: the projects folder, or the current folder for an explicit list).
+
+    A distributed ``executor`` (Ray) exports one journal per task; this process stays the only writer of
+    the completion file and checks that no two journals were exported under one name.
     """
     began = time.perf_counter()
     options = options or ExportOptions()
@@ -758,11 +795,17 @@ def export_projects(
     completion = CompletionFile(complete_file) if complete_file is not None else None
     run = _Run(where, options, completion)
     results: list[ExportResult] = []
-    with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
-        for result in pool.map(run.one, sources):
+    if is_distributed(executor):
+        for result in _export_distributed(run, sources, executor):
             results.append(result)
             if progress is not None:
                 progress(result)
+    else:
+        with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
+            for result in pool.map(run.one, sources):
+                results.append(result)
+                if progress is not None:
+                    progress(result)
     reports = [
         JournalReport(r.source, r.source.name, r.findings)
         for r in results

@@ -49,6 +49,7 @@ from masksmith.batch.inflight import pid_alive, recover_stale
 from masksmith.batch.project import CONTEXT_KEY, BatchProject, RunContext, create_global_state
 from masksmith.batch.state import CompletionFile, ProjectClaims, atomic_write_text
 from masksmith.errors import JournalError, MasksmithError, SpecError
+from masksmith.executors import is_distributed
 from masksmith.journal import store
 from masksmith.journal.model import DONOR_OP, JournalGraph
 from masksmith.journal.project import Journal
@@ -642,11 +643,13 @@ def extend_projects(
     seed: int | None = None,
     progress: bool | None = None,
     loglevel: int | str | None = logging.WARNING,
+    executor: Any = None,
 ) -> ExtensionSummary:
     """Extend every journal under ``projects`` with ``specification`` (a NodeAttachment spec).
 
     Interrupted work of dead processes is finished or discarded first; journals in the completion
-    file are skipped; ``threads`` journals run at once.
+    file are skipped; ``threads`` journals run at once, or one task per journal on a distributed
+    ``executor`` (Ray; the journals must sit on a filesystem every node sees).
     """
     handler = _log_to(Path(workdir), loglevel)
     try:
@@ -666,6 +669,7 @@ def extend_projects(
             workdir=workdir,
             seed=seed,
             progress=progress,
+            executor=executor,
         )
     finally:
         log.removeHandler(handler)
@@ -710,6 +714,7 @@ def _extend_projects(
     workdir: str | os.PathLike[str],
     seed: int | None,
     progress: bool | None,
+    executor: Any = None,
 ) -> ExtensionSummary:
     started = time.perf_counter()
     project = specification if isinstance(specification, BatchProject) else BatchProject(specification)
@@ -761,18 +766,61 @@ def _extend_projects(
                 bar.update(1)
         return outcome
 
-    executor = LocalThreadExecutor(threads)
+    if is_distributed(executor):
+        remote = _RemoteExtend(project, ctx, parsed, completion, username, organization)
+        try:
+            for item, outcome in zip(items, executor.map(remote, items), strict=True):
+                with lock:
+                    summary.add(outcome)
+                    if bar is not None:
+                        if outcome.status == "failed":
+                            bar.write(f"failed: {item}: {outcome.error}", file=sys.stderr)
+                        bar.update(1)
+        finally:
+            if bar is not None:
+                bar.close()
+        summary.outcomes.sort(key=lambda o: str(o.item))
+        summary.seconds = time.perf_counter() - started
+        return summary
+    pool = LocalThreadExecutor(threads)
     try:
-        futures: Sequence[Future[ExtensionOutcome]] = [executor.submit(partial(one, item)) for item in items]
+        futures: Sequence[Future[ExtensionOutcome]] = [pool.submit(partial(one, item)) for item in items]
         for future in futures:
             future.result()
     finally:
-        executor.shutdown(wait=True)
+        pool.shutdown(wait=True)
         if bar is not None:
             bar.close()
     summary.outcomes.sort(key=lambda o: str(o.item))
     summary.seconds = time.perf_counter() - started
     return summary
+
+
+class _RemoteExtend:
+    """Extend one journal on a remote worker (picklable: the spec, the run context, the rules)."""
+
+    def __init__(
+        self,
+        project: BatchProject,
+        ctx: RunContext,
+        rules: ExtensionRules,
+        completion: CompletionFile | None,
+        username: str | None,
+        organization: str | None,
+    ) -> None:
+        self.project, self.ctx, self.rules, self.completion = project, ctx, rules, completion
+        self.username, self.organization = username, organization
+
+    def __call__(self, item: Path) -> ExtensionOutcome:
+        return extend_project(
+            item,
+            self.project,
+            self.ctx,
+            self.rules,
+            completion=self.completion,
+            username=self.username,
+            organization=self.organization,
+        )
 
 
 def _progress_bar(total: int, progress: bool | None) -> Any:

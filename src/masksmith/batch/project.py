@@ -26,7 +26,7 @@ from typing import Any
 import networkx as nx
 import numpy as np
 
-from masksmith.batch.inflight import InflightRecord, claim_pick, partial_dir_name
+from masksmith.batch.inflight import PARTIAL_MARK, InflightRecord, claim_pick, partial_dir_name
 from masksmith.batch.permutations import (
     PermutationExhausted,
     PermutationManager,
@@ -72,6 +72,7 @@ __all__ = [
     "ExtensionResult",
     "ProjectOutcome",
     "RunContext",
+    "SelectedProject",
     "createGlobalState",
     "create_global_state",
     "load_global_variables",
@@ -109,6 +110,7 @@ class RunContext:
     _seeds: np.random.SeedSequence | None = field(default=None, repr=False)
     _managers: dict[int, PermutationManager] = field(default_factory=dict, repr=False)
     _lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
+    _index: int = field(default=0, repr=False)
 
     def __post_init__(self) -> None:
         self.projects = Path(self.projects)
@@ -121,12 +123,32 @@ class RunContext:
         if self.failure_log is None:
             self.failure_log = FailureLog(self.workdir)
 
+    def next_index(self) -> int:
+        """The next project index of this run (0, 1, …): what a project's generator derives from."""
+        with self._lock:
+            index = self._index
+            self._index += 1
+        return index
+
+    def rng_for(self, index: int) -> np.random.Generator:
+        """Project ``index``'s generator: the seed's ``index``-th child, whichever worker runs the project."""
+        assert self._seeds is not None
+        return np.random.default_rng(np.random.SeedSequence(self._seeds.entropy, spawn_key=(int(index),)))
+
     def next_rng(self) -> np.random.Generator:
         """An independent generator per project, in a sequence fixed by the seed."""
-        with self._lock:
-            assert self._seeds is not None
-            (child,) = self._seeds.spawn(1)
-        return np.random.default_rng(child)
+        return self.rng_for(self.next_index())
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Sent to remote workers: locks and permutation managers stay with the coordinator.
+        state = dict(self.__dict__)
+        state["_lock"] = None
+        state["_managers"] = {}
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.RLock()
 
     @property
     def claims(self) -> ProjectClaims:
@@ -262,6 +284,21 @@ class ProjectOutcome:
     error: str | None = None
     node: str | None = None
     state: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class SelectedProject:
+    """A project whose images the coordinator chose: everything a worker needs to build it (picklable)."""
+
+    index: int
+    rng: np.random.Generator
+    record_path: Path
+    record_data: dict[str, Any]
+    given: dict[str, Any] = field(default_factory=dict)
+    from_state: bool = False
+    groups: dict[str, dict[str, Any]] = field(default_factory=dict)
+    permuted: dict[str, Any] = field(default_factory=dict)
+    picks: dict[str, str] = field(default_factory=dict)
 
 
 class _NodeFailure(Exception):
@@ -407,7 +444,34 @@ class BatchProject:
 
     def run(self, ctx: RunContext, *, state: Mapping[str, Mapping[str, Any]] | None = None) -> ProjectOutcome:
         """Make one project; ``state`` (a failure-file line) repeats a failed project's choices."""
-        return _ProjectRun(self, ctx, state).execute()
+        selected = self.select(ctx, state=state)
+        if isinstance(selected, ProjectOutcome):
+            return selected
+        outcome = self.build(ctx, selected)
+        self.settle(ctx, selected, outcome)
+        return outcome
+
+    def select(
+        self, ctx: RunContext, *, state: Mapping[str, Mapping[str, Any]] | None = None
+    ) -> SelectedProject | ProjectOutcome:
+        """The coordinator's half of a project: take the next index, advance the permute groups and claim
+        the images (in an in-flight record). Returns what :meth:`build` needs, or the outcome when the
+        project ends here (``exhausted``, or ``failed`` while selecting)."""
+        return _ProjectRun(self, ctx, state).select_phase()
+
+    def build(self, ctx: RunContext, selected: SelectedProject) -> ProjectOutcome:
+        """The worker's half: build, post-process and commit the journal of a selected project.
+
+        Touches no picklist, cursor or failure file; safe to run again after a worker died mid-way.
+        """
+        return _ProjectRun.from_selected(self, ctx, selected).build_phase()
+
+    def settle(self, ctx: RunContext, selected: SelectedProject, outcome: ProjectOutcome) -> None:
+        """The coordinator records a built project: its failure line (if it failed), then drops its record."""
+        if outcome.status == "failed" and outcome.state and ctx.failure_log is not None:
+            ctx.failure_log.append(outcome.state)
+        with contextlib.suppress(FileNotFoundError):
+            selected.record_path.unlink()
 
     def extend(
         self,
@@ -436,11 +500,19 @@ class BatchProject:
 
 
 class _ProjectRun:
-    def __init__(self, project: BatchProject, ctx: RunContext, state: Mapping[str, Mapping[str, Any]] | None):
+    def __init__(
+        self,
+        project: BatchProject,
+        ctx: RunContext,
+        state: Mapping[str, Mapping[str, Any]] | None,
+        *,
+        index: int | None = None,
+    ):
         self.project = project
         self.spec = project.spec
         self.ctx = ctx
-        self.rng = ctx.next_rng()
+        self.index = ctx.next_index() if index is None else index
+        self.rng = ctx.rng_for(self.index)
         self.given: dict[str, Any] = {}
         for values in (state or {}).values():
             if isinstance(values, Mapping):
@@ -478,35 +550,75 @@ class _ProjectRun:
     # --- driver ---------------------------------------------------------------------------------------
 
     def execute(self) -> ProjectOutcome:
+        selected = self.select_phase()
+        if isinstance(selected, ProjectOutcome):
+            return selected
+        outcome = self.build_phase()
+        self.project.settle(self.ctx, selected, outcome)
+        return outcome
+
+    def select_phase(self) -> SelectedProject | ProjectOutcome:
         self.record = InflightRecord.create(self.ctx.workdir)
         try:
-            try:
-                self._select_images()
-            except (PermutationExhausted, PoolExhausted) as exc:
-                self._release_picks()
-                return ProjectOutcome("exhausted", error=_describe(exc))
-            except MasksmithError as exc:
-                self._release_picks()
-                return self._fail(_NodeFailure(self.spec.base_node(), exc))
-            try:
-                self._start_journal()
-                for node_id in self.spec.topological_order():
-                    if node_id in self.local:
-                        continue
-                    try:
-                        self._run_node(node_id)
-                    except Exception as exc:
-                        raise _NodeFailure(node_id, exc) from exc
-                self._post_process()
-                return self._commit()
-            except _NodeFailure as failure:
-                return self._fail(failure)
-            except Exception as exc:
-                return self._fail(_NodeFailure("(post-processing)", exc))
+            self._select_images()
+        except (PermutationExhausted, PoolExhausted) as exc:
+            self._release_picks()
+            self.record.remove()
+            return ProjectOutcome("exhausted", error=_describe(exc))
+        except MasksmithError as exc:
+            self._release_picks()
+            outcome = self._fail(_NodeFailure(self.spec.base_node(), exc))
+            if outcome.state and self.ctx.failure_log is not None:
+                self.ctx.failure_log.append(outcome.state)
+            self.record.remove()
+            return outcome
+        except BaseException:
+            self.record.remove()
+            raise
+        self.record.update(status="selected")
+        return SelectedProject(
+            self.index,
+            self.rng,
+            self.record.path,
+            dict(self.record.data),
+            given=dict(self.given),
+            from_state=self.from_state,
+            groups={g: dict(v) for g, v in self.groups.items()},
+            permuted=dict(self.permuted),
+            picks=dict(self.picks),
+        )
+
+    @classmethod
+    def from_selected(cls, project: BatchProject, ctx: RunContext, selected: SelectedProject) -> _ProjectRun:
+        run = cls(project, ctx, None, index=selected.index)
+        run.rng = selected.rng
+        run.given = dict(selected.given)
+        run.from_state = selected.from_state
+        run.groups = {g: dict(v) for g, v in selected.groups.items()}
+        run.permuted = dict(selected.permuted)
+        run.picks = dict(selected.picks)
+        run.record = InflightRecord(selected.record_path, dict(selected.record_data))
+        return run
+
+    def build_phase(self) -> ProjectOutcome:
+        try:
+            self._start_journal()
+            for node_id in self.spec.topological_order():
+                if node_id in self.local:
+                    continue
+                try:
+                    self._run_node(node_id)
+                except Exception as exc:
+                    raise _NodeFailure(node_id, exc) from exc
+            self._post_process()
+            return self._commit()
+        except _NodeFailure as failure:
+            return self._fail(failure)
+        except Exception as exc:
+            return self._fail(_NodeFailure("(post-processing)", exc))
         finally:
             if self.claimed_name is not None:
                 self.ctx.claims.release(self.claimed_name)
-            self.record.remove()
 
     # --- selection ------------------------------------------------------------------------------------
 
@@ -578,6 +690,9 @@ class _ProjectRun:
                 continue
             if claims.claim(name):
                 self.claimed_name = name
+                # holding the claim, any partial folder of this name is left by a worker that died
+                for stale in self.ctx.projects.glob(f".{name}{PARTIAL_MARK}*"):
+                    shutil.rmtree(stale, ignore_errors=True)
                 return name
         raise JournalError(f"no free project name for base {stem!r}", file=self.ctx.projects)
 
@@ -1122,7 +1237,7 @@ class _ProjectRun:
         return ProjectOutcome("made", self.name, final, state=self.failure_state())
 
     def _fail(self, failure: _NodeFailure) -> ProjectOutcome:
-        assert self.record is not None and self.ctx.failure_log is not None
+        assert self.record is not None
         node = self.spec.node(failure.node) if failure.node in self.spec.graph else None
         what = f"{node.op_type}{' ' + node.plugin if isinstance(node, PluginNode) else ''}" if node else ""
         message = (
@@ -1131,9 +1246,8 @@ class _ProjectRun:
         )
         log.error("%s", message, exc_info=not isinstance(failure.cause, MasksmithError))
         state = self.failure_state()
+        # the coordinator appends the failure line (settle); the record keeps it should the coordinator die
         self.record.update(status="failing", state=state)
-        if state:
-            self.ctx.failure_log.append(state)
         directory: Path | None = None
         if self.partial is not None and self.partial.exists():
             if self.ctx.keep_failed and self.name is not None:

@@ -15,6 +15,7 @@ from typing import Any
 import click
 
 from masksmith.cli.anonymise_tools_cmds import attach as attach_tools
+from masksmith.cli.executor_options import chosen_executor, executor_options
 from masksmith.cli.runner import run_group
 from masksmith.errors import ConfigError
 
@@ -70,6 +71,7 @@ def _quiet(ctx: click.Context) -> bool:
     "--journal", is_flag=True, help="Also write a provenance journal per image (<output>_journal/)."
 )
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
+@executor_options
 @click.pass_context
 def anonymise_group(
     ctx: click.Context,
@@ -81,6 +83,8 @@ def anonymise_group(
     skip_clear_cache: bool,
     journal: bool,
     no_progress: bool,
+    executor_kind: str = "local",
+    ray_address: str | None = None,
 ) -> None:
     """Anonymise road images: hide faces, people, vehicles and licence plates.
 
@@ -110,18 +114,20 @@ def anonymise_group(
     notifier = None
     if config.email.any_email:
         notifier = _factory(NOTIFIER_FACTORY, "e-mail notification", "smtp_host")(config)
-    summary = anonymise(
-        input_folder,
-        output_folder,
-        archive=archive_folder,
-        config=config,
-        log_dir=log_folder,
-        journal=journal,
-        sink=sink,
-        notifier=notifier,
-        progress=not (no_progress or _quiet(ctx)),
-        clear_cache=not skip_clear_cache,
-    )
+    with chosen_executor(executor_kind, ray_address, 0) as executor:  # Ray: one actor per cluster CPU
+        summary = anonymise(
+            input_folder,
+            output_folder,
+            archive=archive_folder,
+            config=config,
+            log_dir=log_folder,
+            journal=journal,
+            sink=sink,
+            notifier=notifier,
+            progress=not (no_progress or _quiet(ctx)),
+            clear_cache=not skip_clear_cache,
+            executor=executor,
+        )
     if not _quiet(ctx):
         click.echo("Anonymisation finished.", err=True)
         for line in summary.lines():

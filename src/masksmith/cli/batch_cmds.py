@@ -21,6 +21,7 @@ from masksmith.batch.export import (
     open_target,
 )
 from masksmith.batch.project import BatchProject
+from masksmith.cli.executor_options import executor_options, make_executor
 from masksmith.cli.export_cmds import batch_export_command
 from masksmith.cli.extend_cmds import batch_extend_command
 from masksmith.cli.runner import EXIT_FAILURES, run_group
@@ -86,6 +87,7 @@ batch.add_command(batch_extend_command, "extend")
 )
 @click.option("--seed", type=int, default=None, help="Seed for every random choice (repeatable runs).")
 @click.option("--quiet", is_flag=True, help="No progress bar and no summary line.")
+@executor_options
 def create(
     specification: str,
     projects: str,
@@ -106,6 +108,8 @@ def create(
     skip_validation: bool,
     seed: int | None,
     quiet: bool,
+    executor_kind: str = "local",
+    ray_address: str | None = None,
 ) -> None:
     """Make COUNT journals from a batch specification into PROJECTS."""
     export_target = _export_target(export) if export else None
@@ -129,6 +133,9 @@ def create(
         seed=seed,
         progress=False if quiet else None,
         redactions=_names(redactions),
+        executor=make_executor(
+            executor_kind, ray_address, threads, workers_option="threads"
+        ),  # finish() shuts it down
     )
     try:
         executor.run_project(project, count)

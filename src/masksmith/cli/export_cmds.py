@@ -20,6 +20,7 @@ from masksmith.batch.export import (
     find_sources,
     open_target,
 )
+from masksmith.cli.executor_options import chosen_executor, executor_options
 
 __all__ = ["batch_export_command"]
 
@@ -96,6 +97,7 @@ def _quiet(ctx: click.Context, flag: bool) -> bool:
     help="Where journals are staged and archives built (default: the system temporary folder).",
 )
 @click.option("--quiet", is_flag=True, help="No progress bar and no per-journal lines.")
+@executor_options
 @click.pass_context
 def batch_export_command(
     ctx: click.Context,
@@ -117,6 +119,8 @@ def batch_export_command(
     report_dir: Path | None,
     workdir: Path | None,
     quiet: bool,
+    executor_kind: str = "local",
+    ray_address: str | None = None,
 ) -> None:
     """Validate journals under --projects and export them as <name>.tgz to S3 (--s3) or a folder (--to).
 
@@ -158,15 +162,17 @@ def batch_export_command(
             bar.write(f"{result.status.value}: {result.source.name}: {result.message}", file=sys.stdout)
 
     try:
-        summary = export_projects(
-            projects,
-            target,
-            options,
-            threads=threads,
-            complete_file=complete_file,
-            report_dir=report_dir,
-            progress=advance,
-        )
+        with chosen_executor(executor_kind, ray_address, threads, workers_option="threads") as executor:
+            summary = export_projects(
+                projects,
+                target,
+                options,
+                threads=threads,
+                complete_file=complete_file,
+                report_dir=report_dir,
+                progress=advance,
+                executor=executor,
+            )
     finally:
         bar.close()
     click.echo(summary.line())

@@ -11,6 +11,7 @@ import sys
 import click
 
 from masksmith.batch.extend import extend_projects, parse_rules
+from masksmith.cli.executor_options import chosen_executor, executor_options
 from masksmith.cli.runner import EXIT_FAILURES, run_group
 
 __all__ = ["batch_extend_command", "main"]
@@ -80,6 +81,7 @@ def _names(text: str | None) -> list[str]:
 @click.option("--loglevel", default="30", show_default=True, help="Log level for <workdir>/masksmith.log.")
 @click.option("--seed", type=int, default=None, help="Seed for every random choice (repeatable runs).")
 @click.option("--quiet", is_flag=True, help="No progress bar and no summary line.")
+@executor_options
 def batch_extend_command(
     projects: str,
     specification: str,
@@ -97,27 +99,31 @@ def batch_extend_command(
     loglevel: str,
     seed: int | None,
     quiet: bool,
+    executor_kind: str = "local",
+    ray_address: str | None = None,
 ) -> None:
     """Extend every journal in PROJECTS at the nodes the rules select, following SPECIFICATION."""
     rules = parse_rules(extension_rules)  # a bad rule is refused before any journal is touched
-    summary = extend_projects(
-        projects,
-        specification,
-        rules=rules,
-        complete_file=complete_file,
-        username=username,
-        organization=organization,
-        threads=threads,
-        skip_validation=skip_validation,
-        test_mode=test_mode,
-        passthrus=_names(passthru),
-        global_variables=global_variables,
-        initializers=_names(initializers),
-        workdir=workdir,
-        seed=seed,
-        progress=False if quiet else None,
-        loglevel=loglevel,
-    )
+    with chosen_executor(executor_kind, ray_address, threads, workers_option="threads") as executor:
+        summary = extend_projects(
+            projects,
+            specification,
+            rules=rules,
+            complete_file=complete_file,
+            username=username,
+            organization=organization,
+            threads=threads,
+            skip_validation=skip_validation,
+            test_mode=test_mode,
+            passthrus=_names(passthru),
+            global_variables=global_variables,
+            initializers=_names(initializers),
+            workdir=workdir,
+            seed=seed,
+            progress=False if quiet else None,
+            loglevel=loglevel,
+            executor=executor,
+        )
     if not quiet:
         for path in summary.recovered:
             click.echo(f"recovered an interrupted extension of {path}", err=True)

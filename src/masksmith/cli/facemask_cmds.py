@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 
+from masksmith.cli.executor_options import chosen_executor, executor_option_decorators
 from masksmith.errors import MasksmithError
 from masksmith.facemask.align import CropStyle
 from masksmith.facemask.templates import MaskType
@@ -126,6 +127,7 @@ def _options(output_default: str | None) -> list[Any]:
             show_default=True,
             help="Detect faces on a copy whose long side is at most this (0: full resolution).",
         ),
+        *executor_option_decorators(),  # with --executor ray, --workers is the number of actors
     ]
 
 
@@ -139,22 +141,26 @@ def _run(ctx: click.Context, input_path: Path, output: Path, **flags: Any) -> No
     root_obj = ctx.find_root().obj
     quiet = bool(root_obj.get("quiet", False)) if isinstance(root_obj, dict) else False
     try:
-        summary = augment_faces(
-            input_path,
-            output,
-            n_augmentations=flags["n_augmentations"],
-            mask=not flags["no_mask"],
-            crop=not flags["no_crop"],
-            crop_styles=styles,
-            mask_types=_mask_types(flags["mask_types"]),
-            crop_size=flags["crop_size"],
-            seed=flags["seed"],
-            workers=flags["workers"],
-            journal=flags["journal"],
-            progress=not quiet,
-            threshold=flags["threshold"],
-            detect_max_side=flags["detect_max_side"] or None,
-        )
+        with chosen_executor(
+            flags["executor_kind"], flags["ray_address"], flags["workers"], workers_option="workers"
+        ) as executor:
+            summary = augment_faces(
+                input_path,
+                output,
+                n_augmentations=flags["n_augmentations"],
+                mask=not flags["no_mask"],
+                crop=not flags["no_crop"],
+                crop_styles=styles,
+                mask_types=_mask_types(flags["mask_types"]),
+                crop_size=flags["crop_size"],
+                seed=flags["seed"],
+                workers=flags["workers"],
+                journal=flags["journal"],
+                progress=not quiet,
+                threshold=flags["threshold"],
+                detect_max_side=flags["detect_max_side"] or None,
+                executor=executor if executor is not None else "thread",
+            )
     except MasksmithError as exc:
         raise FacemaskUsageError(exc.one_line()) from exc
     if not quiet:

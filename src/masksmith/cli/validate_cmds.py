@@ -12,6 +12,7 @@ from pathlib import Path
 
 import click
 
+from masksmith.cli.executor_options import chosen_executor, executor_options
 from masksmith.journal.bulk import JournalReport, find_journals, validate_projects
 from masksmith.journal.probes import build_composites, generate_probes, write_probe_set
 from masksmith.journal.project import Journal
@@ -112,9 +113,16 @@ def probes_command(journal_path: Path, out_dir: Path, blue_only: bool, no_donors
     help="Where ErrorReport_<pid>.csv goes (default: --projects).",
 )
 @click.option("--quiet", is_flag=True, help="No progress bar.")
+@executor_options
 @click.pass_context
 def batch_validate_command(
-    ctx: click.Context, projects: Path, threads: int, report_dir: Path | None, quiet: bool
+    ctx: click.Context,
+    projects: Path,
+    threads: int,
+    report_dir: Path | None,
+    quiet: bool,
+    executor_kind: str = "local",
+    ray_address: str | None = None,
 ) -> None:
     """Validate every journal under --projects, regenerating missing masks; write ErrorReport_<pid>.csv.
 
@@ -136,7 +144,10 @@ def batch_validate_command(
         bar.update(1)
 
     try:
-        summary = validate_projects(projects, threads=threads, report_dir=report_dir, progress=advance)
+        with chosen_executor(executor_kind, ray_address, threads, workers_option="threads") as executor:
+            summary = validate_projects(
+                projects, threads=threads, report_dir=report_dir, progress=advance, executor=executor
+            )
     finally:
         bar.close()
     for failure in summary.failures:

@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from masksmith.errors import MasksmithError
 from masksmith.journal import store
@@ -153,16 +154,21 @@ def validate_projects(
     threads: int = 1,
     report_dir: str | os.PathLike[str] | None = None,
     progress: Callable[[JournalReport], None] | None = None,
+    executor: Any = None,
 ) -> BulkSummary:
     """Validate every journal under ``projects`` with ``threads`` workers and write the ErrorReport.
 
-    ``progress`` is called once per journal as it finishes (from the calling thread).
+    ``progress`` is called once per journal as it finishes (from the calling thread). ``executor`` (an
+    object with ``map(fn, items)``, e.g. a Ray executor) replaces the thread pool.
     """
     began = time.perf_counter()
     sources = find_journals(projects)
     reports: list[JournalReport] = []
     with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
-        for report in pool.map(validate_one, sources):
+        mapped = (
+            executor.map(validate_one, sources) if executor is not None else pool.map(validate_one, sources)
+        )
+        for report in mapped:
             reports.append(report)
             if progress is not None:
                 progress(report)
