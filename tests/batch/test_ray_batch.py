@@ -211,6 +211,13 @@ def test_a_killed_ray_driver_leaves_a_run_that_resumes_without_duplicates(
         time.sleep(0.01)
     driver.wait()
     assert driver.returncode == -signal.SIGKILL, "the driver finished before it could be killed"
+    # a project an actor was building may still land after its driver died: wait until the folder is still
+    settled, last, deadline = 0.0, None, time.monotonic() + 30
+    while settled < 1.5 and time.monotonic() < deadline:
+        now = sorted(p.name for p in projects.iterdir())
+        settled = settled + 0.25 if now == last else 0.0
+        last = now
+        time.sleep(0.25)
     done = len([p for p in projects.iterdir() if not p.name.startswith(".")])
     assert done < COUNT
     rerun = subprocess.run(

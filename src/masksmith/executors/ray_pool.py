@@ -214,6 +214,11 @@ class RayExecutor:
         self._owns = False
         if not ray.is_initialized():
             options: dict[str, Any] = {"include_dashboard": False, "log_to_driver": True}
+            if not address:
+                # a cluster started here serves this machine only: keep every Ray process on
+                # loopback (Ray otherwise registers the address of the default route's interface)
+                os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+                options["_node_ip_address"] = "127.0.0.1"
             options.update(init_options or {})
             os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
             try:
