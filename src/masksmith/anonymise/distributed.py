@@ -14,13 +14,18 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from masksmith.anonymise.config import AnonymiseConfig
-from masksmith.anonymise.walker import ImagePaths, PathNotReachableError, TreeWalker, wait_for_path
+from masksmith.anonymise.walker import (
+    ImagePaths,
+    PathNotReachableError,
+    TreeWalker,
+    start_walk,
+)
 from masksmith.detect import Detector
 from masksmith.errors import MasksmithError
 
@@ -125,13 +130,13 @@ def execute_distributed(
     from tqdm import tqdm
 
     config = run.config
-    wait_for_path(walker.input_dir, retry_seconds=run.retry, timeout_seconds=run.timeout)
-    walker.output_dir.mkdir(parents=True, exist_ok=True)
-    if clear_cache:
-        summary.cleaned = walker.clear_cache()
-    jobs: Iterator[ImagePaths] | list[ImagePaths]
-    jobs = walker.walk() if config.run.lazy_paths else list(walker.walk())
-    total = None if isinstance(jobs, Iterator) else len(jobs)
+    jobs, total, summary.cleaned = start_walk(
+        walker,
+        lazy_paths=config.run.lazy_paths,
+        retry_seconds=run.retry,
+        timeout_seconds=run.timeout,
+        clear_cache=clear_cache,
+    )
     bar = tqdm(total=total, desc="anonymise", unit="img", file=sys.stderr, disable=None if progress else True)
     window = max(1, int(getattr(executor, "workers", 1))) * 4
     inflight: dict[Future[_ImageDone], ImagePaths] = {}

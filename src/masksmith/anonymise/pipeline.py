@@ -43,6 +43,7 @@ from masksmith.anonymise.walker import (
     partial_path,
     remove_empty_parents,
     remove_path,
+    start_walk,
     wait_for_path,
 )
 from masksmith.detect import ROAD_CLASSES, Detections, Detector, create_detector, detect_downscaled
@@ -691,13 +692,13 @@ def _execute(
     from tqdm import tqdm
 
     config = run.config
-    wait_for_path(walker.input_dir, retry_seconds=run.retry, timeout_seconds=run.timeout)
-    walker.output_dir.mkdir(parents=True, exist_ok=True)
-    if clear_cache:
-        summary.cleaned = walker.clear_cache()
-    jobs: Iterator[ImagePaths] | list[ImagePaths]
-    jobs = walker.walk() if config.run.lazy_paths else list(walker.walk())
-    total = None if isinstance(jobs, Iterator) else len(jobs)
+    jobs, total, summary.cleaned = start_walk(
+        walker,
+        lazy_paths=config.run.lazy_paths,
+        retry_seconds=run.retry,
+        timeout_seconds=run.timeout,
+        clear_cache=clear_cache,
+    )
     workers = config.run.max_num_async_workers if config.run.enable_async else 0
     bar = tqdm(total=total, desc="anonymise", unit="img", file=sys.stderr, disable=None if progress else True)
     inflight: dict[Future[dict[str, Any]], ImagePaths] = {}

@@ -280,3 +280,17 @@ def remove_path(path: Path) -> None:
     else:
         with contextlib.suppress(FileNotFoundError):
             path.unlink()
+
+
+def start_walk(
+    walker: TreeWalker, *, lazy_paths: bool, retry_seconds: float, timeout_seconds: float, clear_cache: bool
+) -> tuple[Iterator[ImagePaths] | list[ImagePaths], int | None, int]:
+    """Wait for the input, prepare the output, clear interrupted work: the jobs, their count, images cleaned.
+
+    With ``lazy_paths`` the jobs are an iterator (no count), as the original walked huge trees.
+    """
+    wait_for_path(walker.input_dir, retry_seconds=retry_seconds, timeout_seconds=timeout_seconds)
+    walker.output_dir.mkdir(parents=True, exist_ok=True)
+    cleaned = walker.clear_cache() if clear_cache else 0
+    jobs: Iterator[ImagePaths] | list[ImagePaths] = walker.walk() if lazy_paths else list(walker.walk())
+    return jobs, (None if isinstance(jobs, Iterator) else len(jobs)), cleaned
