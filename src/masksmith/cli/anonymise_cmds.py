@@ -71,6 +71,12 @@ def _quiet(ctx: click.Context) -> bool:
     "--journal", is_flag=True, help="Also write a provenance journal per image (<output>_journal/)."
 )
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
+@click.option(
+    "--report",
+    "report_page",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Also write an HTML page showing input, output and hidden region per image (implies --journal).",
+)
 @executor_options
 @click.pass_context
 def anonymise_group(
@@ -83,6 +89,7 @@ def anonymise_group(
     skip_clear_cache: bool,
     journal: bool,
     no_progress: bool,
+    report_page: Path | None = None,
     executor_kind: str = "local",
     ray_address: str | None = None,
 ) -> None:
@@ -121,7 +128,7 @@ def anonymise_group(
             archive=archive_folder,
             config=config,
             log_dir=log_folder,
-            journal=journal,
+            journal=journal or report_page is not None,
             sink=sink,
             notifier=notifier,
             progress=not (no_progress or _quiet(ctx)),
@@ -136,6 +143,15 @@ def anonymise_group(
             click.echo(f"  failed: {error}", err=True)
         if len(summary.errors) > 20:
             click.echo(f"  … and {len(summary.errors) - 20} more (see the log)", err=True)
+    if report_page is not None:
+        from masksmith.report.index import build_image_run_index, journal_run_rows
+
+        journals = output_folder.with_name(output_folder.name + "_journal")
+        page = build_image_run_index(
+            journal_run_rows(journals), report_page, title=f"Anonymisation of {input_folder}", edge_masks=True
+        )
+        if not _quiet(ctx):
+            click.echo(f"  report: {page}", err=True)
     ctx.exit(summary.exit_code)
 
 

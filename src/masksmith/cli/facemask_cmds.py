@@ -114,6 +114,14 @@ def _options(output_default: str | None) -> list[Any]:
             help="Also write STEM_journal/: one OverlayFaceMask edge per drawn mask.",
         ),
         click.option(
+            "--report",
+            "report_page",
+            type=click.Path(path_type=Path, dir_okay=False),
+            default=None,
+            help="Also write an HTML page showing each image, its masked result and the drawn masks "
+            "(implies --journal).",
+        ),
+        click.option(
             "--threshold",
             type=click.FloatRange(0.01, 0.99),
             default=0.5,
@@ -155,7 +163,7 @@ def _run(ctx: click.Context, input_path: Path, output: Path, **flags: Any) -> No
                 crop_size=flags["crop_size"],
                 seed=flags["seed"],
                 workers=flags["workers"],
-                journal=flags["journal"],
+                journal=flags["journal"] or flags["report_page"] is not None,
                 progress=not quiet,
                 threshold=flags["threshold"],
                 detect_max_side=flags["detect_max_side"] or None,
@@ -165,6 +173,17 @@ def _run(ctx: click.Context, input_path: Path, output: Path, **flags: Any) -> No
         raise FacemaskUsageError(exc.one_line()) from exc
     if not quiet:
         click.echo(summary.one_line())
+    if flags["report_page"] is not None:
+        from masksmith.report.index import build_image_run_index, journal_run_rows
+
+        page = build_image_run_index(
+            journal_run_rows(output),
+            flags["report_page"],
+            title=f"Face masks for {input_path}",
+            edge_masks=True,
+        )
+        if not quiet:
+            click.echo(f"report: {page}")
     if summary.failed:
         click.echo(f"{summary.failed} image(s) failed; see the detail column of {summary.log_path}", err=True)
         ctx.exit(EXIT_FAILURES)

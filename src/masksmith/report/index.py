@@ -23,6 +23,7 @@ import numpy as np
 
 from masksmith.errors import ExportError, MasksmithError, MediaError
 from masksmith.journal.project import Journal
+from masksmith.journal.store import find_journal_json
 from masksmith.media import io as media_io
 from masksmith.media import masks
 from masksmith.report.layout import natural_key
@@ -430,3 +431,30 @@ def build_image_run_index(
     write_page(page, html)
     assets.publish()
     return page
+
+
+def journal_run_rows(folder: PathLike) -> list[ImageRunRow]:
+    """One row per journal found below ``folder``: base image in, final image out, every edge mask.
+
+    The anonymisation and face-mask runs write a journal per image (``--journal``); this turns them
+    into rows for :func:`build_image_run_index` (with ``edge_masks=True``). A journal that cannot be
+    opened becomes a ``failed`` row naming the reason.
+    """
+    rows: list[ImageRunRow] = []
+    root = Path(folder)
+    if not root.is_dir():
+        return rows
+    for json_path in sorted(root.rglob("*.json")):
+        if json_path.parent.name.startswith(".") or json_path != find_journal_json(json_path.parent):
+            continue
+        name = str(json_path.parent.relative_to(root))
+        try:
+            journal = Journal.open(json_path)
+            base = journal.graph.base_node()
+            finals = journal.graph.final_nodes()
+            masks = tuple(journal.directory / str(d["maskname"]) for _, _, d in journal.graph.edges())
+            output = journal.path_of(finals[-1]) if finals else None
+            rows.append(ImageRunRow(name, journal.path_of(base), output, masks, "ok"))
+        except MasksmithError as exc:
+            rows.append(ImageRunRow(name, None, None, (), "failed", exc.one_line()))
+    return rows
