@@ -934,12 +934,15 @@ class _ProjectRun:
             raise PluginError(f"plugin {plugin.name!r} returned {type(result).__name__}, not a PluginResult")
         return result
 
-    def _plugin_operation(self, node_id: str, node: PluginOperation) -> None:
-        journal = self._j()
+    def _plugin_inputs(self, node_id: str, node: Any) -> tuple[Plugin, str, Path, dict[str, Any]]:
+        """What every plugin-running node starts from: the plugin, its source node and file, its arguments."""
         plugin = get_plugin(node.plugin)
         start = self._connect_to(node_id, node)
-        source = journal.path_of(start)
-        values = self._arguments(node_id, node)
+        return plugin, start, self._j().path_of(start), self._arguments(node_id, node)
+
+    def _plugin_operation(self, node_id: str, node: PluginOperation) -> None:
+        journal = self._j()
+        plugin, start, source, values = self._plugin_inputs(node_id, node)
         self._fill_operation_parameters(node_id, plugin.operation, values, plugin)
         donors = self._donors(node_id, node, values)
         donor_path = journal.path_of(donors[0]) if donors else None
@@ -1040,10 +1043,7 @@ class _ProjectRun:
 
     def _input_mask_operation(self, node_id: str, node: InputMaskPluginOperation) -> None:
         journal = self._j()
-        plugin = get_plugin(node.plugin)
-        start = self._connect_to(node_id, node)
-        source = journal.path_of(start)
-        values = self._arguments(node_id, node)
+        plugin, start, source, values = self._plugin_inputs(node_id, node)
         donors = self._donors(node_id, node, values)
         donor_path = journal.path_of(donors[0]) if donors else None
         input_mask_file = values.get("inputmaskname")
@@ -1080,10 +1080,7 @@ class _ProjectRun:
 
     def _image_selection_plugin(self, node_id: str, node: ImageSelectionPluginOperation) -> None:
         journal = self._j()
-        plugin = get_plugin(node.plugin)
-        start = self._connect_to(node_id, node)
-        source = journal.path_of(start)
-        values = self._arguments(node_id, node)
+        plugin, _start, source, values = self._plugin_inputs(node_id, node)
         arguments = plugin.resolve_arguments(values)
         target = self.scratch / f"{_safe(node_id)}_selected{source.suffix.lower()}"
         passthrough = self._passthrough(node_id, node)
