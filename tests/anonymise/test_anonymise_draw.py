@@ -137,6 +137,26 @@ def test_class_colours_and_single_mask_colour(rng: np.random.Generator) -> None:
     assert not (out3[changed] == 50).all()
 
 
+@pytest.mark.parametrize("mode", [m for m in DrawMode if m is not DrawMode.MASK_COLOR])
+@pytest.mark.parametrize("wrap", [False, True])
+def test_objects_drawn_one_by_one_equal_a_blur_of_the_whole_image(
+    rng: np.random.Generator, mode: DrawMode, wrap: bool
+) -> None:
+    image = textured(rng, 120, 200)
+    shapes = [(10, 150, 40, 80), (30, 170, 30, 60), (60, 5, 50, 50), (58, 40, 20, 30), (0, 0, 15, 15)]
+    objs = []
+    for top, left, h, w in shapes:  # overlapping, touching the borders, crossing the seam when wrapped
+        mask = np.zeros((h, w), bool)
+        cv2.ellipse(mask.view(np.uint8), (w // 2, h // 2), (w // 2, h // 2), 0, 0, 360, 1, -1)
+        objs.append(ObjectMask(mask, top, left, (left, top, left + w, top + h), 0.9, 0, "car"))
+    objects = MaskedObjects(tuple(objs), (120, 200), wrap)
+    config = _config(draw_mode=mode, blur=100)  # kernels of 20 and 24 pixels
+    out, changed = draw_objects(image, objects, config=config)
+    whole = draw_region(image, changed, mode=mode, blur=100)
+    np.testing.assert_array_equal(out, whole)
+    assert changed[20:50, :10].any() == wrap  # the first object comes back on the left only when wrapped
+
+
 def test_draw_mask_off_changes_nothing(rng: np.random.Generator) -> None:
     image = textured(rng, 50, 50)
     out, changed = draw_objects(

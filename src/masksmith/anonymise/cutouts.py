@@ -18,7 +18,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 import cv2
@@ -223,15 +223,15 @@ class MaskedObjects:
     def boxes(self) -> npt.NDArray[np.float32]:
         return np.array([o.box for o in self.objects], dtype=np.float32).reshape(-1, 4)
 
-    def paste(self, obj: ObjectMask, canvas: BoolArray) -> None:
-        """OR ``obj``'s mask into the H×W ``canvas`` in place (wrapping across the seam when ``wrap``)."""
+    def parts(self, obj: ObjectMask) -> Iterator[tuple[int, int, BoolArray]]:
+        """``obj``'s mask as (top, left, mask) pieces inside the image (split at the seam when ``wrap``)."""
         height, width = self.image_size
         mask = obj.mask
         r0, r1 = obj.top, obj.top + mask.shape[0]
         if r0 < 0:
             mask, r0 = mask[-r0:], 0
         if r1 > height:
-            mask, r1 = mask[: height - r0], height
+            mask = mask[: height - r0]
         if mask.size == 0:
             return
         left, right = obj.left, obj.left + mask.shape[1]
@@ -239,18 +239,22 @@ class MaskedObjects:
             if left < 0:
                 mask, left = mask[:, -left:], 0
             if right > width:
-                mask, right = mask[:, : width - left], width
+                mask = mask[:, : width - left]
             if mask.size:
-                canvas[r0:r1, left:right] |= mask
+                yield r0, left, mask
             return
         for start in range(0, mask.shape[1], width):
             part = mask[:, start : start + width]
-            cols = (left + start + np.arange(part.shape[1])) % width
-            first = int(cols[0])
+            first = (left + start) % width
             split = width - first
-            canvas[r0:r1, first : first + min(split, part.shape[1])] |= part[:, :split]
+            yield r0, first, part[:, :split]
             if part.shape[1] > split:
-                canvas[r0:r1, : part.shape[1] - split] |= part[:, split:]
+                yield r0, 0, part[:, split:]
+
+    def paste(self, obj: ObjectMask, canvas: BoolArray) -> None:
+        """OR ``obj``'s mask into the H×W ``canvas`` in place (wrapping across the seam when ``wrap``)."""
+        for top, left, mask in self.parts(obj):
+            canvas[top : top + mask.shape[0], left : left + mask.shape[1]] |= mask
 
     def object_mask(self, index: int) -> BoolArray:
         """The full H×W mask of object ``index``."""

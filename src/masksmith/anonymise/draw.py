@@ -55,17 +55,17 @@ def blur_kernel(width: int, blur: int) -> int:
     return max(MIN_KERNEL, int(blur / 1000 * width))
 
 
-def _components(mask: BoolArray, pad: int) -> list[tuple[slice, slice]]:
-    """Padded bounding boxes of the mask's connected regions."""
+Part = tuple[int, int, BoolArray]  # (top, left, local mask) of one masked region
+
+
+def _components(mask: BoolArray) -> list[Part]:
+    """The mask's connected regions as parts (bounding box and the mask inside it)."""
     count, _, stats, _ = cv2.connectedComponentsWithStats(mask.view(np.uint8), connectivity=8)
-    rows, cols = mask.shape
-    boxes = []
+    parts = []
     for label in range(1, count):
         x, y, w, h = (int(v) for v in stats[label, :4])
-        boxes.append(
-            (slice(max(0, y - pad), min(rows, y + h + pad)), slice(max(0, x - pad), min(cols, x + w + pad)))
-        )
-    return boxes
+        parts.append((y, x, mask[y : y + h, x : x + w]))
+    return parts
 
 
 def _gray(window: Pixels) -> Pixels:
@@ -75,11 +75,62 @@ def _gray(window: Pixels) -> Pixels:
 
 
 def _set_channels(target: Pixels, where: BoolArray, values: Pixels) -> None:
-    if target.ndim == 2:
+    if target.ndim == 2 or values.ndim == 3:
         target[where] = values[where]
     else:
         for c in range(min(3, target.shape[2])):
             target[:, :, c][where] = values[where]
+
+
+def _draw_parts(
+    image: Pixels,
+    parts: list[Part],
+    *,
+    mode: DrawMode,
+    blur: int | None,
+    color: tuple[int, ...] | None,
+    out: Pixels | None = None,
+) -> Pixels:
+    """``out`` (default: a copy of ``image``) with every part's masked pixels anonymised.
+
+    Each blur reads a window of ``image`` padded by more than half its kernel around the part, so a
+    masked pixel gets the value a blur of the whole image would give it, whichever part writes it.
+    """
+    out = image.copy() if out is None else out
+    if mode is DrawMode.MASK_COLOR:
+        if color is None:
+            raise ValueError("mask_color mode needs a colour")
+        values = np.asarray(color, dtype=image.dtype)
+        for top, left, where in parts:
+            target = out[top : top + where.shape[0], left : left + where.shape[1]]
+            if image.ndim == 2:
+                target[where] = values[0]
+            else:
+                target[:, :, : len(values)][where] = values[: image.shape[2]]
+        return out
+    strength = 15 if blur is None else blur
+    k = blur_kernel(image.shape[1], strength)
+    k2 = max(k + 1, int(1.2 * k))
+    pad = k2 // 2 + 2
+    top_value = 65535 if image.dtype == np.uint16 else 255
+    level = GRAY_LEVEL * (257 if image.dtype == np.uint16 else 1)
+    rows, cols = image.shape[:2]
+    for top, left, where in parts:
+        r0, c0 = max(0, top - pad), max(0, left - pad)
+        r1, c1 = min(rows, top + where.shape[0] + pad), min(cols, left + where.shape[1] + pad)
+        window = image[r0:r1, c0:c1]
+        if mode is DrawMode.BLUR:
+            values = cv2.blur(window, (k, k))
+        elif mode is DrawMode.GRAY_BLUR:
+            values = cv2.blur(_gray(window), (k, k))
+        else:
+            gray = _gray(window)
+            band = cv2.blur(gray, (k, k)).astype(np.int32) - cv2.blur(gray, (k2, k2)).astype(np.int32)
+            values = np.clip(band + level, 0, top_value).astype(image.dtype)
+        inner = (slice(top - r0, top - r0 + where.shape[0]), slice(left - c0, left - c0 + where.shape[1]))
+        target = out[top : top + where.shape[0], left : left + where.shape[1]]
+        _set_channels(target, where, values[inner])
+    return out
 
 
 def draw_region(
@@ -88,44 +139,18 @@ def draw_region(
     """A copy of ``image`` with ``mask`` anonymised by ``mode`` (``blur`` strength or ``color``)."""
     if mask.shape != image.shape[:2]:
         raise ValueError(f"mask shape {mask.shape} does not match image {image.shape[:2]}")
-    out = image.copy()
+    if mode is DrawMode.MASK_COLOR and color is None:
+        raise ValueError("mask_color mode needs a colour")
     if not mask.any():
-        return out
-    if mode is DrawMode.MASK_COLOR:
-        if color is None:
-            raise ValueError("mask_color mode needs a colour")
-        values = np.asarray(color, dtype=image.dtype)
-        if image.ndim == 2:
-            out[mask] = values[0]
-        else:
-            out[:, :, : len(values)][mask] = values[: image.shape[2]]
-        return out
-    strength = 15 if blur is None else blur
-    k = blur_kernel(image.shape[1], strength)
-    k2 = max(k + 1, int(1.2 * k))
-    top = 65535 if image.dtype == np.uint16 else 255
-    level = GRAY_LEVEL * (257 if image.dtype == np.uint16 else 1)
-    for rows, cols in _components(mask, k2 // 2 + 2):
-        window = image[rows, cols]
-        where = mask[rows, cols]
-        target = out[rows, cols]
-        if mode is DrawMode.BLUR:
-            blurred = cv2.blur(window, (k, k))
-            target[where] = blurred[where]
-        elif mode is DrawMode.GRAY_BLUR:
-            _set_channels(target, where, cv2.blur(_gray(window), (k, k)))
-        else:
-            gray = _gray(window)
-            band = cv2.blur(gray, (k, k)).astype(np.int32) - cv2.blur(gray, (k2, k2)).astype(np.int32)
-            values = np.clip(band + level, 0, top).astype(image.dtype)
-            _set_channels(target, where, values)
-    return out
+        return image.copy()
+    return _draw_parts(image, _components(mask), mode=mode, blur=blur, color=color)
 
 
 def draw_objects(image: Pixels, objects: MaskedObjects, *, config: DrawConfig) -> tuple[Pixels, BoolArray]:
     """The anonymised image and the exact mask of pixels it may have changed (True = anonymised).
 
-    With ``draw_mask`` off the image is returned unchanged and the mask is empty.
+    With ``draw_mask`` off the image is returned unchanged and the mask is empty. Each object is drawn
+    from its own mask, so no full-image pass over the union is needed.
     """
     if image.shape[:2] != objects.image_size:
         raise ValueError(f"objects are for {objects.image_size}, image is {image.shape[:2]}")
@@ -133,19 +158,14 @@ def draw_objects(image: Pixels, objects: MaskedObjects, *, config: DrawConfig) -
         return image.copy(), np.zeros(image.shape[:2], dtype=bool)
     union = objects.union_mask()
     mode = config.effective_mode
-    if mode is not DrawMode.MASK_COLOR:
-        return draw_region(image, union, mode=mode, blur=config.blur), union
-    if config.mask_color is not None:
-        return draw_region(image, union, mode=mode, blur=None, color=config.mask_color), union
+    if mode is not DrawMode.MASK_COLOR or config.mask_color is not None:
+        parts = [part for obj in objects.objects for part in objects.parts(obj)]
+        blur = config.blur if mode is not DrawMode.MASK_COLOR else None
+        return _draw_parts(image, parts, mode=mode, blur=blur, color=config.mask_color), union
     out = image.copy()
-    for index, obj in enumerate(objects.objects):
+    for obj in objects.objects:  # later objects over earlier ones
         color = config.label_colors.get(obj.class_name, config.default_color)
-        mask = objects.object_mask(index)
-        values = np.asarray(color, dtype=image.dtype)
-        if out.ndim == 2:
-            out[mask] = values[0]
-        else:
-            out[:, :, :3][mask] = values
+        _draw_parts(image, list(objects.parts(obj)), mode=mode, blur=None, color=color, out=out)
     return out, union
 
 
