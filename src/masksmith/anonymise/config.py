@@ -191,6 +191,8 @@ class RunConfig(_Group):
     enable_async: bool = True
     max_num_async_workers: int = Field(default=2, ge=1)
     write_journal: bool = False
+    # masksmith: images detected at once, each worker with its own models; None = one per CPU core
+    detection_workers: int | None = Field(default=None, ge=1)
 
 
 class LoggingConfig(_Group):

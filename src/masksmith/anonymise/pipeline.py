@@ -1,9 +1,10 @@
 """``masksmith anonymise``: detect people, faces, vehicles and plates in road images and hide them.
 
 One run walks the input tree (:mod:`~masksmith.anonymise.walker`), skips images already done, and for
-each remaining image: decodes it (prefetched on a reader thread), detects on the main thread (models are
-loaded once), then hands drawing, encoding and writing to a bounded pool of ``max_num_async_workers``
-writer threads while the next image is detected. Outputs are written under partial names and renamed into
+each remaining image: decodes it (prefetched on a reader thread), detects it on one of
+``detection_workers`` threads (one per CPU core by default; each loads its models once and runs them
+single-threaded, so several images are detected at once instead of one image on several threads), then
+hands drawing, encoding and writing to a bounded pool of ``max_num_async_workers`` writer threads. Outputs are written under partial names and renamed into
 place; an image counts as done only when all of them are verified. A failed image is copied to
 ``<output>_error/<rel>/`` with ``<stem>_error.txt`` and the run goes on. Rows go to the injected sink,
 messages to the injected notifier (both no-ops by default).
@@ -156,8 +157,26 @@ def _as_notifier(notifier: Notifier | Callable[..., Any] | None) -> Notifier:
 # detection
 
 
-def build_detectors(config: AnonymiseConfig) -> list[tuple[DetectorName, Detector]]:
-    """Create the configured detectors once (models load now); detectors with no kept class are skipped."""
+def usable_cpus() -> int:
+    """CPU cores this process may run on."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def detection_workers(config: AnonymiseConfig) -> int:
+    """How many images are detected at once: the configured number, else one per usable core."""
+    return config.run.detection_workers or usable_cpus()
+
+
+def build_detectors(
+    config: AnonymiseConfig, *, model_threads: int | None = None
+) -> list[tuple[DetectorName, Detector]]:
+    """Create the configured detectors once (models load now); detectors with no kept class are skipped.
+
+    ``model_threads`` is the number of threads each ONNX model may use (None: onnxruntime's default).
+    """
     det = config.detection
     kept = set(det.kept_classes)
     out: list[tuple[DetectorName, Detector]] = []
@@ -170,11 +189,13 @@ def build_detectors(config: AnonymiseConfig) -> list[tuple[DetectorName, Detecto
         if name is DetectorName.CENTERFACE:
             options["threshold"] = det.score_threshold
             options["allow_spinning"] = not config.run.enable_async
+            options["intra_op_threads"] = model_threads
         elif name is DetectorName.YOLO_SEG:
             options = {
                 "model_path": det.yolo_model_paths.for_type(det.model_type),
                 "score_threshold": det.score_threshold,
                 "classes": classes,
+                "intra_op_threads": model_threads,
             }
         out.append((name, create_detector(REGISTRY_NAMES[name], **options)))
     return out
@@ -202,6 +223,29 @@ def make_detect(
         return out
 
     return detect
+
+
+class PerThreadDetect:
+    """A :data:`DetectFn` giving each calling thread its own detectors, built on its first call.
+
+    ``first`` (already built, so model errors surface at startup) goes to the first thread that asks;
+    later threads call ``factory``. Detectors are never shared between threads.
+    """
+
+    def __init__(self, first: DetectFn, factory: Callable[[], DetectFn]) -> None:
+        self._spare: list[DetectFn] = [first]
+        self._factory = factory
+        self._lock = threading.Lock()
+        self._local = threading.local()
+
+    def __call__(self, image: np.ndarray) -> Sequence[Detections]:
+        detect: DetectFn | None = getattr(self._local, "detect", None)
+        if detect is None:
+            with self._lock:
+                spare = self._spare.pop() if self._spare else None
+            detect = spare if spare is not None else self._factory()
+            self._local.detect = detect
+        return detect(image)
 
 
 def find_objects(image: np.ndarray, detect: DetectFn, *, config: AnonymiseConfig) -> MaskedObjects:
@@ -322,8 +366,10 @@ class _Run:
         journal: bool,
         summary: RunSummary,
         log_file: Path | None,
+        detection_workers: int = 1,
     ) -> None:
         self.walker = walker
+        self.detection_workers = detection_workers
         self.config = config
         self.detect = detect
         self.detector_names = list(detector_names)
@@ -560,13 +606,29 @@ def _copier(source: Path) -> Callable[[Path], None]:
     return copy
 
 
-def _prefetch(
-    jobs: Iterator[ImagePaths], read: Callable[[ImagePaths], _Loaded], pool: ThreadPoolExecutor, depth: int
-) -> Iterator[tuple[ImagePaths, Future[_Loaded]]]:
-    """Yield (paths, future of its decoded image) with up to ``depth`` reads running ahead."""
-    window: deque[tuple[ImagePaths, Future[_Loaded]]] = deque()
+_Found = tuple[_Loaded, MaskedObjects]
+
+
+def _pipeline(
+    jobs: Iterator[ImagePaths],
+    read: Callable[[ImagePaths], _Loaded],
+    find: Callable[[_Loaded], MaskedObjects],
+    reader: ThreadPoolExecutor,
+    detector: ThreadPoolExecutor,
+    depth: int,
+) -> Iterator[tuple[ImagePaths, Future[_Found]]]:
+    """Yield (paths, future of its decoded image and objects) in input order, ``depth`` images ahead.
+
+    Reads run on ``reader``; each detection waits for its read on a ``detector`` thread.
+    """
+
+    def detect(loading: Future[_Loaded]) -> _Found:
+        item = loading.result()
+        return item, find(item)
+
+    window: deque[tuple[ImagePaths, Future[_Found]]] = deque()
     for paths in jobs:
-        window.append((paths, pool.submit(read, paths)))
+        window.append((paths, detector.submit(detect, reader.submit(read, paths))))
         if len(window) > depth:
             yield window.popleft()
     while window:
@@ -638,22 +700,37 @@ def anonymise(
         distributed = is_distributed(executor)
         if distributed:
             models, names = [], []  # the actors load the models
+        workers = 1
+        model_threads: int | None = None
+        if distributed:
+            pass
         elif detectors is None:
-            built = build_detectors(config)
+            workers = detection_workers(config)
+            model_threads = max(1, usable_cpus() // workers)
+            built = build_detectors(config, model_threads=model_threads)
             names = [REGISTRY_NAMES[n] for n, _ in built]
             models = [d for _, d in built]
-        else:
+        else:  # given detectors are shared by one worker: they may not be thread-safe
             models = list(detectors)
             names = [str(getattr(d, "name", type(d).__name__)) for d in models]
-        detect = make_detect(
-            models,
-            max_num_pixels=config.detection.max_num_pixels,
-            kept_classes=config.detection.kept_classes,
-            timer=lambda s: timings.add("model", s),
-        )
+
+        def detect_with(found: Sequence[Detector]) -> DetectFn:
+            return make_detect(
+                found,
+                max_num_pixels=config.detection.max_num_pixels,
+                kept_classes=config.detection.kept_classes,
+                timer=lambda s: timings.add("model", s),
+            )
+
+        detect = detect_with(models)
+        if workers > 1:  # one set of models per worker: sessions run single-threaded side by side
+            detect = PerThreadDetect(
+                detect,
+                lambda: detect_with([d for _, d in build_detectors(config, model_threads=model_threads)]),
+            )
         run = _Run(
             walker, config, detect=detect, detector_names=names, sink=rows_sink, notifier=note,
-            journal=journal, summary=summary, log_file=log_file,
+            journal=journal, summary=summary, log_file=log_file, detection_workers=workers,
         )  # fmt: skip
         try:
             if distributed:
@@ -746,11 +823,18 @@ def _execute(
         ThreadPoolExecutor(max_workers=workers, thread_name_prefix="anonymise-writer") if workers else None
     )
     reader_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="anonymise-reader")
+    detect_pool = ThreadPoolExecutor(max_workers=run.detection_workers, thread_name_prefix="anonymise-detect")
+
+    def find(item: _Loaded) -> MaskedObjects:
+        return find_objects(item.image.pixels, run.detect, config=config)
+
     try:
-        for paths, loading in _prefetch(pending(), run.read, reader_pool, depth=2):
+        stream = _pipeline(
+            pending(), run.read, find, reader_pool, detect_pool, depth=run.detection_workers + 1
+        )
+        for paths, finding in stream:
             try:
-                item = loading.result()
-                objects = find_objects(item.image.pixels, run.detect, config=config)
+                item, objects = finding.result()
             except (_AbortRun, PathNotReachableError):
                 raise
             except Exception as exc:
@@ -779,6 +863,7 @@ def _execute(
     finally:
         if writer_pool is not None:
             writer_pool.shutdown(wait=True, cancel_futures=True)
+        detect_pool.shutdown(wait=True, cancel_futures=True)
         reader_pool.shutdown(wait=True, cancel_futures=True)
         bar.close()
         try:
