@@ -16,6 +16,7 @@ import numpy as np
 import numpy.typing as npt
 
 from masksmith.errors import MasksmithError
+from masksmith.media.resize import shrink_area
 
 # --- class vocabulary -----------------------------------------------------------------------------
 
@@ -464,7 +465,7 @@ def detect_downscaled(detector: Detector, image: np.ndarray, max_num_pixels: int
         raise DetectionsError(f"expected max_num_pixels > 0, got {max_num_pixels}", argument="max_num_pixels")
     new_w = max(1, int(np.sqrt(max_num_pixels * w / h)))
     new_h = max(1, int(new_w * h / w))
-    small = cv2.resize(image, (new_w, new_h), interpolation=cv2.INTER_AREA)
+    small = shrink_area(image, (new_w, new_h))
     dets = detector.detect(small)
     if dets.image_size is None:
         dets = dets._replace(image_size=(new_h, new_w))

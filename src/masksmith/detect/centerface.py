@@ -26,6 +26,7 @@ import numpy.typing as npt
 from masksmith.detect.api import FACE, Detections, as_rgb_uint8, class_id, nms
 from masksmith.detect.registry import FACES_HINT
 from masksmith.errors import ModelUnavailable
+from masksmith.media.resize import shrink_area
 
 _log = logging.getLogger(__name__)
 
@@ -278,9 +279,10 @@ class CenterFaceDetector:
         h, w = image_rgb.shape[:2]
         net_w, net_h = network_size(h, w, input_size=self.input_size, max_side=self.max_side)
         resized = image_rgb
-        if (net_w, net_h) != (w, h):
-            interp = cv2.INTER_AREA if net_w * net_h < w * h else cv2.INTER_LINEAR
-            resized = cv2.resize(image_rgb, (net_w, net_h), interpolation=interp)
+        if net_w <= w and net_h <= h and (net_w, net_h) != (w, h):
+            resized = shrink_area(image_rgb, (net_w, net_h))
+        elif (net_w, net_h) != (w, h):
+            resized = cv2.resize(image_rgb, (net_w, net_h), interpolation=cv2.INTER_LINEAR)
         blob = np.zeros((1, 3, _round_up(net_h), _round_up(net_w)), dtype=np.float32)
         blob[0, :, :net_h, :net_w] = resized.transpose(2, 0, 1)
         return blob, net_w / w, net_h / h

@@ -20,6 +20,7 @@ import numpy.typing as npt
 from masksmith.detect.api import COCO80_TO_CLASS, ROAD_CLASSES, Detections, as_rgb_uint8, class_id, nms
 from masksmith.detect.registry import ANONYMISE_HINT
 from masksmith.errors import ModelUnavailable
+from masksmith.media.resize import shrink_area
 
 MODEL_ENV = "MASKSMITH_YOLO_SEG_MODEL"
 DEFAULT_INPUT = 640
@@ -65,10 +66,12 @@ def letterbox(
     ratio = min(in_h / h, in_w / w)
     new_w, new_h = max(1, round(w * ratio)), max(1, round(h * ratio))
     left, top = (in_w - new_w) // 2, (in_h - new_h) // 2
-    interp = cv2.INTER_AREA if ratio < 1 else cv2.INTER_LINEAR
-    resized = (
-        cv2.resize(image_rgb, (new_w, new_h), interpolation=interp) if (new_w, new_h) != (w, h) else image_rgb
-    )
+    if (new_w, new_h) == (w, h):
+        resized = image_rgb
+    elif ratio < 1:
+        resized = shrink_area(image_rgb, (new_w, new_h))
+    else:
+        resized = cv2.resize(image_rgb, (new_w, new_h), interpolation=cv2.INTER_LINEAR)
     canvas = np.full((in_h, in_w, 3), pad_value, dtype=np.uint8)
     canvas[top : top + new_h, left : left + new_w] = resized
     # Exact per-axis scales from the rounded size make the inverse map land on the source pixels.
