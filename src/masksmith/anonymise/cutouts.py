@@ -20,6 +20,7 @@ import math
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import cv2
 import numpy as np
@@ -41,6 +42,8 @@ __all__ = [
 
 BoolArray = npt.NDArray[np.bool_]
 DetectFn = Callable[[np.ndarray], Sequence[Detections]]
+#: ``map``-like: applies a function to every item, results in order (``map``, ``Executor.map``).
+MapFn = Callable[[Callable[[Any], Any], Iterable[Any]], Iterable[Any]]
 
 #: Two views of one object must agree this well (IoU inside the area both saw) to merge.
 MERGE_IOU = 0.5
@@ -529,14 +532,20 @@ def detect_with_cutouts(
     wrap: bool = False,
     full_pass: bool = True,
     merge_iou: float = MERGE_IOU,
+    map_views: MapFn = map,
 ) -> MaskedObjects:
-    """Run ``detect`` on the full image (``full_pass``) and on every cutout window, then merge."""
+    """Run ``detect`` on the full image (``full_pass``) and on every cutout window, then merge.
+
+    ``map_views`` runs the detections (the built-in ``map`` one after another; an executor's ``map``
+    in parallel, results in order, so the merge is the same either way).
+    """
     height, width = image.shape[:2]
+    windows = cutout_windows(height, width, step=step, downscale=downscale, wrap=wrap)
+    if full_pass:
+        windows = [Window(0, 0, height, width), *windows]
 
-    def views() -> Iterable[tuple[Window, Sequence[Detections]]]:
-        if full_pass:
-            yield Window(0, 0, height, width), detect(image)
-        for window in cutout_windows(height, width, step=step, downscale=downscale, wrap=wrap):
-            yield window, detect(window_image(image, window))
+    def view(window: Window) -> tuple[Window, Sequence[Detections]]:
+        whole = (window.top, window.left, window.height, window.width) == (0, 0, height, width)
+        return window, detect(image if whole else window_image(image, window))
 
-    return merge_views(views(), image_size=(height, width), wrap=wrap, merge_iou=merge_iou)
+    return merge_views(map_views(view, windows), image_size=(height, width), wrap=wrap, merge_iou=merge_iou)

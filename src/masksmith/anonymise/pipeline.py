@@ -33,7 +33,7 @@ import numpy as np
 import numpy.typing as npt
 
 from masksmith.anonymise.config import AnonymiseConfig, DetectorName, DrawMode, check_startup, load_config
-from masksmith.anonymise.cutouts import MaskedObjects, detect_with_cutouts
+from masksmith.anonymise.cutouts import MapFn, MaskedObjects, detect_with_cutouts
 from masksmith.anonymise.draw import blur_kernel, draw_objects, output_exif
 from masksmith.anonymise.metadata import build_metadata
 from masksmith.anonymise.previews import preview_crop
@@ -248,13 +248,23 @@ class PerThreadDetect:
         return detect(image)
 
 
-def find_objects(image: np.ndarray, detect: DetectFn, *, config: AnonymiseConfig) -> MaskedObjects:
-    """Detect (with cutouts when configured), merge and dilate: the objects to hide in ``image``."""
+def find_objects(
+    image: np.ndarray, detect: DetectFn, *, config: AnonymiseConfig, map_views: MapFn = map
+) -> MaskedObjects:
+    """Detect (with cutouts when configured), merge and dilate: the objects to hide in ``image``.
+
+    ``map_views`` runs the cutout windows' detections (an executor's ``map`` runs them in parallel).
+    """
     det = config.detection
     wrap = det.cutout_wrap_around
     if det.use_cutouts:
         objects = detect_with_cutouts(
-            image, detect, step=det.cutout_step_factor, downscale=det.cutout_dim_downscale, wrap=wrap
+            image,
+            detect,
+            step=det.cutout_step_factor,
+            downscale=det.cutout_dim_downscale,
+            wrap=wrap,
+            map_views=map_views,
         )
     else:
         found = list(detect(image))
@@ -823,15 +833,22 @@ def _execute(
         ThreadPoolExecutor(max_workers=workers, thread_name_prefix="anonymise-writer") if workers else None
     )
     reader_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="anonymise-reader")
-    detect_pool = ThreadPoolExecutor(max_workers=run.detection_workers, thread_name_prefix="anonymise-detect")
+    # With cutouts an image has many windows: the workers share each image's windows, one image at a time.
+    windows = config.detection.use_cutouts and run.detection_workers > 1
+    image_workers = 1 if windows else run.detection_workers
+    detect_pool = ThreadPoolExecutor(max_workers=image_workers, thread_name_prefix="anonymise-detect")
+    window_pool = (
+        ThreadPoolExecutor(max_workers=run.detection_workers, thread_name_prefix="anonymise-window")
+        if windows
+        else None
+    )
+    map_views: MapFn = window_pool.map if window_pool is not None else map
 
     def find(item: _Loaded) -> MaskedObjects:
-        return find_objects(item.image.pixels, run.detect, config=config)
+        return find_objects(item.image.pixels, run.detect, config=config, map_views=map_views)
 
     try:
-        stream = _pipeline(
-            pending(), run.read, find, reader_pool, detect_pool, depth=run.detection_workers + 1
-        )
+        stream = _pipeline(pending(), run.read, find, reader_pool, detect_pool, depth=image_workers + 1)
         for paths, finding in stream:
             try:
                 item, objects = finding.result()
@@ -864,6 +881,8 @@ def _execute(
         if writer_pool is not None:
             writer_pool.shutdown(wait=True, cancel_futures=True)
         detect_pool.shutdown(wait=True, cancel_futures=True)
+        if window_pool is not None:
+            window_pool.shutdown(wait=True, cancel_futures=True)
         reader_pool.shutdown(wait=True, cancel_futures=True)
         bar.close()
         try:
