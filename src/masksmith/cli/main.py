@@ -2,22 +2,51 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
 import sys
 
 import click
 
 from masksmith import __version__
-from masksmith.cli.anonymise_cmds import anonymise_group, models_group
-from masksmith.cli.batch_cmds import batch
-from masksmith.cli.demo import demo
-from masksmith.cli.facemask_cmds import facemask_command
-from masksmith.cli.journal_cmds import journal
-from masksmith.cli.plugins_cmds import plugins
 from masksmith.cli.runner import run_group
 
+#: Subcommand → "module:attribute", imported only when used (so ``masksmith anonymise`` does not pay for
+#: the batch engine's imports, and the other way round).
+SUBCOMMANDS = {
+    "journal": "masksmith.cli.journal_cmds:journal",
+    "batch": "masksmith.cli.batch_cmds:batch",
+    "anonymise": "masksmith.cli.anonymise_cmds:anonymise_group",
+    "models": "masksmith.cli.anonymise_cmds:models_group",
+    "plugins": "masksmith.cli.plugins_cmds:plugins",
+    "facemask": "masksmith.cli.facemask_cmds:facemask_command",
+    "demo": "masksmith.cli.demo:demo",
+}
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+
+class LazyGroup(click.Group):
+    """A click group whose subcommands are imported on first use."""
+
+    def __init__(self, *args: object, lazy: dict[str, str] | None = None, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.lazy = dict(lazy or {})
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *self.lazy})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in self.lazy and cmd_name not in self.commands:
+            module, _, attribute = self.lazy[cmd_name].partition(":")
+            command = getattr(importlib.import_module(module), attribute)
+            self.add_command(command, cmd_name)
+        return super().get_command(ctx, cmd_name)
+
+
+@click.group(
+    cls=LazyGroup,
+    lazy=SUBCOMMANDS,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
 @click.version_option(__version__, "--version", prog_name="masksmith")
 @click.option("-v", "--verbose", is_flag=True, help="Log debug messages and show tracebacks on errors.")
 @click.option("-q", "--quiet", is_flag=True, help="Only print errors; no progress bars.")
@@ -41,15 +70,6 @@ def cli(ctx: click.Context, verbose: bool, quiet: bool) -> None:
     ctx.obj["quiet"] = quiet
     level = logging.DEBUG if verbose else (logging.ERROR if quiet else logging.WARNING)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-
-
-cli.add_command(journal)
-cli.add_command(batch)
-cli.add_command(anonymise_group, "anonymise")
-cli.add_command(models_group, "models")
-cli.add_command(plugins)
-cli.add_command(facemask_command, "facemask")
-cli.add_command(demo)
 
 
 def run(args: list[str] | None = None, *, prog_name: str = "masksmith") -> int:
