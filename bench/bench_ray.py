@@ -1,8 +1,8 @@
 """Ray executor vs the local pool on this machine: batch create, anonymisation, per-task overhead.
 
 Run from the repository root: ``.venv/bin/python -m bench.bench_ray`` (a few minutes). Both sides use 2
-workers: the local side its thread pool (batch: ``threads_count=2``; anonymise: detection on the main
-thread and ``max_num_async_workers: 2`` writers), the Ray side 2 actors on a private local cluster
+workers: the local side its thread pool (batch: ``threads_count=2``; anonymise: one detection worker
+per core and ``max_num_async_workers: 2`` writers), the Ray side 2 actors on a private local cluster
 (``ray.init(num_cpus=2)``, started before timing). Every run writes to fresh folders; each time is the
 best of ``REPEAT``. Throughput is the steady state: the slope between a run of ``SMALL`` and one of
 ``LARGE`` items, so fixed costs cancel out; those fixed costs (Ray: starting the actors, which import

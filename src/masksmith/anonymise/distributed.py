@@ -78,7 +78,9 @@ class _WorkerSetup:
         summary = RunSummary()
         timings = _Timings(summary.timings)
         if self.detectors is None:
-            built = build_detectors(self.config)
+            # Ray sets OMP_NUM_THREADS to the CPUs the actor reserved: the models keep to them too
+            threads = os.environ.get("OMP_NUM_THREADS", "")
+            built = build_detectors(self.config, model_threads=int(threads) if threads.isdigit() else None)
             names = [REGISTRY_NAMES[n] for n, _ in built]
             models = [d for _, d in built]
         else:
