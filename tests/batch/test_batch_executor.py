@@ -64,6 +64,37 @@ def test_four_threads_eight_images_eight_distinct_projects(tmp_path: Path) -> No
     assert not list((tmp_path / "work" / INFLIGHT_DIR).iterdir())
 
 
+def test_a_retried_build_after_its_commit_reports_the_project_instead_of_making_another(
+    tmp_path: Path,
+) -> None:
+    """A worker killed between renaming its project into place and reporting: the retry finds it."""
+    from masksmith.batch.project import RunContext, SelectedProject
+
+    fx.make_pool(tmp_path / "pool", 3)
+    ctx = RunContext(
+        tmp_path / "projects", tmp_path / "work", globals={"pool": str(tmp_path / "pool")}, seed=4
+    )
+    project = BatchProject(CHAIN)
+    selected = project.select(ctx)
+    assert isinstance(selected, SelectedProject)
+    first = project.build(ctx, selected)
+    assert first.status == "made"
+    # the report was lost: the coordinator never settled, so the record still says "committing"
+    again = project.build(ctx, selected)
+    assert (again.status, again.name, again.directory) == ("made", first.name, first.directory)
+    assert [p.name for p in (tmp_path / "projects").iterdir()] == [first.name]
+
+    # a commit that never renamed (killed just before): the retry builds the project again
+    selected2 = project.select(ctx)
+    assert isinstance(selected2, SelectedProject)
+    record = json.loads(selected2.record_path.read_text())
+    record.update(status="committing", final="never-made", partial=".never-made.partial")
+    selected2.record_path.write_text(json.dumps(record))
+    rebuilt = project.build(ctx, selected2)
+    assert rebuilt.status == "made" and rebuilt.name != "never-made"
+    assert len(list((tmp_path / "projects").iterdir())) == 2
+
+
 def test_more_projects_than_images_skips_the_rest(tmp_path: Path) -> None:
     fx.make_pool(tmp_path / "pool", 3)
     executor = BatchExecutor(

@@ -18,11 +18,13 @@ import pytest
 
 from masksmith.batch.extend import (
     ExtensionRules,
+    extend_project,
     extend_projects,
     find_projects,
     recover_extensions,
     select_nodes,
 )
+from masksmith.batch.project import CONTEXT_KEY, BatchProject, create_global_state
 from masksmith.batch.state import CompletionFile, read_lines
 from masksmith.errors import SpecError
 from masksmith.journal.project import Journal
@@ -384,6 +386,35 @@ def test_recovery_finishes_committed_work_and_discards_the_rest(
     assert (graph.attributes.get("marker") == "extended") is finished
     assert (str(item.resolve()) in done) is finished
     assert recover_extensions(projects, done).finished == []  # idempotent
+
+
+@pytest.mark.parametrize("stage", ["ready", "swapped", "working"])
+def test_a_retried_extension_finishes_a_dead_attempt_instead_of_extending_twice(
+    tmp_path: Path, stage: str
+) -> None:
+    """A distributed task retried after its worker died between the commit and reporting back."""
+    projects = tmp_path / "projects"
+    folder = ef.simple_journal(projects / "s").directory
+    spec = _write(tmp_path, ef.median_spec())
+    pid = _dead_pid()
+    stem = projects / f".s.ext-{pid}"
+    once = tmp_path / "once"
+    shutil.copytree(folder, once / "s")
+    assert extend_projects(once, spec, workdir=tmp_path / "w1").extended == 1  # what one extension gives
+    if stage == "swapped":
+        os.rename(folder, f"{stem}.old")
+        shutil.copytree(once / "s", folder)
+    else:
+        shutil.copytree(once / "s", f"{stem}.{'ready' if stage == 'ready' else 'work'}")
+    Path(f"{stem}.state").write_text(json.dumps({"item": "s", "stage": stage, "archive": False}))
+    done = CompletionFile(tmp_path / "done.txt")
+    ctx = create_global_state(projects, tmp_path / "w2")[CONTEXT_KEY]
+    outcome = extend_project(folder, BatchProject(spec), ctx, completion=done)  # the retry
+    assert outcome.status == "extended"
+    assert sorted(p.name for p in projects.iterdir()) == ["s"]  # no slot left behind
+    blurs = sum(d.get("plugin_name") == "MedianBlur" for _, _, d in Journal.open(folder).graph.edges())
+    assert blurs == 1  # committed work is finished; uncommitted work is discarded and done once
+    assert str(folder.resolve()) in done
 
 
 def test_live_processes_work_is_left_alone(tmp_path: Path) -> None:

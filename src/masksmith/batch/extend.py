@@ -28,6 +28,7 @@ and is never left half-written.
 from __future__ import annotations
 
 import enum
+import glob
 import hashlib
 import json
 import logging
@@ -505,6 +506,19 @@ class Recovery:
     discarded: list[Path] = field(default_factory=list)
 
 
+def _dead_slots(item: Path) -> list[_Slot]:
+    """Slots of ``item`` whose state file names a process (on this host) that no longer runs."""
+    prefix = f".{item.name}{_TAG}"
+    slots = []
+    for state in sorted(item.parent.glob(f"{glob.escape(prefix)}*.state")):
+        pid_text = state.name[len(prefix) : -len(".state")]
+        if not pid_text.isdigit() or int(pid_text) == os.getpid() or pid_alive(int(pid_text)):
+            continue
+        archive = item.is_file() or item.parent.joinpath(f"{prefix}{pid_text}.ready.tgz").exists()
+        slots.append(_Slot(item, int(pid_text), archive))
+    return slots
+
+
 def recover_extensions(
     directory: str | os.PathLike[str], completion: CompletionFile | None = None
 ) -> Recovery:
@@ -573,6 +587,11 @@ def _extend_claimed(
     username: str | None,
     organization: str | None,
 ) -> ExtensionOutcome:
+    # Holding the claim, any other process's slot for this item is left by one that died: a retried
+    # distributed task, say, whose first attempt was killed. Work it committed is finished, not redone.
+    for earlier in _dead_slots(path):
+        if _recover_slot(earlier, completion):
+            return ExtensionOutcome(path, "extended", error=None)
     archive = path.is_file()
     slot = _Slot(path, os.getpid(), archive)
     if slot.state.exists():  # left by an earlier process with our pid

@@ -13,6 +13,7 @@ import contextlib
 import datetime as _dt
 import hashlib
 import importlib
+import json
 import logging
 import os
 import shutil
@@ -600,7 +601,27 @@ class _ProjectRun:
         run.record = InflightRecord(selected.record_path, dict(selected.record_data))
         return run
 
+    def _committed_earlier(self) -> ProjectOutcome | None:
+        """The outcome of an earlier attempt of this build that renamed its project into place but died
+        before reporting (a distributed task retried after its worker was killed), else None."""
+        assert self.record is not None
+        try:
+            data = json.loads(self.record.path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        name, partial = data.get("final"), data.get("partial")
+        if data.get("status") != "committing" or not name or not partial:
+            return None
+        final = self.ctx.projects / str(name)
+        if not final.is_dir() or (self.ctx.projects / str(partial)).exists():
+            return None  # the rename did not happen: build again
+        log.info("project %s was made by an earlier attempt of this task", name)
+        return ProjectOutcome("made", str(name), final, state=self.failure_state())
+
     def build_phase(self) -> ProjectOutcome:
+        earlier = self._committed_earlier()
+        if earlier is not None:
+            return earlier
         try:
             self._start_journal()
             for node_id in self.spec.topological_order():
