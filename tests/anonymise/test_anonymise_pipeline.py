@@ -486,3 +486,19 @@ def test_killed_runs_resume_and_every_image_is_done_exactly_once(tmp_path: Path)
     assert done.returncode == 0
     assert "Skipped (already done): 24" in done.stderr.decode()
     assert "Masked images: 0" in done.stderr.decode()
+
+
+def test_default_detection_workers_follow_the_cores_up_to_eight(monkeypatch: pytest.MonkeyPatch) -> None:
+    from masksmith.anonymise import pipeline
+
+    config = load_config(None)
+    assert config.run.detection_workers is None
+    for cores, expected in [(1, 1), (2, 2), (8, 8), (64, 8)]:
+        monkeypatch.setattr(pipeline, "usable_cpus", lambda cores=cores: cores)
+        assert pipeline.detection_workers(config) == expected
+    assert (
+        pipeline.detection_workers(
+            config.model_copy(update={"run": config.run.model_copy(update={"detection_workers": 3})})
+        )
+        == 3
+    )

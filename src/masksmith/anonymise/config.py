@@ -191,7 +191,7 @@ class RunConfig(_Group):
     enable_async: bool = True
     max_num_async_workers: int = Field(default=2, ge=1)
     write_journal: bool = False
-    # masksmith: images detected at once, each worker with its own models; None = one per CPU core
+    # masksmith: images detected at once, each worker with its own models; None = one per core, up to 8
     detection_workers: int | None = Field(default=None, ge=1)
 
 
