@@ -713,12 +713,10 @@ def anonymise(
         walker = TreeWalker(input, output, archive, config=config, journal=journal)
         timings = _Timings(summary.timings)
         distributed = is_distributed(executor)
-        if distributed:
-            models, names = [], []  # the actors load the models
         workers = 1
         model_threads: int | None = None
         if distributed:
-            pass
+            models, names = [], []  # the actors load the models
         elif detectors is None:
             workers = detection_workers(config)
             model_threads = max(1, usable_cpus() // workers)
