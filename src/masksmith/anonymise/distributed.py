@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import sys
 import time
 from collections.abc import Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, wait
@@ -24,7 +23,6 @@ from masksmith.anonymise.walker import (
     ImagePaths,
     PathNotReachableError,
     TreeWalker,
-    start_walk,
 )
 from masksmith.detect import Detector
 from masksmith.errors import MasksmithError
@@ -65,33 +63,21 @@ class _WorkerSetup:
 
     def __call__(self) -> _Run:
         from masksmith.anonymise.pipeline import (
-            REGISTRY_NAMES,
             NullNotifier,
             NullSink,
             RunSummary,
             _Run,
             _Timings,
-            build_detectors,
-            make_detect,
+            load_models,
         )
 
         summary = RunSummary()
-        timings = _Timings(summary.timings)
-        if self.detectors is None:
-            # Ray sets OMP_NUM_THREADS to the CPUs the actor reserved: the models keep to them too
-            threads = os.environ.get("OMP_NUM_THREADS", "")
-            built = build_detectors(self.config, model_threads=int(threads) if threads.isdigit() else None)
-            names = [REGISTRY_NAMES[n] for n, _ in built]
-            models = [d for _, d in built]
-        else:
-            models = list(self.detectors)
-            names = [str(getattr(d, "name", type(d).__name__)) for d in models]
-        detect = make_detect(
-            models,
-            max_num_pixels=self.config.detection.max_num_pixels,
-            kept_classes=self.config.detection.kept_classes,
-            timer=lambda s: timings.add("model", s),
+        # Ray sets OMP_NUM_THREADS to the CPUs the actor reserved: the models keep to them too
+        threads = os.environ.get("OMP_NUM_THREADS", "")
+        models, names = load_models(
+            self.config, self.detectors, model_threads=int(threads) if threads.isdigit() else None
         )
+        detect = _Timings(summary.timings).detect(self.config, models)
         walker = TreeWalker(self.input, self.output, self.archive, config=self.config, journal=self.journal)
         return _Run(
             walker, self.config, detect=detect, detector_names=names, sink=NullSink(), notifier=NullNotifier(),
@@ -129,23 +115,13 @@ def execute_distributed(
     clear_cache: bool,
 ) -> None:
     """The driver's loop: walk, skip done images, feed the actor pool, record every result in order of arrival."""
-    from tqdm import tqdm
-
     config = run.config
-    jobs, total, summary.cleaned = start_walk(
-        walker,
-        lazy_paths=config.run.lazy_paths,
-        retry_seconds=run.retry,
-        timeout_seconds=run.timeout,
-        clear_cache=clear_cache,
-    )
-    bar = tqdm(total=total, desc="anonymise", unit="img", file=sys.stderr, disable=None if progress else True)
+    jobs, bar = run.start(clear_cache=clear_cache, progress=progress)
     window = max(1, int(getattr(executor, "workers", 1))) * 4
     inflight: dict[Future[_ImageDone], ImagePaths] = {}
 
     def update_bar() -> None:
-        bar.set_postfix(done=summary.masked, skipped=summary.skipped, failed=summary.failed, refresh=False)
-        bar.update(1)
+        run.tick(bar)
 
     def finish(done: set[Future[_ImageDone]]) -> None:
         for future in done:

@@ -22,7 +22,7 @@ import sys
 import threading
 import time
 from collections import defaultdict, deque
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -206,6 +206,17 @@ def build_detectors(
     return out
 
 
+def load_models(
+    config: AnonymiseConfig, detectors: Sequence[Detector] | None, *, model_threads: int | None = None
+) -> tuple[list[Detector], list[str]]:
+    """The configured detectors, built now (or the given ones), and their names for logs and journals."""
+    if detectors is None:
+        built = build_detectors(config, model_threads=model_threads)
+        return [d for _, d in built], [REGISTRY_NAMES[n] for n, _ in built]
+    models = list(detectors)
+    return models, [str(getattr(d, "name", type(d).__name__)) for d in models]
+
+
 def make_detect(
     detectors: Sequence[Detector],
     *,
@@ -341,6 +352,15 @@ class _Timings:
         with self._lock:
             self._into[stage] += seconds
 
+    def detect(self, config: AnonymiseConfig, models: Sequence[Detector]) -> DetectFn:
+        """:func:`make_detect` for ``config`` whose model time is added to the ``model`` stage."""
+        return make_detect(
+            models,
+            max_num_pixels=config.detection.max_num_pixels,
+            kept_classes=config.detection.kept_classes,
+            timer=lambda s: self.add("model", s),
+        )
+
     @contextlib.contextmanager
     def stage(self, name: str) -> Iterator[None]:
         start = time.perf_counter()
@@ -396,6 +416,30 @@ class _Run:
         self.log_file = log_file
         self.retry = config.run.file_access_retry_seconds
         self.timeout = config.run.file_access_timeout_seconds
+
+    # --- walking ----------------------------------------------------------------------------
+
+    def start(self, *, clear_cache: bool, progress: bool) -> tuple[Iterable[ImagePaths], Any]:
+        """Start the walk (cleaning interrupted images unless ``clear_cache`` is off) and the progress bar."""
+        from tqdm import tqdm
+
+        jobs, total, self.summary.cleaned = start_walk(
+            self.walker,
+            lazy_paths=self.config.run.lazy_paths,
+            retry_seconds=self.retry,
+            timeout_seconds=self.timeout,
+            clear_cache=clear_cache,
+        )
+        bar = tqdm(
+            total=total, desc="anonymise", unit="img", file=sys.stderr, disable=None if progress else True
+        )
+        return jobs, bar
+
+    def tick(self, bar: Any) -> None:
+        """One more image settled: advance the bar and show the counts."""
+        summary = self.summary
+        bar.set_postfix(done=summary.masked, skipped=summary.skipped, failed=summary.failed, refresh=False)
+        bar.update(1)
 
     # --- reading ----------------------------------------------------------------------------
 
@@ -713,33 +757,18 @@ def anonymise(
         walker = TreeWalker(input, output, archive, config=config, journal=journal)
         timings = _Timings(summary.timings)
         distributed = is_distributed(executor)
-        workers = 1
-        model_threads: int | None = None
-        if distributed:
-            models, names = [], []  # the actors load the models
-        elif detectors is None:
-            workers = detection_workers(config)
-            model_threads = max(1, usable_cpus() // workers)
-            built = build_detectors(config, model_threads=model_threads)
-            names = [REGISTRY_NAMES[n] for n, _ in built]
-            models = [d for _, d in built]
-        else:  # given detectors are shared by one worker: they may not be thread-safe
-            models = list(detectors)
-            names = [str(getattr(d, "name", type(d).__name__)) for d in models]
-
-        def detect_with(found: Sequence[Detector]) -> DetectFn:
-            return make_detect(
-                found,
-                max_num_pixels=config.detection.max_num_pixels,
-                kept_classes=config.detection.kept_classes,
-                timer=lambda s: timings.add("model", s),
-            )
-
-        detect = detect_with(models)
+        # given detectors are shared by one worker: they may not be thread-safe
+        workers = detection_workers(config) if detectors is None and not distributed else 1
+        model_threads = max(1, usable_cpus() // workers)
+        models: list[Detector] = []
+        names: list[str] = []
+        if not distributed:  # else the actors load the models
+            models, names = load_models(config, detectors, model_threads=model_threads)
+        detect = timings.detect(config, models)
         if workers > 1:  # one set of models per worker: sessions run single-threaded side by side
             detect = PerThreadDetect(
                 detect,
-                lambda: detect_with([d for _, d in build_detectors(config, model_threads=model_threads)]),
+                lambda: timings.detect(config, load_models(config, None, model_threads=model_threads)[0]),
             )
         run = _Run(
             walker, config, detect=detect, detector_names=names, sink=rows_sink, notifier=note,
@@ -779,23 +808,13 @@ def anonymise(
 def _execute(
     run: _Run, walker: TreeWalker, summary: RunSummary, *, progress: bool, clear_cache: bool
 ) -> None:
-    from tqdm import tqdm
-
     config = run.config
-    jobs, total, summary.cleaned = start_walk(
-        walker,
-        lazy_paths=config.run.lazy_paths,
-        retry_seconds=run.retry,
-        timeout_seconds=run.timeout,
-        clear_cache=clear_cache,
-    )
+    jobs, bar = run.start(clear_cache=clear_cache, progress=progress)
     workers = config.run.max_num_async_workers if config.run.enable_async else 0
-    bar = tqdm(total=total, desc="anonymise", unit="img", file=sys.stderr, disable=None if progress else True)
     inflight: dict[Future[dict[str, Any]], ImagePaths] = {}
 
     def update_bar() -> None:
-        bar.set_postfix(done=summary.masked, skipped=summary.skipped, failed=summary.failed, refresh=False)
-        bar.update(1)
+        run.tick(bar)
 
     def finish(future: Future[dict[str, Any]]) -> None:
         paths = inflight.pop(future)

@@ -767,16 +767,10 @@ def _extend_projects(
     bar = _progress_bar(len(items), progress)
     lock = threading.Lock()
 
+    extend_one = _ExtendOne(project, ctx, parsed, completion, username, organization)
+
     def one(item: Path) -> ExtensionOutcome:
-        outcome = extend_project(
-            item,
-            project,
-            ctx,
-            parsed,
-            completion=completion,
-            username=username,
-            organization=organization,
-        )
+        outcome = extend_one(item)
         with lock:
             summary.add(outcome)
             if bar is not None:
@@ -786,9 +780,8 @@ def _extend_projects(
         return outcome
 
     if is_distributed(executor):
-        remote = _RemoteExtend(project, ctx, parsed, completion, username, organization)
         try:
-            for item, outcome in zip(items, executor.map(remote, items), strict=True):
+            for item, outcome in zip(items, executor.map(extend_one, items), strict=True):
                 with lock:
                     summary.add(outcome)
                     if bar is not None:
@@ -815,8 +808,8 @@ def _extend_projects(
     return summary
 
 
-class _RemoteExtend:
-    """Extend one journal on a remote worker (picklable: the spec, the run context, the rules)."""
+class _ExtendOne:
+    """Extend one journal, here or on a remote worker (picklable: the spec, the run context, the rules)."""
 
     def __init__(
         self,

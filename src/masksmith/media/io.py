@@ -239,21 +239,14 @@ def _classify(path: str, head: bytes) -> str:
     raise MediaError(path, "not an image", "content matches no image format")
 
 
-def _read_head(path: str, size: int = 32) -> bytes:
+_HEAD = 32  # bytes enough to tell every supported format apart
+
+
+def _read(path: str, size: int = -1) -> bytes:
+    """The file's bytes (the first ``size`` when given); a MediaError naming the file otherwise."""
     try:
         with open(path, "rb") as handle:
             return handle.read(size)
-    except FileNotFoundError:
-        raise MediaError(path, "not found") from None
-    except IsADirectoryError:
-        raise MediaError(path, "not an image", "is a directory") from None
-    except OSError as err:
-        raise MediaError(path, "unreadable", err.strerror or str(err)) from err
-
-
-def _read_all(path: str) -> bytes:
-    try:
-        return Path(path).read_bytes()
     except FileNotFoundError:
         raise MediaError(path, "not found") from None
     except IsADirectoryError:
@@ -266,7 +259,7 @@ def image_format(path: PathLike) -> str:
     """The true format of the file at ``path`` from its content (``'JPEG'``, ``'PNG'``, ``'TIFF'``, ``'BMP'``,
     ``'WEBP'``), whatever its extension; raises MediaError for anything else."""
     name = os.fspath(path)
-    return _classify(name, _read_head(name))
+    return _classify(name, _read(name, _HEAD))
 
 
 # ------------------------------------------------------------------------------------ structural checks
@@ -414,7 +407,7 @@ def _is_deep_colour(im: ImageFile.ImageFile) -> bool:
 def read_image_size(path: PathLike, *, oriented: bool = False) -> tuple[int, int]:
     """``(width, height)`` from the header alone; with ``oriented`` as displayed after EXIF orientation."""
     name = os.fspath(path)
-    fmt = _classify(name, _read_head(name))
+    fmt = _classify(name, _read(name, _HEAD))
     with open(name, "rb") as handle:
         im = _open_header(name, fmt, handle, None)
         orientation = _orientation_of(im, fmt, _exif_of(im, fmt))
@@ -425,14 +418,14 @@ def read_image_size(path: PathLike, *, oriented: bool = False) -> tuple[int, int
 def read_exif(path: PathLike) -> bytes | None:
     """The file's EXIF block (``b'Exif\\0\\0'`` + TIFF data) as stored, or None (always None for TIFF)."""
     name = os.fspath(path)
-    fmt = _classify(name, _read_head(name))
+    fmt = _classify(name, _read(name, _HEAD))
     with open(name, "rb") as handle:
         return _exif_of(_open_header(name, fmt, handle, None), fmt)
 
 
 def _open_jpeg_header(path: PathLike) -> tuple[str, ImageFile.ImageFile, io.BufferedReader]:
     name = os.fspath(path)
-    fmt = _classify(name, _read_head(name))
+    fmt = _classify(name, _read(name, _HEAD))
     if fmt != "JPEG":
         raise UnsupportedMediaError(name, f"only JPEG files have quantisation tables, this is {fmt}")
     handle = open(name, "rb")  # noqa: SIM115 - closed by the caller's ExitStack
@@ -480,7 +473,7 @@ def read_image(
     if mode is not None:
         _check_mode(mode)
     return decode_image(
-        _read_all(name), source=name, max_pixels=max_pixels, apply_orientation=apply_orientation, mode=mode
+        _read(name), source=name, max_pixels=max_pixels, apply_orientation=apply_orientation, mode=mode
     )
 
 
