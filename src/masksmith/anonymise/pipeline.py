@@ -49,7 +49,7 @@ from masksmith.anonymise.walker import (
 )
 from masksmith.detect import ROAD_CLASSES, Detections, Detector, create_detector, detect_downscaled
 from masksmith.errors import MasksmithError, MediaError
-from masksmith.executors import is_distributed
+from masksmith.executors import is_distributed, usable_cpus
 from masksmith.media.io import LoadedImage, encode_image, read_image
 
 __all__ = [
@@ -155,14 +155,6 @@ def _as_notifier(notifier: Notifier | Callable[..., Any] | None) -> Notifier:
 
 # --------------------------------------------------------------------------------------------------
 # detection
-
-
-def usable_cpus() -> int:
-    """CPU cores this process may run on."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not on Linux
-        return max(1, os.cpu_count() or 1)
 
 
 #: Default cap on detection workers: each holds its own models and buffers (about 250 MB with

@@ -15,6 +15,15 @@ from masksmith.executors.base import (
     WorkerPool,
     create_executor,
     is_distributed,
+    usable_cpus,
 )
 
-__all__ = ["EXECUTOR_KINDS", "Executor", "LocalExecutor", "WorkerPool", "create_executor", "is_distributed"]
+__all__ = [
+    "EXECUTOR_KINDS",
+    "Executor",
+    "LocalExecutor",
+    "WorkerPool",
+    "create_executor",
+    "is_distributed",
+    "usable_cpus",
+]

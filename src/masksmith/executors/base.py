@@ -110,6 +110,14 @@ class LocalExecutor:
         self.shutdown()
 
 
+def usable_cpus() -> int:
+    """CPU cores this process may run on (its affinity where the platform reports it)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
 def is_distributed(executor: object) -> bool:
     """Whether ``executor`` runs work outside this process (Ray): callers then keep state themselves."""
     return bool(getattr(executor, "distributed", False))

@@ -39,7 +39,7 @@ from numpy.typing import NDArray
 
 from masksmith.detect.api import as_rgb_uint8
 from masksmith.errors import ConfigError, MasksmithError, MediaError, ModelUnavailable
-from masksmith.executors import is_distributed
+from masksmith.executors import is_distributed, usable_cpus
 from masksmith.facemask.align import CropStyle, crop
 from masksmith.facemask.fit import apply_mask
 from masksmith.facemask.logs import RunLog
@@ -571,7 +571,7 @@ def augment_faces(
     source = Path(input)
     jobs = _jobs(source, out_root)
     _check_models(mask)
-    cpus = os.cpu_count() or 1
+    cpus = usable_cpus()
     workers = min(workers, max(1, len(jobs)))
     if not isinstance(executor, str):  # each actor gets the CPUs it reserved
         cpus, workers = max(1, int(getattr(executor, "num_cpus", 1))), 1
