@@ -191,6 +191,8 @@ def test_unknown_key_inside_a_section(tmp_path: Path) -> None:
         ("remote_json: [1]\n", "remote_json", "expected bool"),
         ("preview_dim: [10, 'x']\n", "preview_dim", "expected list of 2 int"),
         ("max_num_async_workers: 0\n", "max_num_async_workers", "greater than or equal to 1"),
+        ("detection_workers: 0\n", "detection_workers", "greater than or equal to 1"),
+        ("detection_workers: many\n", "detection_workers", "int"),
         ("mask_color: [1, 2]\n", "mask_color", "too few items"),
         ("mask_color: [1, 2, 300]\n", "mask_color", "0..255"),
         ("preview_center: [2, 0.5]\n", "preview_center", "[0, 1]"),
