@@ -385,6 +385,8 @@ CASES = [
     Case("node_invalid_characters", _blur, _rename_interim("t(1).png"), fixable=True),
     Case("node_final_md5", _blur, _rename_on, fixable=True),
     Case("node_final_proxy", _blur, _node_attr("proxyfile", "proxy.png")),
+    Case("paths_contained", _blur, _set_edge(maskname="../../outside_mask.png")),
+    Case("referenced_file_missing", _blur, _node_attr("proxyfile", "proxy.png", node=lambda b: b.start)),
     Case("node_suffix_case", _blur, _upper_final_suffix, fixable=True),
     Case("node_type", _blur, _node_attr("nodetype", "final", node=lambda b: b.end), fixable=True),
     # edges

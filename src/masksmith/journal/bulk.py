@@ -93,8 +93,9 @@ def _regenerate_missing(journal: Journal) -> list[str]:
     info = inspect(journal)
     done = []
     for start, end, data in list(journal.graph.edges()):
-        if info.exists(data.get("maskname")):
-            continue
+        name = data.get("maskname")
+        if info.exists(name) or (name and not info.contained(name)):
+            continue  # present, or leading out of the folder: never written (paths_contained reports it)
         if info.size(start) is None or info.size(end) is None:
             continue
         try:

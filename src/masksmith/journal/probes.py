@@ -447,7 +447,8 @@ class _Walker:
         for name, param in operation.parameters.items():
             value = arguments.get(name)
             if param.use_as_composite and self.info.exists(value):
-                pixels = media_io.read_image(self.journal.directory / str(value)).pixels
+                path = self.journal.file_path(value, attribute=f"arguments.{name}", node=f"{start}->{end}")
+                pixels = media_io.read_image(path).pixels
                 return masks.from_edge_file(pixels)
         return None
 

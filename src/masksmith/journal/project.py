@@ -20,7 +20,7 @@ from numpy.typing import NDArray
 
 from masksmith import __version__
 from masksmith.errors import JournalError, OperationError
-from masksmith.journal import store
+from masksmith.journal import paths, store
 from masksmith.journal.compare import Comparison, analyse, compare, donor_mask
 from masksmith.journal.model import DONOR_OP, EdgeRef, JournalGraph
 from masksmith.media import io as media_io
@@ -57,6 +57,7 @@ class Journal:
     ) -> None:
         self.directory = Path(directory)
         self.graph = graph
+        self._json_file: Path | None = None
         self.catalogue = catalogue or default_catalogue()
         self._pixels: OrderedDict[str, Image] = OrderedDict()
         # recently written edge masks with the (mtime_ns, size) of their files
@@ -107,6 +108,7 @@ class Journal:
         json_path = location if location.is_file() else store.find_journal_json(location)
         graph = store.load_json(json_path)
         journal = cls(json_path.parent, graph, catalogue=catalogue)
+        journal._json_file = json_path
         for start, end, data in graph.edges():
             op = str(data.get("op", ""))
             if op != DONOR_OP and journal.catalogue.find(op) is None:
@@ -128,10 +130,23 @@ class Journal:
 
     @property
     def json_path(self) -> Path:
-        return self.directory / f"{self.name}.json"
+        """The journal's JSON: the file it was opened from, else ``<folder>/<name>.json``."""
+        if self._json_file is not None:
+            return self._json_file
+        name = paths.plain_name(self.name, attribute="name", node="graph", origin=str(self.directory))
+        return self.directory / f"{name}.json"
+
+    def file_path(self, name: object, *, attribute: str = "file", node: str | None = None) -> Path:
+        """The path of a file name read from this journal, inside its folder (else PathEscapeError)."""
+        return paths.resolve(self.directory, name, attribute=attribute, node=node)
 
     def path_of(self, node_id: str) -> Path:
-        return self.directory / str(self.graph.node(node_id)["file"])
+        return self.file_path(self.graph.node(node_id).get("file"), attribute="file", node=node_id)
+
+    def mask_path(self, start: str, end: str, *, attribute: str = "maskname") -> Path:
+        """The path of a link's ``maskname`` (or another link file attribute), contained."""
+        value = self.graph.edge(start, end).get(attribute)
+        return self.file_path(value, attribute=attribute, node=f"{start}->{end}")
 
     def pixels(self, node_id: str) -> Image:
         """Decoded pixels of a node's media (a small cache keeps recent ones)."""
@@ -200,7 +215,7 @@ class Journal:
         """Reserve an id and file path for media derived from ``start`` (``<stem>_NN<suffix>``)."""
         stem = Path(str(self.graph.node(start)["file"])).stem
         node_id = self.graph.new_node_id(stem)
-        return node_id, self.directory / f"{node_id}{suffix}"
+        return node_id, self.file_path(f"{node_id}{suffix}", node=start)
 
     def _node_for(self, target: PathLike | str, nodetype: str) -> str:
         if isinstance(target, str) and target in self.graph.graph:
@@ -326,7 +341,9 @@ class Journal:
     def _write_mask(self, start: str, end: str, result: Comparison) -> str:
         name = self.graph.mask_file_name(start, end)
         written = media_io.write_image(
-            self.directory / name, masks.to_edge_file(result.changed), png_compression=1
+            self.file_path(name, attribute="maskname", node=f"{start}->{end}"),
+            masks.to_edge_file(result.changed),
+            png_compression=1,
         )
         # validation right after recording reads the masks again: keep the recent ones
         stat = written.stat()
@@ -337,13 +354,14 @@ class Journal:
 
     def _store_input_mask(self, start: str, end: str, mask: PathLike | Image) -> str:
         name = f"{start}_{end}_inputmask.png"
+        target = self.file_path(name, attribute="inputmaskname", node=f"{start}->{end}")
         if isinstance(mask, np.ndarray):
-            media_io.write_image(self.directory / name, mask, png_compression=1)
+            media_io.write_image(target, mask, png_compression=1)
         else:
             source = Path(mask)
             if not source.is_file():
                 raise JournalError("input mask file not found", file=source)
-            _copy_atomic(source, self.directory / name)
+            _copy_atomic(source, target)
         return name
 
     def cached_edge_mask(self, start: str, end: str) -> NDArray[np.bool_] | None:
@@ -353,8 +371,8 @@ class Journal:
             return None
         changed, (mtime_ns, size) = entry
         try:
-            stat = (self.directory / str(self.graph.edge(start, end)["maskname"])).stat()
-        except (OSError, KeyError):
+            stat = self.mask_path(start, end).stat()
+        except (OSError, KeyError, paths.PathEscapeError):
             return None
         return changed if (stat.st_mtime_ns, stat.st_size) == (mtime_ns, size) else None
 
@@ -363,8 +381,7 @@ class Journal:
         cached = self.cached_edge_mask(start, end)
         if cached is not None:
             return cached
-        data = self.graph.edge(start, end)
-        pixels = media_io.read_image(self.directory / str(data["maskname"])).pixels
+        pixels = media_io.read_image(self.mask_path(start, end)).pixels
         return masks.from_edge_file(pixels)
 
     # --- persistence ----------------------------------------------------------------------------
@@ -374,4 +391,10 @@ class Journal:
 
     def archive(self, destination: PathLike, *, exclude: tuple[str, ...] = ()) -> Path:
         self.save()
-        return store.create_archive(self.directory, destination, journal=self.graph, exclude=exclude)
+        return store.create_archive(
+            self.directory,
+            destination,
+            journal=self.graph,
+            exclude=exclude,
+            file_arguments=paths.catalogue_file_arguments(self.catalogue),
+        )

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 import numpy as np
 
 from masksmith.errors import MasksmithError
+from masksmith.journal import paths
 from masksmith.journal.compare import Comparison, analyse, compare, donor_mask
 from masksmith.journal.model import DONOR_OP
 from masksmith.media import io as media_io
@@ -173,8 +174,15 @@ class Inspector:
             self._formats.clear()
             self._masks.clear()
 
+    def contained(self, name: object) -> bool:
+        """True when ``name`` resolves inside the journal folder (see :mod:`masksmith.journal.paths`)."""
+        return paths.contained(self.journal.directory, name)
+
     def exists(self, name: object) -> bool:
-        return isinstance(name, str) and bool(name) and (self.journal.directory / name).is_file()
+        """True when ``name`` is a file inside the journal folder; a name leading out is never looked at."""
+        if not isinstance(name, str) or not name or not self.contained(name):
+            return False
+        return paths.resolve(self.journal.directory, name).is_file()
 
     def size(self, node: str) -> tuple[int, int] | None:
         """``(rows, cols)`` of a node's media as decoded (EXIF orientation applied), None if unreadable."""
@@ -183,9 +191,7 @@ class Inspector:
             value: tuple[int, int] | None = None
             if self.exists(file):
                 try:
-                    width, height = media_io.read_image_size(
-                        self.journal.directory / str(file), oriented=True
-                    )
+                    width, height = media_io.read_image_size(self.journal.path_of(node), oriented=True)
                     value = (height, width)
                 except MasksmithError:
                     value = None
@@ -199,7 +205,7 @@ class Inspector:
             value: str | None = None
             if self.exists(file):
                 try:
-                    value = media_io.image_format(self.journal.directory / str(file))
+                    value = media_io.image_format(self.journal.path_of(node))
                 except MasksmithError:
                     value = None
             self._formats[node] = value
@@ -223,7 +229,7 @@ class Inspector:
             elif self.exists(name):
                 began = time.perf_counter()
                 try:
-                    pixels = media_io.read_image(self.journal.directory / str(name)).pixels
+                    pixels = media_io.read_image(self.journal.mask_path(start, end)).pixels
                     value = masks.from_edge_file(pixels)
                 except MasksmithError:
                     value = None
@@ -284,14 +290,19 @@ def recompare(journal: Journal, start: str, end: str) -> Comparison:
 
 
 def regenerate_mask(journal: Journal, start: str, end: str) -> str:
-    """Rebuild an edge's mask file from its media; keeps the recorded name (or assigns one)."""
-    result = recompare(journal, start, end)
+    """Rebuild an edge's mask file from its media; keeps the recorded name (or assigns one).
+
+    A recorded name that leads out of the journal folder raises PathEscapeError before anything is
+    read or written.
+    """
     data = journal.graph.edge(start, end)
     name = data.get("maskname")
     if not isinstance(name, str) or not name:
         name = journal.graph.mask_file_name(start, end)
-        data["maskname"] = name
-    media_io.write_image(journal.directory / name, masks.to_edge_file(result.changed), png_compression=1)
+    target = journal.file_path(name, attribute="maskname", node=f"{start}->{end}")
+    result = recompare(journal, start, end)
+    data["maskname"] = name
+    media_io.write_image(target, masks.to_edge_file(result.changed), png_compression=1)
     data["empty mask"] = result.analysis["empty mask"]
     inspect(journal).forget_edge(start, end)
     return f"regenerated mask {name} for {start}->{end} from the media"

@@ -78,8 +78,8 @@ def edge_mask_missing(operation: Operation | None, journal: Journal, start: str,
     if operation is not None and operation.generate_mask in NO_MASK_KINDS and not data.get("maskname"):
         return None
     name = data.get("maskname")
-    if inspect(journal).exists(name):
-        return None
+    if inspect(journal).exists(name) or (name and not inspect(journal).contained(name)):
+        return None  # a name leading out is reported by paths_contained, and never regenerated
     message = f"mask file {name!r} is missing" if name else "link has no mask file"
     fixable = _media_present(journal, start, end)
     return (Severity.ERROR, message, _fix_regenerate) if fixable else (Severity.ERROR, message)
@@ -112,7 +112,7 @@ def edge_input_mask_missing(
 ) -> RuleOutcome:
     """A link's input mask file exists."""
     name = _edge(journal, start, end).get("inputmaskname")
-    if name and not inspect(journal).exists(name):
+    if name and inspect(journal).contained(name) and not inspect(journal).exists(name):
         return f"input mask {name!r} is missing"
     return None
 
@@ -122,7 +122,7 @@ def _fix_input_mask_size(journal: Journal, start: str | None, end: str | None) -
     name = str(_edge(journal, start, end)["inputmaskname"])
     size = inspect(journal).size(start)
     assert size is not None
-    path = journal.directory / name
+    path = journal.mask_path(start, end, attribute="inputmaskname")
     pixels = media_io.read_image(path).pixels
     resized = cv2.resize(pixels, (size[1], size[0]), interpolation=cv2.INTER_NEAREST)
     media_io.write_image(path, np.ascontiguousarray(resized))
@@ -138,7 +138,8 @@ def edge_input_mask_size(operation: Operation | None, journal: Journal, start: s
     if not info.exists(name):
         return None
     size = info.size(start)
-    width, height = media_io.read_image_size(journal.directory / str(name), oriented=True)
+    path = journal.mask_path(start, end, attribute="inputmaskname")
+    width, height = media_io.read_image_size(path, oriented=True)
     if size is not None and (height, width) != size:
         return (
             Severity.ERROR,

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 import networkx as nx
 
 from masksmith import __version__
+from masksmith.journal import paths
 from masksmith.journal.model import DONOR_OP
 from masksmith.journal.rules_base import (
     Finding,
@@ -184,6 +185,44 @@ def graph_required_attributes(journal: Journal) -> Iterator[RuleOutcome]:
         yield (Severity.ERROR, f"journal lacks {', '.join(missing)}")
 
 
+# rules of their own report these attributes when their files are missing
+_OWN_MISSING_RULES = ("file", "maskname", "inputmaskname")
+
+
+@graph_rule("paths_contained", Severity.ERROR)
+def paths_contained(journal: Journal) -> Iterator[Finding]:
+    """Every file name in the journal stays inside its folder (no absolute path, ``..`` or outward link).
+
+    Such a name is never opened, created, archived, uploaded or copied; this finding names the
+    attribute and the node or link. The journal's ``name`` must be a plain file name.
+    """
+    name = journal.graph.attributes.get("name")
+    if name is not None:
+        try:
+            paths.plain_name(name, attribute="name", node="graph")
+        except paths.PathEscapeError as exc:
+            yield Finding(Severity.ERROR, None, None, exc.message, "paths_contained")
+    file_arguments = paths.catalogue_file_arguments(journal.catalogue)
+    for ref in paths.references(journal.graph, file_arguments=file_arguments):
+        reason = paths.problem(journal.directory, ref.name)
+        if reason is not None:
+            where = f"node {ref.node!r}" if ref.start is None else f"link {ref.where}"
+            message = f"{ref.attribute} {ref.name!r} of {where} {reason}; it is never opened or archived"
+            yield Finding(Severity.ERROR, ref.start or ref.node, ref.end, message, "paths_contained")
+
+
+@graph_rule("referenced_file_missing", Severity.ERROR)
+def referenced_file_missing(journal: Journal) -> Iterator[Finding]:
+    """Every other file the journal names (``proxyfile``, ``donors``, file arguments …) is in its folder."""
+    info = inspect(journal)
+    file_arguments = paths.catalogue_file_arguments(journal.catalogue)
+    for ref in paths.references(journal.graph, file_arguments=file_arguments):
+        if ref.attribute in _OWN_MISSING_RULES or not info.contained(ref.name) or info.exists(ref.name):
+            continue
+        message = f"{ref.attribute} {ref.name!r} is missing"
+        yield Finding(Severity.ERROR, ref.start or ref.node, ref.end, message, "referenced_file_missing")
+
+
 # --- node rules -----------------------------------------------------------------------------------
 
 
@@ -199,7 +238,7 @@ def node_no_file(journal: Journal, node: str) -> RuleOutcome:
 def node_file_missing(journal: Journal, node: str) -> RuleOutcome:
     """Every node's media file is in the journal folder."""
     name = journal.graph.node(node).get("file")
-    if name and not inspect(journal).exists(name):
+    if name and inspect(journal).contained(name) and not inspect(journal).exists(name):
         return f"media file {name!r} is missing"
     return None
 
@@ -217,7 +256,8 @@ def node_media_unreadable(journal: Journal, node: str) -> RuleOutcome:
 def _rename_file(journal: Journal, node: str, new_name: str) -> str:
     data = journal.graph.node(node)
     old = str(data["file"])
-    source, target = journal.directory / old, journal.directory / new_name
+    source = journal.file_path(old, attribute="file", node=node)
+    target = journal.file_path(new_name, attribute="file", node=node)
     if source.resolve() != target.resolve():
         if target.exists():
             raise FileExistsError(f"cannot rename {old} to {new_name}: the name is taken")
@@ -257,7 +297,7 @@ def _md5_of(path: Path) -> str:
 def _fix_md5(journal: Journal, start: str | None, end: str | None) -> str:
     assert start is not None
     old = Path(str(journal.graph.node(start)["file"]))
-    digest = _md5_of(journal.directory / old)
+    digest = _md5_of(journal.path_of(start))
     return _rename_file(journal, start, digest + old.suffix.lower())
 
 
@@ -276,7 +316,7 @@ def node_final_md5(journal: Journal, node: str) -> RuleOutcome:
         or not inspect(journal).exists(data.get("file"))
     ):
         return None
-    path = journal.directory / str(data["file"])
+    path = journal.path_of(node)
     if path.stem != _md5_of(path):
         return (Severity.WARNING, f"final file {path.name!r} is not named by its MD5", _fix_md5)
     return None

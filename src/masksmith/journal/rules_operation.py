@@ -295,7 +295,8 @@ def _input_mask(journal: Journal, start: str, end: str) -> np.ndarray | None:
     name = _edge(journal, start, end).get("inputmaskname")
     if not inspect(journal).exists(name):
         return None
-    return masks.from_input_mask(media_io.read_image(journal.directory / str(name)).pixels)
+    path = journal.mask_path(start, end, attribute="inputmaskname")
+    return masks.from_input_mask(media_io.read_image(path).pixels)
 
 
 @rule("check_move_mask")

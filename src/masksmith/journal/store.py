@@ -8,18 +8,20 @@ order is kept, so save → load → save is byte-stable.
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import tarfile
 import tempfile
-from collections.abc import Iterable, Mapping
+import zlib
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 import networkx as nx
 
 from masksmith.errors import ArchiveError, JournalError
+from masksmith.journal import paths
 from masksmith.journal.model import JournalGraph
 
 
@@ -46,6 +48,8 @@ def from_dict(data: Mapping[str, Any], *, origin: str | None = None) -> JournalG
         raise JournalError("multigraph journals are not supported", file=origin)
     graph = nx.DiGraph()
     graph.graph.update(data.get("graph") or {})
+    if not isinstance(data["nodes"], list):
+        raise JournalError("'nodes' is not a list", file=origin)
     ids: list[str] = []
     for position, raw in enumerate(data["nodes"]):
         if not isinstance(raw, Mapping) or "id" not in raw:
@@ -55,7 +59,11 @@ def from_dict(data: Mapping[str, Any], *, origin: str | None = None) -> JournalG
         graph.add_node(node_id, **attributes)
         ids.append(node_id)
     links = data.get("links", data.get("edges", []))
+    if not isinstance(links, list):
+        raise JournalError("'links' is not a list", file=origin)
     for position, raw in enumerate(links):
+        if not isinstance(raw, Mapping):
+            raise JournalError(f"links[{position}] is not an object", file=origin)
         start = _endpoint(raw.get("source"), ids, origin, f"links[{position}].source")
         end = _endpoint(raw.get("target"), ids, origin, f"links[{position}].target")
         attributes = {k: v for k, v in raw.items() if k not in ("source", "target")}
@@ -107,21 +115,23 @@ def save_json(journal: JournalGraph, path: str | os.PathLike[str]) -> Path:
     return target
 
 
-def load_json(path: str | os.PathLike[str]) -> JournalGraph:
+def load_json(path: str | os.PathLike[str], *, limits: ArchiveLimits | None = None) -> JournalGraph:
+    """Load a journal JSON file; refuses files over the JSON size limit before reading them."""
     source = Path(path)
+    cap = (limits or ArchiveLimits.from_env()).max_json_bytes
     try:
-        text = source.read_text(encoding="utf-8")
+        size = source.stat().st_size
+        if size > cap:
+            raise JournalError(
+                f"journal JSON is {size} bytes, over the limit of {cap} (MASKSMITH_JOURNAL_MAX_JSON_BYTES)",
+                file=source,
+            )
+        raw = source.read_bytes()
     except FileNotFoundError:
         raise JournalError("journal file not found", file=source) from None
-    except (OSError, UnicodeDecodeError) as exc:
+    except OSError as exc:
         raise JournalError(f"cannot read journal: {exc}", file=source) from None
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise JournalError(
-            f"invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}", file=source
-        ) from None
-    return from_dict(data, origin=str(source))
+    return from_dict(_parse_json(raw, str(source)), origin=str(source))
 
 
 def find_journal_json(folder: str | os.PathLike[str]) -> Path:
@@ -141,36 +151,56 @@ def find_journal_json(folder: str | os.PathLike[str]) -> Path:
 # --- archives ---------------------------------------------------------------------------------
 
 
-def journal_files(journal: JournalGraph) -> list[str]:
-    """Every file a journal refers to: node media, edge masks and input masks, and file arguments."""
-    names: list[str] = []
-    for _, data in journal.nodes():
-        for key in ("file", "proxyfile", "compositemaskname"):
-            if data.get(key):
-                names.append(str(data[key]))
-    file_keys = _edge_file_keys(journal)
-    for _, _, data in journal.edges():
-        for dotted in file_keys:
-            value = _dotted(data, dotted)
-            if isinstance(value, str) and value:
-                names.append(value)
-    seen: set[str] = set()
-    return [n for n in names if not (n in seen or seen.add(n))]  # type: ignore[func-returns-value]
+def _env_int(name: str, default: int) -> int:
+    value = os.environ.get(name, "").strip()
+    try:
+        return int(value) if value else default
+    except ValueError:
+        raise JournalError(f"{name}={value!r} is not a whole number of bytes") from None
 
 
-def _edge_file_keys(journal: JournalGraph) -> list[str]:
-    declared = journal.attributes.get("edgeFilePaths") or {}
-    keys = ["maskname", "inputmaskname", *declared.keys()]
-    return list(dict.fromkeys(keys))
+@dataclass(frozen=True, kw_only=True)
+class ArchiveLimits:
+    """How much an archive may expand to; beyond it the archive is refused before anything is written.
+
+    Defaults come from ``MASKSMITH_ARCHIVE_MAX_BYTES`` (total expanded size, 8 GiB),
+    ``MASKSMITH_ARCHIVE_MAX_RATIO`` (expanded ÷ archive size once past 64 MiB expanded, 200) and
+    ``MASKSMITH_JOURNAL_MAX_JSON_BYTES`` (one journal JSON, 256 MiB; also for journal folders).
+    """
+
+    max_bytes: int = 8 << 30
+    max_ratio: int = 200
+    max_json_bytes: int = 256 << 20
+    ratio_floor: int = 64 << 20
+
+    @classmethod
+    def from_env(cls) -> ArchiveLimits:
+        default = cls()
+        return cls(
+            max_bytes=_env_int("MASKSMITH_ARCHIVE_MAX_BYTES", default.max_bytes),
+            max_ratio=_env_int("MASKSMITH_ARCHIVE_MAX_RATIO", default.max_ratio),
+            max_json_bytes=_env_int("MASKSMITH_JOURNAL_MAX_JSON_BYTES", default.max_json_bytes),
+        )
 
 
-def _dotted(data: Mapping[str, Any], dotted: str) -> object:
-    value: object = data
-    for part in dotted.split("."):
-        if not isinstance(value, Mapping) or part not in value:
-            return None
-        value = value[part]
-    return value
+def _default_file_arguments() -> Callable[[str], Iterable[str]]:
+    from masksmith.operations import default_catalogue
+
+    return paths.catalogue_file_arguments(default_catalogue())
+
+
+def journal_files(
+    journal: JournalGraph, *, file_arguments: Callable[[str], Iterable[str]] | None = None
+) -> list[str]:
+    """Every file name a journal refers to (node media, masks, file arguments), without duplicates.
+
+    Names that fail containment (absolute, ``..`` leaving the folder, non-strings) are left out:
+    :func:`masksmith.journal.paths.refused` lists them. ``file_arguments`` defaults to the
+    ``file:*`` parameters of the default catalogue.
+    """
+    refs = paths.references(journal, file_arguments=file_arguments or _default_file_arguments())
+    names = [str(r.name) for r in refs if paths.lexical_problem(r.name) is None]
+    return list(dict.fromkeys(names))
 
 
 def create_archive(
@@ -179,19 +209,33 @@ def create_archive(
     *,
     journal: JournalGraph | None = None,
     exclude: Iterable[str] = (),
+    file_arguments: Callable[[str], Iterable[str]] | None = None,
 ) -> Path:
     """Write ``<destination>/<name>.tgz`` with every member under ``<name>/``; atomic.
 
-    Members: the journal JSON and every file the journal refers to that exists (``exclude`` names
-    files to leave out, such as redacted arguments). Missing files raise ArchiveError listing them.
+    Members: the journal JSON and every file the journal refers to (``exclude`` names files to leave
+    out, such as redacted arguments). A name that leaves the folder raises PathEscapeError naming its
+    attribute and node; missing files raise ArchiveError listing them. Only regular files inside the
+    folder are read (a link leading out is refused, never followed).
     """
     root = Path(folder)
     json_path = find_journal_json(root)
     journal = journal or load_json(json_path)
-    name = journal.name or root.name
+    name = paths.plain_name(journal.name or root.name, attribute="name", node="graph", origin=str(json_path))
     excluded = set(exclude)
-    members = [json_path.name] + [f for f in journal_files(journal) if f not in excluded]
-    missing = [m for m in members if not (root / m).is_file()]
+    members = [json_path.name]
+    refs = paths.references(journal, file_arguments=file_arguments or _default_file_arguments())
+    for ref in refs:
+        if isinstance(ref.name, str) and ref.name in excluded:
+            continue
+        reason = paths.problem(root, ref.name)
+        if reason is not None:
+            raise paths.PathEscapeError(
+                ref.name, reason, file=json_path, attribute=ref.attribute, node=ref.where
+            )
+        members.append(str(ref.name))
+    members = list(dict.fromkeys(members))
+    missing = [m for m in members if not paths.resolve(root, m).is_file()]
     if missing:
         raise ArchiveError(f"files referred to by the journal are missing: {', '.join(missing)}", file=root)
     out_dir = Path(destination)
@@ -201,9 +245,10 @@ def create_archive(
     os.close(fd)
     try:
         with tarfile.open(tmp, "w:gz", compresslevel=6) as tar:
-            for member in dict.fromkeys(members):
-                tar.add(root / member, arcname=f"{name}/{member}", recursive=False)
-        _verify_archive(Path(tmp), name, list(dict.fromkeys(members)))
+            for member in members:
+                arcname = f"{name}/{PurePosixPath(*paths.parts(member))}"
+                tar.add(paths.resolve(root, member), arcname=arcname, recursive=False)
+        _verify_archive(Path(tmp), name, members)
         os.replace(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -214,7 +259,7 @@ def create_archive(
 def _verify_archive(path: Path, name: str, members: list[str]) -> None:
     with tarfile.open(path, "r:gz") as tar:
         present = set(tar.getnames())
-    absent = [m for m in members if f"{name}/{m}" not in present]
+    absent = [m for m in members if f"{name}/{PurePosixPath(*paths.parts(m))}" not in present]
     if absent:
         raise ArchiveError(f"archive lacks {', '.join(absent)} after writing", file=path)
 
@@ -224,7 +269,7 @@ def _check_member(member: tarfile.TarInfo, target: Path) -> None:
     pure = PurePosixPath(name)
     if pure.is_absolute() or name.startswith(("/", "\\")) or (len(name) > 1 and name[1] == ":"):
         raise ArchiveError(f"member {name!r} has an absolute path", file=None)
-    if ".." in pure.parts:
+    if ".." in pure.parts or ".." in name.split("\\"):
         raise ArchiveError(f"member {name!r} climbs out with '..'")
     destination = (target / name).resolve()
     if not destination.is_relative_to(target):
@@ -241,27 +286,64 @@ def _check_member(member: tarfile.TarInfo, target: Path) -> None:
         raise ArchiveError(f"member {name!r} is not a regular file or folder")
 
 
-def safe_extract(archive: str | os.PathLike[str], destination: str | os.PathLike[str]) -> Path:
+# what a broken or hostile gzip/tar stream raises while it is read
+_BROKEN = (tarfile.TarError, EOFError, zlib.error, OSError, ValueError)
+
+
+def _check_sizes(members: list[tarfile.TarInfo], source: Path, limits: ArchiveLimits) -> None:
+    total = sum(m.size for m in members if m.isfile())
+    if total > limits.max_bytes:
+        raise ArchiveError(
+            f"archive expands to {total} bytes, over the limit of {limits.max_bytes} "
+            "(MASKSMITH_ARCHIVE_MAX_BYTES)",
+            file=source,
+        )
+    packed = max(1, source.stat().st_size)
+    if total > limits.ratio_floor and total > packed * limits.max_ratio:
+        raise ArchiveError(
+            f"archive expands {total // packed}-fold ({total} bytes from {packed}), over the limit of "
+            f"{limits.max_ratio} (MASKSMITH_ARCHIVE_MAX_RATIO)",
+            file=source,
+        )
+    for member in members:
+        if member.isfile() and member.name.endswith(".json") and member.size > limits.max_json_bytes:
+            raise ArchiveError(
+                f"member {member.name!r} is {member.size} bytes, over the journal JSON limit of "
+                f"{limits.max_json_bytes} (MASKSMITH_JOURNAL_MAX_JSON_BYTES)",
+                file=source,
+            )
+
+
+def safe_extract(
+    archive: str | os.PathLike[str],
+    destination: str | os.PathLike[str],
+    *,
+    limits: ArchiveLimits | None = None,
+) -> Path:
     """Extract a (gzip) tar safely and return the journal folder inside it.
 
-    Refuses absolute paths, ``..``, links that leave the target and device files — before writing
-    anything.
+    Refuses absolute paths, ``..``, links that leave the target, device files and archives that
+    expand beyond ``limits`` — before writing anything. A truncated or corrupt archive raises
+    ArchiveError (never EOFError or a tarfile error).
     """
     source = Path(archive)
+    limits = limits or ArchiveLimits.from_env()
     target = Path(destination).resolve()
     target.mkdir(parents=True, exist_ok=True)
     try:
-        tar = tarfile.open(source, "r:*")  # noqa: SIM115 - the with below closes it
-    except (tarfile.TarError, OSError) as exc:
-        raise ArchiveError(f"not a readable archive: {exc}", file=source) from None
-    with tar:
-        members = tar.getmembers()
-        for member in members:
-            try:
-                _check_member(member, target)
-            except ArchiveError as exc:
-                raise ArchiveError(exc.message, file=source) from None
-        tar.extractall(target, members=members, filter="data")
+        with tarfile.open(source, "r:*") as tar:
+            members = tar.getmembers()
+            for member in members:
+                try:
+                    _check_member(member, target)
+                except ArchiveError as exc:
+                    raise ArchiveError(exc.message, file=source) from None
+            _check_sizes(members, source, limits)
+            tar.extractall(target, members=members, filter="data")
+    except ArchiveError:
+        raise
+    except _BROKEN as exc:
+        raise ArchiveError(f"not a readable archive: {type(exc).__name__}: {exc}", file=source) from None
     jsons = [Path(m.name) for m in members if m.isfile() and m.name.endswith(".json")]
     if not jsons:
         raise ArchiveError("archive holds no journal JSON", file=source)
@@ -269,16 +351,39 @@ def safe_extract(archive: str | os.PathLike[str], destination: str | os.PathLike
     return (target / largest).parent
 
 
-def read_archive_json(archive: str | os.PathLike[str]) -> JournalGraph:
+def read_archive_json(
+    archive: str | os.PathLike[str], *, limits: ArchiveLimits | None = None
+) -> JournalGraph:
     """Load the journal inside an archive without extracting it (the largest JSON member)."""
     source = Path(archive)
-    with tarfile.open(source, "r:*") as tar:
-        jsons = [m for m in tar.getmembers() if m.isfile() and m.name.endswith(".json")]
-        if not jsons:
-            raise ArchiveError("archive holds no journal JSON", file=source)
-        member = max(jsons, key=lambda m: m.size)
-        handle = tar.extractfile(member)
-        if handle is None:
-            raise ArchiveError(f"cannot read {member.name}", file=source)
-        data = json.load(io.TextIOWrapper(handle, encoding="utf-8"))
-    return from_dict(data, origin=f"{source}:{member.name}")
+    limits = limits or ArchiveLimits.from_env()
+    try:
+        with tarfile.open(source, "r:*") as tar:
+            jsons = [m for m in tar.getmembers() if m.isfile() and m.name.endswith(".json")]
+            if not jsons:
+                raise ArchiveError("archive holds no journal JSON", file=source)
+            member = max(jsons, key=lambda m: m.size)
+            _check_sizes([member], source, limits)
+            handle = tar.extractfile(member)
+            if handle is None:
+                raise ArchiveError(f"cannot read {member.name}", file=source)
+            raw = handle.read(limits.max_json_bytes + 1)
+    except ArchiveError:
+        raise
+    except _BROKEN as exc:
+        raise ArchiveError(f"not a readable archive: {type(exc).__name__}: {exc}", file=source) from None
+    origin = f"{source}:{member.name}"
+    return from_dict(_parse_json(raw, origin), origin=origin)
+
+
+def _parse_json(raw: bytes, origin: str) -> Any:
+    try:
+        return json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise JournalError(f"journal JSON is not UTF-8 text ({exc.reason} at byte {exc.start})", file=origin) from None
+    except json.JSONDecodeError as exc:
+        raise JournalError(
+            f"invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}", file=origin
+        ) from None
+    except RecursionError:
+        raise JournalError("journal JSON is nested too deeply", file=origin) from None
