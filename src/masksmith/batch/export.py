@@ -44,13 +44,14 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any, Protocol
 
+from masksmith.batch.inflight import folder_owner_dead, write_owner
 from masksmith.batch.state import CompletionFile
 from masksmith.errors import ExportError, MasksmithError, ModelUnavailable
 from masksmith.executors import is_distributed
-from masksmith.journal import store
+from masksmith.journal import paths, store
 from masksmith.journal.bulk import ARCHIVE_SUFFIXES, JournalReport, find_journals, write_error_report
 from masksmith.journal.model import TIME_FORMAT, default_username, now_text
 from masksmith.journal.project import Journal
@@ -535,10 +536,10 @@ def _dotted(data: dict[str, Any], path: str) -> object:
     return value
 
 
-def _redacted_files(journal: Journal, paths: Sequence[str]) -> list[str]:
+def _redacted_files(journal: Journal, redactions: Sequence[str]) -> list[str]:
     names = []
     for _, _, data in journal.graph.edges():
-        for path in paths:
+        for path in redactions:
             value = _dotted(data, path)
             if isinstance(value, str) and value:
                 names.append(value)
@@ -563,21 +564,60 @@ def _stage(source: Path, staging: Path) -> Journal:
     else:
         original = Journal.open(source)
     name = original.name or original.directory.name
-    if not name or "/" in name or name in (".", ".."):
-        raise ExportError(f"journal name {name!r} cannot name an archive", file=source)
+    try:
+        paths.plain_name(name, attribute="name", node="graph")
+    except paths.PathEscapeError as exc:
+        raise ExportError(f"journal name cannot name an archive: {exc.message}", file=source) from None
     folder = staging / "journal" / name
     folder.mkdir(parents=True)
-    for file_name in store.journal_files(original.graph):
-        relative = PurePosixPath(file_name)
-        path = original.directory / file_name
-        if relative.is_absolute() or ".." in relative.parts or not path.is_file():
-            continue  # validation reports it; archiving refuses it
-        (folder / file_name).parent.mkdir(parents=True, exist_ok=True)
-        _link_or_copy(path, folder / file_name)
+    file_arguments = paths.catalogue_file_arguments(original.catalogue)
+    for file_name in store.journal_files(original.graph, file_arguments=file_arguments):
+        if not paths.contained(original.directory, file_name):
+            continue  # validation reports it (paths_contained); it is never read or copied
+        path = paths.resolve(original.directory, file_name)
+        if not path.is_file():
+            continue  # validation reports it; archiving refuses it unless --ignore
+        copy = paths.resolve(folder, file_name)
+        copy.parent.mkdir(parents=True, exist_ok=True)
+        _link_or_copy(path, copy)
     graph = store.from_dict(json.loads(store.dumps(original.graph)), origin=str(source))  # a deep copy
     staged = Journal(folder, graph, catalogue=original.catalogue)
     staged.warnings.extend(original.warnings)
     return staged
+
+
+def _unarchivable(journal: Journal) -> list[str]:
+    """File names of a staged journal that cannot go into its archive: leading out, or missing."""
+    file_arguments = paths.catalogue_file_arguments(journal.catalogue)
+    names = []
+    for ref in paths.references(journal.graph, file_arguments=file_arguments):
+        if not paths.contained(journal.directory, ref.name) or not journal.file_path(ref.name).is_file():
+            names.append(str(ref.name))
+    return list(dict.fromkeys(names))
+
+
+STAGING_PREFIX = "masksmith-export-"
+
+
+def sweep_staging(work_dir: str | os.PathLike[str] | None = None) -> list[Path]:
+    """Remove ``masksmith-export-*`` staging folders whose owner process is provably dead.
+
+    A staging folder carries its owner (host, pid, start time); one without an owner file is left
+    alone (it may be a moment old). Returns the folders removed.
+    """
+    root = Path(work_dir) if work_dir is not None else Path(tempfile.gettempdir())
+    removed = []
+    try:
+        entries = list(root.glob(f"{STAGING_PREFIX}*"))
+    except OSError:
+        return removed
+    for entry in entries:
+        if entry.is_dir() and not entry.is_symlink() and folder_owner_dead(entry):
+            shutil.rmtree(entry, ignore_errors=True)
+            removed.append(entry)
+    if removed:
+        log.warning("removed %d export staging folder(s) left by killed runs", len(removed))
+    return removed
 
 
 def _parse(text: object, fmt: str) -> datetime | None:
@@ -633,8 +673,9 @@ def export_journal(
     origin = Path(source)
     redactions = redaction_paths(options.redacted)
     moment = (now or datetime.now(UTC)).astimezone(UTC)
-    with tempfile.TemporaryDirectory(prefix="masksmith-export-", dir=options.work_dir) as tmp:
+    with tempfile.TemporaryDirectory(prefix=STAGING_PREFIX, dir=options.work_dir) as tmp:
         staging = Path(tmp)
+        write_owner(staging)  # a killed run's staging is swept by the next run (sweep_staging)
         journal = _stage(origin, staging)
         _apply_edits(journal, options, moment)
         findings: tuple[Finding, ...] = ()
@@ -649,7 +690,11 @@ def export_journal(
                     findings=findings,
                     message=f"not exported: {errors} validation error(s); --ignore exports anyway",
                 )
-        excluded = _redacted_files(journal, redactions)
+        redacted_files = _redacted_files(journal, redactions)
+        excluded = list(redacted_files)
+        if options.ignore_errors:
+            # what validation reports (files missing or leading out) stays out; the rest goes
+            excluded = list(dict.fromkeys([*excluded, *_unarchivable(journal)]))
         file_paths = journal.graph.attributes.get("edgeFilePaths")
         if isinstance(file_paths, dict):
             for path in redactions:
@@ -670,7 +715,7 @@ def export_journal(
         location=location,
         digest=digest,
         findings=findings,
-        redacted_files=tuple(excluded),
+        redacted_files=tuple(redacted_files),
         message=f"exported to {location}",
     )
 
@@ -792,6 +837,7 @@ def export_projects(
         base = Path.cwd()
     where = open_target(target)
     where.check()
+    sweep_staging(options.work_dir)
     completion = CompletionFile(complete_file) if complete_file is not None else None
     run = _Run(where, options, completion)
     results: list[ExportResult] = []

@@ -51,7 +51,7 @@ from masksmith.batch.project import CONTEXT_KEY, BatchProject, RunContext, creat
 from masksmith.batch.state import CompletionFile, ProjectClaims, atomic_write_text
 from masksmith.errors import JournalError, MasksmithError, SpecError
 from masksmith.executors import is_distributed
-from masksmith.journal import store
+from masksmith.journal import paths, store
 from masksmith.journal.model import DONOR_OP, JournalGraph
 from masksmith.journal.project import Journal
 from masksmith.operations import Catalogue, default_catalogue
@@ -608,8 +608,13 @@ def _extend_claimed(
             slot.work.chmod(slot.work.stat().st_mode | stat.S_IWUSR | stat.S_IXUSR)
             folder = slot.work
         journal = Journal.open(folder)
+        file_arguments = paths.catalogue_file_arguments(journal.catalogue)
+        for ref, reason in paths.refused(folder, journal.graph, file_arguments=file_arguments):
+            # a journal naming files outside its folder is not extended (nor re-archived)
+            raise paths.PathEscapeError(ref.name, reason, file=path, attribute=ref.attribute, node=ref.where)
         # files the journal names but the archive already lacked (e.g. proxies) do not block re-archiving
-        absent = [f for f in store.journal_files(journal.graph) if not (folder / f).is_file()]
+        names = store.journal_files(journal.graph, file_arguments=file_arguments)
+        absent = [f for f in names if not paths.resolve(folder, f).is_file()]
         nodes = select_nodes(journal, rules)
         if not nodes:
             slot.cleanup()

@@ -40,9 +40,13 @@ __all__ = [
     "PARTIAL_MARK",
     "InflightRecord",
     "RecoveryReport",
+    "OWNER_FILE",
     "claim_pick",
+    "folder_owner_dead",
     "partial_dir_name",
     "pid_alive",
+    "process_start",
+    "write_owner",
     "recover_stale",
     "release_names",
 ]
@@ -68,6 +72,65 @@ def pid_alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+OWNER_FILE = ".masksmith-owner.json"
+"""Written into a partial project folder or an export staging folder: host, pid and process start."""
+
+
+def process_start(pid: int) -> str | None:
+    """When process ``pid`` started (clock ticks since boot, from ``/proc``), None where unknown.
+
+    Together with the pid it names one process for good: a pid reused later has another start.
+    """
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text(encoding="ascii", errors="replace")
+    except OSError:
+        return None
+    fields = text.rsplit(")", 1)[-1].split()
+    return fields[19] if len(fields) > 19 else None
+
+
+def write_owner(folder: str | os.PathLike[str]) -> Path:
+    """Mark ``folder`` as this process's (host, pid, start time), atomically."""
+    path = Path(folder) / OWNER_FILE
+    owner = {"host": _HOST, "pid": os.getpid(), "start": process_start(os.getpid())}
+    atomic_write_text(path, dumps(owner) + "\n")
+    return path
+
+
+def _owner_dead(host: object, pid: object, start: object) -> bool:
+    if host != _HOST or not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0:
+        return False  # another machine's, or unreadable: not provably dead
+    if not pid_alive(pid):
+        return True
+    now = process_start(pid)
+    return isinstance(start, str) and now is not None and now != start  # the pid was reused
+
+
+def folder_owner_dead(folder: str | os.PathLike[str], *, name_pid: int | None = None) -> bool:
+    """True only when the process that made ``folder`` is provably gone.
+
+    The folder's owner file (host, pid, start time) decides; without one, ``name_pid`` (the pid in
+    the folder's name, on this host) counts as the owner when it is not alive. Anything else — an
+    owner file being written, another host, a live pid with its start time — keeps the folder.
+    """
+    path = Path(folder) / OWNER_FILE
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return name_pid is not None and not pid_alive(name_pid)
+    except (OSError, ValueError):
+        return False
+    if not isinstance(data, dict):
+        return False
+    return _owner_dead(data.get("host"), data.get("pid"), data.get("start"))
+
+
+def partial_owner_dead(partial: str | os.PathLike[str]) -> bool:
+    """Whether a ``.<name>.partial-<pid>`` folder was left by a process that is provably dead."""
+    pid_text = Path(partial).name.rsplit(PARTIAL_MARK, 1)[-1]
+    return folder_owner_dead(partial, name_pid=int(pid_text) if pid_text.isdigit() else None)
 
 
 @dataclass
@@ -241,8 +304,16 @@ def recover_stale(workdir: str | os.PathLike[str], projects: str | os.PathLike[s
                 by_list.setdefault(str(pick["picklist"]), []).append(str(pick["name"]))
             for picklist, names in by_list.items():
                 report.released += release_names(work / f"{picklist}.txt", names)
-        if partial and (results / partial).exists() and status != "failing":
-            shutil.rmtree(results / partial, ignore_errors=True)
+        leftover = results / str(partial) if partial else None
+        if (
+            leftover is not None
+            and PARTIAL_MARK in leftover.name
+            and leftover.parent == results
+            and leftover.exists()
+            and status != "failing"
+            and partial_owner_dead(leftover)
+        ):
+            shutil.rmtree(leftover, ignore_errors=True)
             report.partial_dirs.append(str(partial))
         with contextlib.suppress(FileNotFoundError):
             path.unlink()
@@ -257,8 +328,7 @@ def recover_stale(workdir: str | os.PathLike[str], projects: str | os.PathLike[s
         for entry in results.iterdir():
             if not entry.is_dir() or not entry.name.startswith(".") or PARTIAL_MARK not in entry.name:
                 continue
-            pid_text = entry.name.rsplit(PARTIAL_MARK, 1)[1]
-            if pid_text.isdigit() and not pid_alive(int(pid_text)):
+            if partial_owner_dead(entry):
                 shutil.rmtree(entry, ignore_errors=True)
                 report.partial_dirs.append(entry.name)
     if report.records or report.partial_dirs:

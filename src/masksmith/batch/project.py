@@ -27,7 +27,15 @@ from typing import Any
 import networkx as nx
 import numpy as np
 
-from masksmith.batch.inflight import PARTIAL_MARK, InflightRecord, claim_pick, partial_dir_name
+from masksmith.batch.inflight import (
+    OWNER_FILE,
+    PARTIAL_MARK,
+    InflightRecord,
+    claim_pick,
+    partial_dir_name,
+    partial_owner_dead,
+    write_owner,
+)
 from masksmith.batch.permutations import (
     PermutationExhausted,
     PermutationManager,
@@ -711,9 +719,18 @@ class _ProjectRun:
                 continue
             if claims.claim(name):
                 self.claimed_name = name
-                # holding the claim, any partial folder of this name is left by a worker that died
+                # another run (its own workdir, so its own claims) may build this name right now: a
+                # partial folder is removed only when its owner is provably dead, else the name is taken
+                live = False
                 for stale in self.ctx.projects.glob(f".{name}{PARTIAL_MARK}*"):
-                    shutil.rmtree(stale, ignore_errors=True)
+                    if partial_owner_dead(stale):
+                        shutil.rmtree(stale, ignore_errors=True)
+                    else:
+                        live = True
+                if live:
+                    claims.release(name)
+                    self.claimed_name = None
+                    continue
                 return name
         raise JournalError(f"no free project name for base {stem!r}", file=self.ctx.projects)
 
@@ -742,6 +759,7 @@ class _ProjectRun:
             )
         except Exception as exc:
             raise _NodeFailure(base_id, exc) from exc
+        write_owner(self.partial)
         self.journal = journal
         journal.graph.attributes.update(section.project_properties())
         journal.graph.attributes["batch specification name"] = self.project.name
@@ -834,7 +852,7 @@ class _ProjectRun:
         start = journal.graph.operation_predecessor(end)
         if start is None:
             raise SpecError(f"node {end_spec!r} has no operation edge to take a mask from", node=node_id)
-        path = journal.directory / str(journal.graph.edge(start, end)["maskname"])
+        path = journal.mask_path(start, end)
         if not invert:
             return str(path)
         changed = masks.from_edge_file(media_io.read_image(path).pixels)
@@ -1248,6 +1266,7 @@ class _ProjectRun:
     def _commit(self) -> ProjectOutcome:
         assert self.partial is not None and self.name is not None and self.record is not None
         shutil.rmtree(self.scratch, ignore_errors=True)
+        (self.partial / OWNER_FILE).unlink(missing_ok=True)
         final = self.ctx.projects / self.name
         self.record.update(status="committing", final=self.name, partial=self.partial.name)
         os.rename(self.partial, final)
@@ -1274,6 +1293,7 @@ class _ProjectRun:
                         self.journal.save()
                 directory = self.ctx.projects / f"{self.name}.failed"
                 shutil.rmtree(self.scratch, ignore_errors=True)
+                (self.partial / OWNER_FILE).unlink(missing_ok=True)
                 os.rename(self.partial, directory)
             else:
                 shutil.rmtree(self.partial, ignore_errors=True)

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ import click
 from masksmith.cli.validate_cmds import probes_command, validate_command
 from masksmith.cli.view_cmds import view_command
 from masksmith.errors import JournalError
+from masksmith.journal import paths
 from masksmith.journal.project import Journal
 from masksmith.report.graph_image import render_graph_png
 
@@ -31,15 +33,34 @@ def _parse_arguments(pairs: tuple[str, ...]) -> dict[str, Any]:
 
 
 def _open(path: Path) -> Journal:
+    if Journal.is_archive(path):
+        raise JournalError("this command changes the journal: extract the archive first", file=path)
     journal = Journal.open(path)
+    _warn(journal)
+    return journal
+
+
+def _warn(journal: Journal) -> None:
     for warning in journal.warnings:
         click.echo(f"warning: {warning}", err=True)
-    return journal
+
+
+@contextmanager
+def _reading(path: Path) -> Iterator[Journal]:
+    """A journal folder, its JSON or an archive (a temporary extracted copy), for reading."""
+    with Journal.opened(path) as journal:
+        _warn(journal)
+        yield journal
 
 
 def render_journal_graph(journal: Journal, out: Path) -> Path:
     """Draw a journal's graph with thumbnails of its media, coloured by operation category."""
-    thumbnails = {node: journal.directory / str(data.get("file", "")) for node, data in journal.graph.nodes()}
+    # only media inside the journal folder are drawn (a name leading out is never opened)
+    thumbnails = {
+        node: journal.file_path(data.get("file"), node=node)
+        for node, data in journal.graph.nodes()
+        if paths.contained(journal.directory, data.get("file"))
+    }
 
     def category_of(op: str) -> str:
         operation = journal.catalogue.find(op)
@@ -162,10 +183,15 @@ def add(
 @journal.command("show")
 @click.argument("journal_path", metavar="JOURNAL", type=click.Path(path_type=Path, exists=True))
 def show(journal_path: Path) -> None:
-    """Print a summary of a journal: project attributes, nodes and edges."""
-    j = _open(journal_path)
+    """Print a summary of a journal (folder, JSON or archive): project attributes, nodes and edges."""
+    with _reading(journal_path) as j:
+        _show(j, journal_path)
+
+
+def _show(j: Journal, given: Path) -> None:
     attrs = j.graph.attributes
-    click.echo(f"journal {j.name!r}  ({j.json_path})")
+    where = given if Journal.is_archive(given) else j.json_path
+    click.echo(f"journal {j.name!r}  ({where})")
     for key in ("creator", "organization", "createtime", "updatetime", "projectdescription"):
         if attrs.get(key):
             click.echo(f"  {key}: {attrs[key]}")
@@ -206,8 +232,8 @@ def _table(header: tuple[str, ...], rows: Sequence[tuple[str, ...]]) -> None:
 )
 def archive(journal_path: Path, out: Path) -> None:
     """Write NAME.tgz with the journal and every file it refers to, all under NAME/."""
-    j = _open(journal_path)
-    click.echo(str(j.archive(out)))
+    with _reading(journal_path) as j:
+        click.echo(str(j.archive(out)))
 
 
 @journal.command("graph")
@@ -218,9 +244,11 @@ def archive(journal_path: Path, out: Path) -> None:
     help="PNG to write (default: _overview_.png in the journal folder).",
 )
 def graph(journal_path: Path, out: Path | None) -> None:
-    """Draw the journal's graph with thumbnails to a PNG."""
-    j = _open(journal_path)
-    target = out or j.directory / "_overview_.png"
-    if target.suffix.lower() != ".png":
-        raise JournalError("the graph image must be a .png file", file=target)
-    click.echo(str(render_journal_graph(j, target)))
+    """Draw the journal's graph with thumbnails to a PNG (an archive needs --out)."""
+    if out is None and Journal.is_archive(journal_path):
+        raise JournalError("drawing an archive's graph needs --out", file=journal_path)
+    with _reading(journal_path) as j:
+        target = out or j.directory / "_overview_.png"
+        if target.suffix.lower() != ".png":
+            raise JournalError("the graph image must be a .png file", file=target)
+        click.echo(str(render_journal_graph(j, target)))

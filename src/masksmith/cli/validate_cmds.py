@@ -13,6 +13,7 @@ from pathlib import Path
 import click
 
 from masksmith.cli.executor_options import chosen_executor, executor_options
+from masksmith.errors import JournalError
 from masksmith.journal.bulk import JournalReport, find_journals, validate_projects
 from masksmith.journal.probes import build_composites, generate_probes, write_probe_set
 from masksmith.journal.project import Journal
@@ -55,18 +56,21 @@ def validate_command(ctx: click.Context, journal_path: Path, fix: bool, quick: b
 
     Exit status 1 when an ERROR or CRITICAL finding remains.
     """
-    journal = Journal.open(journal_path)
-    findings = validate(journal, full=not quick)
-    if fix:
-        changes = apply_fixes(journal, findings)
-        for change in changes:
-            click.echo(f"fixed: {change}")
-        if not changes:
-            click.echo("no fixes to apply")
-        else:
-            findings = validate(journal, full=not quick)
+    if fix and Journal.is_archive(journal_path):
+        raise JournalError("--fix changes the journal: extract the archive first", file=journal_path)
+    with Journal.opened(journal_path) as journal:
+        findings = validate(journal, full=not quick)
+        if fix:
+            changes = apply_fixes(journal, findings)
+            for change in changes:
+                click.echo(f"fixed: {change}")
+            if not changes:
+                click.echo("no fixes to apply")
+            else:
+                findings = validate(journal, full=not quick)
+        name = journal.name
     click.echo(findings_table(findings))
-    click.echo(f"{journal.name}: {_counts(findings)}")
+    click.echo(f"{name}: {_counts(findings)}")
     if has_errors(findings):
         ctx.exit(1)
 
@@ -88,11 +92,11 @@ def probes_command(journal_path: Path, out_dir: Path, blue_only: bool, no_donors
     """Write the probes of JOURNAL: one mask per manipulation and final image, donor masks and composites."""
     from masksmith.journal.probes import is_edge_composite, is_edge_localized
 
-    journal = Journal.open(journal_path)
     inclusion = is_edge_composite if blue_only else is_edge_localized
-    probes = generate_probes(journal, inclusion=inclusion, donors=not no_donors)
-    composites = build_composites(journal, probes)
-    files = write_probe_set(journal, probes, composites, out_dir)
+    with Journal.opened(journal_path) as journal:
+        probes = generate_probes(journal, inclusion=inclusion, donors=not no_donors)
+        composites = build_composites(journal, probes)
+        files = write_probe_set(journal, probes, composites, out_dir)
     click.echo(
         f"{len(probes)} probes for {len(composites)} final nodes: "
         f"{len(files.masks)} masks, {len(files.composites)} composites, {files.csv}, {files.json}"

@@ -23,6 +23,7 @@ import csv
 import io
 import json
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,7 +34,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from masksmith.errors import JournalError
-from masksmith.journal import store
+from masksmith.journal import paths, store
 from masksmith.journal.compare import parse_pair
 from masksmith.journal.model import DONOR_OP
 from masksmith.journal.rules_base import inspect
@@ -532,10 +533,10 @@ def generate_probes(
                     target_base_node=base,
                     final_node=final,
                     target_mask=masks.to_probe_file(mask),
-                    target_mask_file=f"{start}_{end}_{final}_ps.png",
+                    target_mask_file=_file_name(f"{start}_{end}_{final}_ps.png"),
                     donor_base_node=donor_base,
                     donor_mask=masks.to_probe_file(donor_mask) if donor_mask is not None else None,
-                    donor_mask_file=f"{start}_{end}_{donor_base}_d_mask.png"
+                    donor_mask_file=_file_name(f"{start}_{end}_{donor_base}_d_mask.png")
                     if donor_mask is not None
                     else None,
                     change_size=(final_shape[0] - end_shape[0], final_shape[1] - end_shape[1]),
@@ -559,12 +560,17 @@ def build_composites(journal: Journal, probes: list[Probe]) -> dict[str, Composi
             image[probe.target_mask > 0] = min(probe.level, 255)
             levels.setdefault(probe.level, []).append(probe.edge_id)
         out[final] = Composite(
-            final, image, {k: tuple(v) for k, v in levels.items()}, f"{final}_composite.png"
+            final, image, {k: tuple(v) for k, v in levels.items()}, _file_name(f"{final}_composite.png")
         )
     return out
 
 
 # --- files ----------------------------------------------------------------------------------------
+
+
+def _file_name(name: str) -> str:
+    """A probe file name from node ids: separators and NUL (from a hostile id) become ``_``."""
+    return re.sub(r"[\\/\x00]", "_", name)
 
 
 @dataclass(frozen=True)
@@ -604,15 +610,15 @@ def write_probe_set(
     written: list[Path] = []
     donors_done: set[str] = set()
     for probe in probes:
-        written.append(media_io.write_image(out / probe.target_mask_file, probe.target_mask))
+        written.append(media_io.write_image(paths.resolve(out, probe.target_mask_file), probe.target_mask))
         if (
             probe.donor_mask is not None
             and probe.donor_mask_file
             and probe.donor_mask_file not in donors_done
         ):
             donors_done.add(probe.donor_mask_file)
-            written.append(media_io.write_image(out / probe.donor_mask_file, probe.donor_mask))
-    composite_paths = [media_io.write_image(out / c.file, c.image) for c in composites.values()]
+            written.append(media_io.write_image(paths.resolve(out, probe.donor_mask_file), probe.donor_mask))
+    composite_paths = [media_io.write_image(paths.resolve(out, c.file), c.image) for c in composites.values()]
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(CSV_HEADER)

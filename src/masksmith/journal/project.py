@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import os
 import shutil
+import tarfile
 import tempfile
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -121,6 +123,30 @@ class Journal:
     ) -> Journal:
         folder = store.safe_extract(archive, into)
         return cls.open(folder, catalogue=catalogue)
+
+    @staticmethod
+    def is_archive(path: PathLike) -> bool:
+        """True when ``path`` is a (gzip) tar file, judged by its content, not its name."""
+        location = Path(path)
+        if not location.is_file():
+            return False
+        try:
+            return tarfile.is_tarfile(location)
+        except (OSError, EOFError, ValueError):
+            return location.name.lower().endswith((".tgz", ".tar.gz", ".tar"))
+
+    @classmethod
+    @contextmanager
+    def opened(cls, path: PathLike, *, catalogue: Catalogue | None = None) -> Iterator[Journal]:
+        """Open a journal folder, its JSON, or an archive (extracted safely into a temporary folder).
+
+        The archive's copy disappears when the ``with`` block ends: changes to it are not kept.
+        """
+        if cls.is_archive(path):
+            with tempfile.TemporaryDirectory(prefix="masksmith-open-") as scratch:
+                yield cls.open_archive(path, scratch, catalogue=catalogue)
+            return
+        yield cls.open(path, catalogue=catalogue)
 
     # --- properties -----------------------------------------------------------------------------
 

@@ -452,7 +452,7 @@ def journal_run_rows(folder: PathLike) -> list[ImageRunRow]:
             journal = Journal.open(json_path)
             base = journal.graph.base_node()
             finals = journal.graph.final_nodes()
-            masks = tuple(journal.directory / str(d["maskname"]) for _, _, d in journal.graph.edges())
+            masks = tuple(journal.mask_path(s, e) for s, e, _ in journal.graph.edges())
             output = journal.path_of(finals[-1]) if finals else None
             rows.append(ImageRunRow(name, journal.path_of(base), output, masks, "ok"))
         except MasksmithError as exc:

@@ -29,6 +29,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from masksmith.errors import ExportError, MasksmithError, MediaError, ModelUnavailable
+from masksmith.journal import paths
 from masksmith.journal.model import DONOR_OP
 from masksmith.journal.project import Journal
 from masksmith.media import io as media_io
@@ -336,8 +337,9 @@ def _mask_of(value: Any, directory: Path, *, probe_file: bool) -> NDArray[np.boo
             return np.asarray(value)
         return masks.from_probe_file(value)
     if isinstance(value, str | os.PathLike):
-        path = Path(value) if Path(value).is_absolute() else directory / value
-        if not path.is_file():
+        # a probe's own mask file (an absolute path it wrote) or a name inside the journal folder
+        path = Path(value) if Path(value).is_absolute() else _contained(directory, os.fspath(value))
+        if path is None or not path.is_file():
             return None
         pixels = media_io.read_image(path).pixels
         return masks.from_probe_file(pixels) if probe_file else masks.from_edge_file(pixels)
@@ -446,6 +448,11 @@ def _category_function(journal: Journal) -> Callable[[str], str | None]:
     return category_of
 
 
+def _contained(directory: Path, name: object) -> Path | None:
+    """A journal file name as a path inside ``directory``; None when it leads out (never opened)."""
+    return paths.resolve(directory, name) if paths.contained(directory, name) else None
+
+
 def _lossy(path: Path) -> bool:
     try:
         return media_io.image_format(path) == "JPEG"
@@ -458,8 +465,13 @@ def _node_media(
 ) -> dict[str, NodeMedia]:
     out: dict[str, NodeMedia] = {}
     for index, (node_id, data) in enumerate(journal.graph.nodes()):
-        path = journal.directory / str(data.get("file", ""))
-        if not data.get("file") or not path.is_file():
+        path = _contained(journal.directory, data.get("file"))
+        if path is None and data.get("file"):
+            out[node_id] = NodeMedia(
+                None, None, 0, 0, problem=f"media file {data.get('file')!r} leads out of the journal folder"
+            )
+            continue
+        if path is None or not path.is_file():
             out[node_id] = NodeMedia(None, None, 0, 0, problem=f"media file missing: {data.get('file', '')}")
             continue
         try:
@@ -491,9 +503,11 @@ def _edge_entries(
         overlay = raw = None
         problem = ""
         maskname = str(data.get("maskname") or "")
-        mask_path = journal.directory / maskname if maskname else None
-        if mask_path is None:
+        mask_path = _contained(journal.directory, maskname) if maskname else None
+        if not maskname:
             problem = "the edge has no mask"
+        elif mask_path is None:
+            problem = f"mask file {maskname!r} leads out of the journal folder"
         elif not mask_path.is_file():
             problem = f"mask file missing: {maskname}"
         else:
