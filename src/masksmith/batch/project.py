@@ -71,6 +71,7 @@ from masksmith.batch.spec import (
 )
 from masksmith.batch.state import FailureLog, Picklist, PoolExhausted, ProjectClaims, dumps, list_pool
 from masksmith.errors import JournalError, MasksmithError, PluginError, SpecError
+from masksmith.journal import paths
 from masksmith.journal.project import Journal
 from masksmith.media import io as media_io
 from masksmith.media import masks
@@ -408,11 +409,15 @@ class BatchProject:
         from masksmith.report.graph_image import render_graph_png
         from masksmith.report.layout import compute_layout, export_positions_csv
 
+        try:  # graph.name comes from the spec: it names files in ``directory``, never a path
+            name = paths.plain_name(self.name, attribute="graph.name", node="graph")
+        except paths.PathEscapeError as exc:
+            raise SpecError(exc.message, file=self.filename, node="graph", path="graph.name") from None
         folder = Path(directory)
         folder.mkdir(parents=True, exist_ok=True)
         graph = self.display_graph()
-        png = render_graph_png(graph, folder / f"{self.name}.png", title=self.name)
-        export_positions_csv(compute_layout(graph).positions, folder / f"{self.name}.csv")
+        png = render_graph_png(graph, folder / f"{name}.png", title=name)
+        export_positions_csv(compute_layout(graph).positions, folder / f"{name}.csv")
         return png
 
     saveGraphImage = save_graph_image
@@ -681,11 +686,29 @@ class _ProjectRun:
                 m.element: self.given[m.element] for m in members if m.element in self.given
             }
 
+    def _in_pool(self, node_id: str, node: SelectionNode, value: object) -> str:
+        """A file named by a ``--from_state`` line, accepted only when it is in the node's pool."""
+        path = str(value)
+        if node.image_directory:
+            pool = self.project.pool(node, self.ctx.globals)
+        else:
+            pool = [str(format_value(f, self.ctx.globals, node=node_id)) for f in node.files or ()]
+        real = os.path.realpath(path)
+        if not any(real == os.path.realpath(candidate) for candidate in pool):
+            raise SpecError(
+                f"--from_state names {path!r}, which is not in this node's pool; refused",
+                node=node_id,
+                argument="from_state",
+            )
+        return path
+
     def _pick(self, node_id: str, node: SelectionNode) -> str:
         if node_id in self.permuted:
+            if self.from_state and node_id in self.given:
+                return self._in_pool(node_id, node, self.permuted[node_id])
             return str(self.permuted[node_id])
         if node_id in self.given:
-            path = str(self.given[node_id])
+            path = self._in_pool(node_id, node, self.given[node_id])
             if node.image_directory:
                 Picklist(self.ctx.workdir, node.picklist_name).add(path)
             return path

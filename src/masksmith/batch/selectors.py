@@ -14,6 +14,7 @@ import importlib.metadata
 import inspect
 import json
 import math
+import re
 import string
 import threading
 from collections.abc import Callable, Mapping, Sequence
@@ -171,6 +172,10 @@ def apply_function(name: str, value: Any, *, node: str | None = None, argument: 
         ) from None
 
 
+MAX_FORMAT_WIDTH = 1000
+"""The largest width or precision a substitution's format spec may ask for."""
+
+
 class SubstitutionFormatter(string.Formatter):
     """``{name}`` from globals, ``{name@node}`` from a node's local state (split at the last ``@``).
 
@@ -185,6 +190,15 @@ class SubstitutionFormatter(string.Formatter):
 
     def get_field(self, field_name: str, args: Sequence[Any], kwargs: Mapping[str, Any]) -> Any:
         return self.get_value(field_name, args, kwargs), field_name
+
+    def format_field(self, value: Any, format_spec: str) -> Any:
+        # a width or precision such as {x:>1999999999} would build a string of that size
+        for digits in re.findall(r"\d+", format_spec):
+            if len(digits) > 6 or int(digits) > MAX_FORMAT_WIDTH:
+                raise ValueError(
+                    f"format width or precision {digits} in {format_spec!r} is over {MAX_FORMAT_WIDTH}"
+                )
+        return super().format_field(value, format_spec)
 
     def get_value(self, key: int | str, args: Sequence[Any], kwargs: Mapping[str, Any]) -> Any:
         name = str(key)

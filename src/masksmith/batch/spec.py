@@ -226,6 +226,18 @@ class PluginArg(ArgumentBase):
     state_name: str | None = None
 
 
+_INT64_MAX = 2**63 - 1
+MAX_PERMUTED_VALUES = 1_000_000
+"""The most values one argument of a permute group may iterate over (the odometer lists them)."""
+
+
+def _check_permuted_count(arg: ArgumentBase, count: int) -> None:
+    if arg.permutegroup and count > MAX_PERMUTED_VALUES:
+        raise ValueError(
+            f"{arg.type!r} has {count} values, too many to permute (at most {MAX_PERMUTED_VALUES})"
+        )
+
+
 class IntRange(BaseModel):
     """One inclusive integer range ``low..high`` by ``step``."""
 
@@ -236,6 +248,9 @@ class IntRange(BaseModel):
 
     def values(self) -> list[int]:
         return list(range(self.low, self.high + 1, self.step))
+
+    def count(self) -> int:
+        return (self.high - self.low) // self.step + 1
 
 
 def _parse_int_ranges(type_: str) -> list[dict[str, int]]:
@@ -251,6 +266,8 @@ def _parse_int_ranges(type_: str) -> list[dict[str, int]]:
         step = int(bounds.group("step")) if bounds.group("step") else 1
         if step <= 0 or low > high:
             raise ValueError(f"integer range {part!r} needs low <= high and step > 0")
+        if max(abs(low), abs(high), step) > _INT64_MAX:
+            raise ValueError(f"integer range {part!r} goes beyond 64-bit integers")
         ranges.append({"low": low, "high": high, "step": step})
     return ranges
 
@@ -303,6 +320,11 @@ class IntRangeArg(ArgumentBase):
     def step(self) -> int:
         return self.ranges[0].step
 
+    @model_validator(mode="after")
+    def _check_permuted(self) -> IntRangeArg:
+        _check_permuted_count(self, sum(r.count() for r in self.ranges))
+        return self
+
     def values(self) -> list[Any]:
         return [v for r in self.ranges for v in r.values()]
 
@@ -334,9 +356,21 @@ class FloatRangeArg(ArgumentBase):
             return data  # reported against "type" by _check_type
         return {**data, "low": low, "high": high, "step": step}
 
+    @model_validator(mode="after")
+    def _check_permuted(self) -> FloatRangeArg:
+        _check_permuted_count(self, self.count())
+        return self
+
+    def count(self) -> int:
+        step = 1.0 if self.step is None else self.step
+        try:
+            return math.floor((self.high - self.low) / step + 1e-9) + 1
+        except (OverflowError, ValueError):
+            return MAX_PERMUTED_VALUES + 1  # infinite or not a number: never iterable
+
     def values(self) -> list[Any]:
         step = 1.0 if self.step is None else self.step
-        count = math.floor((self.high - self.low) / step + 1e-9) + 1
+        count = self.count()
         # Rounding removes float noise such as 0.04 + 3 * 0.02 = 0.09999999999999999.
         return [round(self.low + k * step, 12) for k in range(count)]
 
@@ -730,6 +764,12 @@ def _load_raw(
         raise SpecError(
             f"not valid JSON (line {exc.lineno} column {exc.colno}): {exc.msg}", file=path
         ) from None
+    except UnicodeDecodeError as exc:
+        raise SpecError(
+            f"not a JSON text file (byte {exc.start} is not UTF-8: {exc.reason})", file=path
+        ) from None
+    except RecursionError:
+        raise SpecError("JSON is nested too deeply to be a specification", file=path) from None
     if not isinstance(data, dict):
         raise SpecError("a specification is a JSON object with 'nodes' and 'links'", file=path)
     return data, path
@@ -784,6 +824,8 @@ def load_spec(
     raw, file = _load_raw(source)
     try:
         return _build(raw, extension=extension, known_plugins=known_plugins, require=require_project_fields)
+    except RecursionError:
+        raise SpecError("specification is nested too deeply", file=file) from None
     except SpecError as exc:
         if file is not None and exc.file is None:
             raise SpecError(exc.message, file=file, node=exc.node, **exc.context) from None
