@@ -36,6 +36,7 @@ def _open(path: Path) -> Journal:
     if Journal.is_archive(path):
         raise JournalError("this command changes the journal: extract the archive first", file=path)
     journal = Journal.open(path)
+    journal.check_contained()
     _warn(journal)
     return journal
 
@@ -49,6 +50,7 @@ def _warn(journal: Journal) -> None:
 def _reading(path: Path) -> Iterator[Journal]:
     """A journal folder, its JSON or an archive (a temporary extracted copy), for reading."""
     with Journal.opened(path) as journal:
+        journal.check_contained()
         _warn(journal)
         yield journal
 

@@ -94,6 +94,7 @@ def probes_command(journal_path: Path, out_dir: Path, blue_only: bool, no_donors
 
     inclusion = is_edge_composite if blue_only else is_edge_localized
     with Journal.opened(journal_path) as journal:
+        journal.check_contained()
         probes = generate_probes(journal, inclusion=inclusion, donors=not no_donors)
         composites = build_composites(journal, probes)
         files = write_probe_set(journal, probes, composites, out_dir)

@@ -166,6 +166,15 @@ class Journal:
         """The path of a file name read from this journal, inside its folder (else PathEscapeError)."""
         return paths.resolve(self.directory, name, attribute=attribute, node=node)
 
+    def check_contained(self) -> None:
+        """Raise PathEscapeError for the first file name (or journal name) that leads out of the folder."""
+        origin = self._json_file or self.directory
+        if self.name:
+            paths.plain_name(self.name, attribute="name", node="graph", origin=str(origin))
+        file_arguments = paths.catalogue_file_arguments(self.catalogue)
+        for ref, reason in paths.refused(self.directory, self.graph, file_arguments=file_arguments):
+            raise paths.PathEscapeError(ref.name, reason, file=origin, attribute=ref.attribute, node=ref.where)
+
     def path_of(self, node_id: str) -> Path:
         return self.file_path(self.graph.node(node_id).get("file"), attribute="file", node=node_id)
 

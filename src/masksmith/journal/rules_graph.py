@@ -197,7 +197,7 @@ def paths_contained(journal: Journal) -> Iterator[Finding]:
     attribute and the node or link. The journal's ``name`` must be a plain file name.
     """
     name = journal.graph.attributes.get("name")
-    if name is not None:
+    if name:  # a missing name is graph_required_attributes' finding
         try:
             paths.plain_name(name, attribute="name", node="graph")
         except paths.PathEscapeError as exc:

@@ -232,6 +232,7 @@ def build_batch_index(
         journal_page = pages / f"{slug}.html"
         try:
             with opened_journal(source) as journal:
+                journal.check_contained()
                 status = validation_status(journal, validator)
                 result = build_report(
                     journal,

@@ -699,4 +699,5 @@ def opened_journal(path: PathLike) -> Iterator[Journal]:
 def build_journal_report(path: PathLike, out: PathLike, **options: Any) -> ReportResult:
     """:func:`build_report` for a journal given by path (folder, JSON file or ``.tgz``)."""
     with opened_journal(path) as journal:
+        journal.check_contained()  # a journal naming files outside its folder is refused, not shown
         return build_report(journal, out, **options)
