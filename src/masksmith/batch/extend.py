@@ -603,6 +603,7 @@ def _extend_claimed(
         if archive:
             folder = store.safe_extract(path, slot.work)
         else:
+            Journal.open(path).check_contained()  # a journal naming files outside is not even copied
             shutil.copytree(path, slot.work, symlinks=True)
             # the copy keeps the original's modes; a read-only journal folder must still take new files
             slot.work.chmod(slot.work.stat().st_mode | stat.S_IWUSR | stat.S_IXUSR)

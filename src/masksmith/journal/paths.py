@@ -165,7 +165,7 @@ def _walk(value: object, parts: list[str], trail: str) -> Iterator[tuple[str, ob
     head, rest = parts[0], parts[1:]
     if isinstance(value, list):
         for i, item in enumerate(value):
-            yield from _walk(item, parts, f"{trail}[{i}]")
+            yield from _walk(item, rest if head == "*" else parts, f"{trail}[{i}]")
         return
     if not isinstance(value, Mapping):
         return

@@ -60,6 +60,8 @@ class Journal:
         self.directory = Path(directory)
         self.graph = graph
         self._json_file: Path | None = None
+        self.origin: str | None = None
+        """Where the journal came from when that is not its folder (``archive.tgz:name/name.json``)."""
         self.catalogue = catalogue or default_catalogue()
         self._pixels: OrderedDict[str, Image] = OrderedDict()
         # recently written edge masks with the (mtime_ns, size) of their files
@@ -122,7 +124,16 @@ class Journal:
         cls, archive: PathLike, into: PathLike, *, catalogue: Catalogue | None = None
     ) -> Journal:
         folder = store.safe_extract(archive, into)
-        return cls.open(folder, catalogue=catalogue)
+        try:
+            journal = cls.open(folder, catalogue=catalogue)
+            journal.origin = f"{os.fspath(archive)}:{journal.json_path.relative_to(Path(into).resolve())}"
+            return journal
+        except JournalError as exc:
+            # name the archive (and the member), not the temporary folder it was extracted to
+            where = exc.file
+            if where is not None and Path(where).is_relative_to(Path(into).resolve()):
+                where = f"{os.fspath(archive)}:{Path(where).relative_to(Path(into).resolve())}"
+            raise JournalError(exc.message, file=where or os.fspath(archive), node=exc.node) from None
 
     @staticmethod
     def is_archive(path: PathLike) -> bool:
@@ -168,7 +179,7 @@ class Journal:
 
     def check_contained(self) -> None:
         """Raise PathEscapeError for the first file name (or journal name) that leads out of the folder."""
-        origin = self._json_file or self.directory
+        origin = self.origin or self._json_file or self.directory
         if self.name:
             paths.plain_name(self.name, attribute="name", node="graph", origin=str(origin))
         file_arguments = paths.catalogue_file_arguments(self.catalogue)
