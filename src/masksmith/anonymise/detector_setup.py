@@ -99,7 +99,7 @@ def warn_uncovered_once(config: AnonymiseConfig, names: Sequence[DetectorName]) 
 def refine(found: Sequence[Detections], names: Sequence[str], config: AnonymiseConfig) -> list[Detections]:
     """Faces scaled by ``face_scale``; weak detectors' boxes gated by stronger cues (per detector name)."""
     det = config.detection
-    out = [scale_boxes(d, det.face_scale) for d in found] if det.face_scale != 1.0 else list(found)
+    out = [scale_boxes(d, det.face_scale) for d in found]
     if not det.gate_weak_detectors:
         return out
     weak = [n in ("hog-people", "haar-plates") for n in names]

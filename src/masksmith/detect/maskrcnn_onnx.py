@@ -66,8 +66,7 @@ def paste_mask(
         m,
         (c1 - c0, r1 - r0),
         flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
-        borderMode=cv2.BORDER_CONSTANT,
-        borderValue=0.0,
+        borderMode=cv2.BORDER_REPLICATE,  # the mask reaches the box edge: nothing at the rim stays visible
     )
     out[r0:r1, c0:c1] = roi >= threshold
     return out

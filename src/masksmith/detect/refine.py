@@ -28,12 +28,42 @@ from masksmith.detect.api import (
 VEHICLES: tuple[str, ...] = (CAR, BUS, TRUCK, MOTORCYCLE)
 
 
+#: A face turned sideways: CenterFace's box hugs the visible front; the head extends away from the nose by
+#: about the nose's offset from the box centre. Offsets below this share of the width count as frontal.
+TURN_MIN_OFFSET = 0.1
+
+
+def widen_turned_faces(dets: Detections) -> Detections:
+    """Face boxes extended away from the nose by the nose's offset from the box centre (needs landmarks).
+
+    A profile face's box covers the face front; the ear and cheek on the far side stay visible without
+    this. Landmark order is CenterFace's: eyes, nose (index 2), mouth corners.
+    """
+    if dets.keypoints is None or not len(dets) or dets.keypoints.shape[1] < 3:
+        return dets
+    boxes = dets.boxes.copy()
+    width = boxes[:, 2] - boxes[:, 0]
+    nose_x = dets.keypoints[:, 2, 0]
+    offset = (nose_x - (boxes[:, 0] + boxes[:, 2]) / 2) / np.maximum(width, 1e-6)
+    offset = np.where(np.isfinite(offset) & (np.abs(offset) >= TURN_MIN_OFFSET), offset, 0.0)
+    is_face = np.array([label == FACE for label in dets.class_labels], dtype=bool)
+    offset = np.where(is_face, offset, 0.0)
+    boxes[:, 0] -= np.clip(offset, 0, None) * width  # nose right of centre: the head goes on to the left
+    boxes[:, 2] += np.clip(-offset, 0, None) * width
+    out = dets._replace(boxes=boxes)
+    return out.clip() if dets.image_size is not None else out
+
+
 def scale_boxes(dets: Detections, factor: float, *, classes: Sequence[str] = (FACE,)) -> Detections:
     """``dets`` with the boxes of ``classes`` scaled by ``factor`` about their centres (clipped to the image).
 
     Masks of scaled detections are dropped so the grown box is what gets hidden.
     """
-    if factor == 1.0 or not len(dets):
+    if not len(dets):
+        return dets
+    if FACE in classes:
+        dets = widen_turned_faces(dets)
+    if factor == 1.0:
         return dets
     if factor <= 0:
         raise ValueError(f"expected a scale factor > 0, got {factor}")
