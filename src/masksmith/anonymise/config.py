@@ -293,7 +293,7 @@ class DetectionConfig(_Group):
     model_class_map: dict[int, str] | None = None
     # masksmith: with no people/vehicle detector listed, add mask_rcnn when its model is in the cache
     use_cached_people_model: bool = True
-    # masksmith: hidden face region = detected box scaled by this about its centre (deface: 1.3), then dilated
+    # masksmith: as deface's --mask-scale: each side of a face box moves out by (face_scale - 1) x its size
     face_scale: float = Field(default=1.3, ge=1.0, le=3.0)
     # masksmith: weak detectors (hog_people, haar_plates) only count where a stronger cue agrees
     gate_weak_detectors: bool = True

