@@ -88,7 +88,10 @@ def test_360_default_has_the_v2_360_values() -> None:
 
 def test_masksmith_additions_have_defaults() -> None:
     config = load_config(None)
-    assert [d.value for d in config.detection.detectors] == ["centerface", "hog_people", "haar_plates"]
+    # precision first: no HOG/Haar on whole images; faces scaled as deface does; weak cues gated
+    assert [d.value for d in config.detection.detectors] == ["centerface", "text_plates"]
+    assert config.detection.face_scale == 1.3 and config.detection.gate_weak_detectors
+    assert config.detection.use_cached_people_model and config.detection.mask_rcnn_model_path is None
     assert config.detection.kept_classes == [
         "person", "bicycle", "car", "motorcycle", "bus", "truck", "face", "licence_plate",
     ]  # fmt: skip
@@ -220,7 +223,11 @@ def test_wrong_values_name_key_and_expectation(tmp_path: Path, text: str, key: s
             "draw_mode",
             ["'blur'", "'gray_blur'", "'normalized_gray_blur'", "'mask_color'"],
         ),
-        ("detectors: [yolo]\n", "detectors", ["'centerface'", "'yolo_seg'", "'hog_people'", "'haar_plates'"]),
+        (
+            "detectors: [yolo]\n",
+            "detectors",
+            ["'centerface'", "'yolo_seg'", "'hog_people'", "'haar_plates'", "'text_plates'", "'mask_rcnn'"],
+        ),
     ],
 )
 def test_bad_enum_lists_valid_values(tmp_path: Path, text: str, key: str, valid: list[str]) -> None:

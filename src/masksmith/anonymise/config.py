@@ -128,6 +128,8 @@ class DetectorName(StrEnum):
     YOLO_SEG = "yolo_seg"
     HOG_PEOPLE = "hog_people"
     HAAR_PLATES = "haar_plates"
+    TEXT_PLATES = "text_plates"
+    MASK_RCNN = "mask_rcnn"
 
 
 def _enum_case_insensitive(enum: type[Enum], value: Any) -> Any:
@@ -278,11 +280,23 @@ class DetectionConfig(_Group):
 
     model_type: ModelType = ModelType.MEDIUM
     detectors: list[DetectorName] = Field(
-        # embedded defaults that need no download; add yolo_seg with a model for instance masks
-        default_factory=lambda: [DetectorName.CENTERFACE, DetectorName.HOG_PEOPLE, DetectorName.HAAR_PLATES],
+        # precision first: models that ship in packages; people and vehicles need a model (mask_rcnn, yolo_seg)
+        default_factory=lambda: [DetectorName.CENTERFACE, DetectorName.TEXT_PLATES],
         min_length=1,
     )
     yolo_model_paths: YoloModelPaths = Field(default_factory=YoloModelPaths)
+    # masksmith: a PP-OCR text-detection ONNX for text_plates (null: the one in the rapidocr wheel)
+    text_model_path: str | None = None
+    # masksmith: an ONNX model zoo Mask R-CNN for mask_rcnn (null: the fetched one in the model cache)
+    mask_rcnn_model_path: str | None = None
+    # masksmith: model class index -> class name for mask_rcnn / yolo_seg (null: the model family's COCO map)
+    model_class_map: dict[int, str] | None = None
+    # masksmith: with no people/vehicle detector listed, add mask_rcnn when its model is in the cache
+    use_cached_people_model: bool = True
+    # masksmith: as deface's --mask-scale: each side of a face box moves out by (face_scale - 1) x its size
+    face_scale: float = Field(default=1.3, ge=1.0, le=3.0)
+    # masksmith: weak detectors (hog_people, haar_plates) only count where a stronger cue agrees
+    gate_weak_detectors: bool = True
     kept_classes: list[str] = Field(
         default_factory=lambda: [
             "person", "bicycle", "car", "motorcycle", "bus", "truck", "face", "licence_plate",
@@ -309,6 +323,16 @@ class DetectionConfig(_Group):
         if isinstance(value, list):
             return [_enum_case_insensitive(DetectorName, v) for v in value]
         return value
+
+    @field_validator("model_class_map")
+    @classmethod
+    def _class_map(cls, value: dict[int, str] | None) -> dict[int, str] | None:
+        if value is None:
+            return None
+        unknown = sorted({v for v in value.values() if v not in CLASS_ORDER})
+        if unknown:
+            raise ValueError(f"unknown class name(s) {unknown}; use COCO class names, 'face' or 'licence_plate'")
+        return dict(value)
 
     @field_validator("kept_classes")
     @classmethod
@@ -672,6 +696,10 @@ def _merge(base: dict[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _resolve_relative_paths(flat: dict[str, Any], directory: Path) -> None:
+    for key in ("text_model_path", "mask_rcnn_model_path"):
+        value = flat.get(key)
+        if isinstance(value, str) and value and not Path(value).is_absolute():
+            flat[key] = str(directory / value)
     paths = flat.get("yolo_model_paths")
     if isinstance(paths, Mapping):
         flat["yolo_model_paths"] = {
@@ -844,6 +872,11 @@ def check_startup(
         elif not Path(model).is_file():
             message = f"{det.model_type.value} model file {model!r} does not exist"
             problems.append(("yolo_model_paths", message))
+
+    for name, key in ((DetectorName.TEXT_PLATES, "text_model_path"), (DetectorName.MASK_RCNN, "mask_rcnn_model_path")):
+        value = getattr(det, key)
+        if name in det.detectors and value is not None and not Path(value).is_file():
+            problems.append((key, f"model file {value!r} does not exist"))
 
     email = config.email
     if email.any_email and (not email.smtp_host or not email.email_to_addresses):

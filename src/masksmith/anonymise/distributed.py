@@ -138,6 +138,7 @@ def execute_distributed(
                 run.record_failure(paths, RemoteImageError(result.error or "failed"))
             else:
                 summary.masked += 1
+                summary.count_hidden(result.row)
                 _log.info("done: %s", paths.input_file)
                 try:
                     run.sink.add(result.row)

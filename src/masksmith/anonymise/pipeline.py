@@ -47,7 +47,15 @@ from masksmith.anonymise.walker import (
     start_walk,
     wait_for_path,
 )
-from masksmith.detect import ROAD_CLASSES, Detections, Detector, create_detector, detect_downscaled
+from masksmith.anonymise.detector_setup import (
+    DETECTOR_CLASSES,
+    detector_options,
+    plan_detectors,
+    refine,
+    uncovered_classes,
+    warn_uncovered_once,
+)
+from masksmith.detect import Detections, Detector, create_detector, detect_downscaled
 from masksmith.errors import MasksmithError, MediaError
 from masksmith.executors import is_distributed, usable_cpus
 from masksmith.media.io import LoadedImage, encode_image, read_image
@@ -75,13 +83,10 @@ REGISTRY_NAMES: Mapping[DetectorName, str] = {
     DetectorName.YOLO_SEG: "yolo-seg",
     DetectorName.HOG_PEOPLE: "hog-people",
     DetectorName.HAAR_PLATES: "haar-plates",
+    DetectorName.TEXT_PLATES: "text-plates",
+    DetectorName.MASK_RCNN: "mask-rcnn",
 }
-_DETECTOR_CLASSES: Mapping[DetectorName, tuple[str, ...]] = {
-    DetectorName.CENTERFACE: ("face",),
-    DetectorName.YOLO_SEG: ROAD_CLASSES,
-    DetectorName.HOG_PEOPLE: ("person",),
-    DetectorName.HAAR_PLATES: ("licence_plate",),
-}
+_DETECTOR_CLASSES = DETECTOR_CLASSES
 _JOURNAL_DRAW_MODE = {
     DrawMode.BLUR: "blur",
     DrawMode.GRAY_BLUR: "gray",
@@ -177,12 +182,14 @@ def build_detectors(
     det = config.detection
     kept = set(det.kept_classes)
     out: list[tuple[DetectorName, Detector]] = []
-    for name in det.detectors:
+    names = plan_detectors(config)
+    warn_uncovered_once(config, names)
+    for name in names:
         classes = [c for c in _DETECTOR_CLASSES[name] if c in kept]
         if not classes:
             _log.info("detector %s skipped: none of its classes is in kept_classes", name.value)
             continue
-        options: dict[str, Any] = {}
+        options: dict[str, Any] = detector_options(name, config, classes, model_threads) or {}
         if name is DetectorName.CENTERFACE:
             options["threshold"] = det.score_threshold
             options["allow_spinning"] = not config.run.enable_async
@@ -215,17 +222,29 @@ def make_detect(
     max_num_pixels: int | None,
     kept_classes: Sequence[str],
     timer: Callable[[float], None] | None = None,
+    config: AnonymiseConfig | None = None,
+    detector_timer: Callable[[str, float], None] | None = None,
 ) -> DetectFn:
-    """A function running every detector on an image (shrunk to ``max_num_pixels``), kept classes only."""
+    """A function running every detector on an image (shrunk to ``max_num_pixels``), kept classes only.
+
+    With ``config`` the precision rules apply (faces scaled by ``face_scale``, weak detectors gated);
+    ``detector_timer`` receives each detector's name and seconds.
+    """
     kept = set(kept_classes)
+    names = [str(getattr(d, "name", type(d).__name__)) for d in detectors]
 
     def detect(image: np.ndarray) -> list[Detections]:
         start = time.perf_counter()
         out = []
-        for detector in detectors:
+        for name, detector in zip(names, detectors, strict=True):
+            began = time.perf_counter()
             dets = detect_downscaled(detector, image, max_num_pixels)
             keep = np.array([label in kept for label in dets.class_labels], dtype=bool)
             out.append(dets if keep.all() else dets[keep])
+            if detector_timer is not None:
+                detector_timer(name, time.perf_counter() - began)
+        if config is not None:
+            out = refine(out, names, config)
         if timer is not None:
             timer(time.perf_counter() - start)
         return out
@@ -316,6 +335,13 @@ class RunSummary:
     cleaned: int = 0
     errors: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=lambda: defaultdict(float))
+    hidden: dict[str, int] = field(default_factory=dict)  # objects hidden per class over the run
+    not_detected: list[str] = field(default_factory=list)  # kept classes no detector looked for
+
+    def count_hidden(self, row: Mapping[str, Any]) -> None:
+        """Add one image's ``detekterte_objekter`` (class -> count) to the per-class totals."""
+        for name, count in (row.get("detekterte_objekter") or {}).items():
+            self.hidden[name] = self.hidden.get(name, 0) + int(count)
 
     @property
     def exit_code(self) -> int:
@@ -329,6 +355,12 @@ class RunSummary:
             f"Failed: {self.failed}",
             f"Masked images: {self.masked}",
             f"Rows written: {self.rows}",
+            "Hidden per class: " + (", ".join(f"{k} {v}" for k, v in self.hidden.items()) or "none"),
+            *(
+                [f"NOT HIDDEN (no detector for them): {', '.join(self.not_detected)}"]
+                if self.not_detected
+                else []
+            ),
             f"Total time: {self.seconds:.1f} s",
         ]
 
@@ -351,6 +383,8 @@ class _Timings:
             max_num_pixels=config.detection.max_num_pixels,
             kept_classes=config.detection.kept_classes,
             timer=lambda s: self.add("model", s),
+            config=config,
+            detector_timer=lambda name, s: self.add(f"model:{name}", s),
         )
 
     @contextlib.contextmanager
@@ -756,6 +790,8 @@ def anonymise(
         names: list[str] = []
         if not distributed:  # else the actors load the models
             models, names = load_models(config, detectors, model_threads=model_threads)
+        if detectors is None:
+            summary.not_detected = uncovered_classes(config, plan_detectors(config))
         detect = timings.detect(config, models)
         if workers > 1:  # one set of models per worker: sessions run single-threaded side by side
             detect = PerThreadDetect(
@@ -818,6 +854,7 @@ def _execute(
             run.record_failure(paths, exc)
         else:
             summary.masked += 1
+            summary.count_hidden(row)
             _log.info("done: %s", paths.input_file)
             try:
                 run.sink.add(row)

@@ -162,10 +162,15 @@ def models_group() -> None:
 
 @models_group.command("list")
 def models_list() -> None:
-    """Show every registered detector, whether it can run, and its install hint."""
+    """Show, per class, what this machine can detect and how to get the rest; then every detector."""
     from masksmith.detect import available_models
+    from masksmith.detect.model_coverage import class_rows
 
     rows = available_models()
+    click.echo("per class:")
+    for line in class_rows(rows):
+        click.echo(f"  {line}")
+    click.echo("")
     width = max([len(r.name) for r in rows] + [4])
     kind_width = max([len(r.kind) for r in rows] + [4])
     click.echo(f"{'name'.ljust(width)}  {'kind'.ljust(kind_width)}  status")
@@ -175,6 +180,25 @@ def models_list() -> None:
         else:
             status = f"missing: {row.detail or 'not installed'}; install: {row.install}"
         click.echo(f"{row.name.ljust(width)}  {row.kind.ljust(kind_width)}  {status}")
+
+
+@models_group.command("fetch")
+@click.argument("name")
+@click.option("--url", default=None, help="Download from this mirror instead (the pinned size and SHA-256 still apply).")
+@click.option(
+    "--cache-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    help="Cache folder (default: $MASKSMITH_CACHE_DIR, else the XDG cache); the model goes to its models/.",
+)
+def models_fetch(name: str, url: str | None, cache_dir: Path | None) -> None:
+    """Download the known model NAME into the user cache, checked against its pinned SHA-256."""
+    from masksmith.detect.model_store import fetch_model, get_model_entry
+
+    entry = get_model_entry(name)
+    click.echo(f"fetching {entry.name} ({entry.size / 1e6:.1f} MB, licence {entry.licence})", err=True)
+    path = fetch_model(entry, cache_dir=cache_dir, url=url)
+    click.echo(str(path))
 
 
 attach_tools(anonymise_group)

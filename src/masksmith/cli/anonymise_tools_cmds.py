@@ -189,17 +189,42 @@ def create_preview_cmd(
 
 @click.command("evaluate")
 @click.option(
-    "-a", "--annotations", type=click.Path(path_type=Path, dir_okay=False, exists=True), required=True,
+    "-a", "--annotations", type=click.Path(path_type=Path, dir_okay=False, exists=True),
     help="COCO annotations JSON.",
 )  # fmt: skip
 @click.option(
-    "-r", "--results", type=click.Path(path_type=Path, exists=True), required=True,
+    "-r", "--results", type=click.Path(path_type=Path, exists=True),
     help="COCO results JSON, or a folder <image stem>/<category>__<k>[__<score>].png of masks.",
 )  # fmt: skip
 @click.option("--iou-type", type=click.Choice(["segm", "bbox"]), default="segm", show_default=True)
+@click.option(
+    "--boxes", type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    help="Hand-annotated boxes of real photos (see docs/anonymise.md): run the anonymiser on them instead.",
+)  # fmt: skip
+@click.option(
+    "--photos", type=click.Path(path_type=Path, file_okay=False, exists=True),
+    help="Folder of the photos named in --boxes (default: the folder of the --boxes file).",
+)  # fmt: skip
+@click.option("-k", "--config", "config_file", type=_FILE, help="Configuration YAML for the --boxes run.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-def evaluate_cmd(annotations: Path, results: Path, iou_type: str, as_json: bool) -> None:
-    """COCO evaluation (pycocotools COCOeval) of predicted masks against annotations: the AP/AR table."""
+@click.pass_context
+def evaluate_cmd(
+    ctx: click.Context,
+    annotations: Path | None,
+    results: Path | None,
+    iou_type: str,
+    boxes: Path | None,
+    photos: Path | None,
+    config_file: Path | None,
+    as_json: bool,
+) -> None:
+    """Evaluate anonymisation: on real photos with hand-annotated boxes (--boxes), per class recall and
+    false-positive area; or COCO evaluation (pycocotools) of predicted masks (-a and -r)."""
+    if boxes is not None:
+        _evaluate_photos(ctx, boxes, photos, config_file, as_json)
+        return
+    if annotations is None or results is None:
+        raise click.UsageError("give --boxes, or both -a/--annotations and -r/--results", ctx=ctx)
     from masksmith.anonymise.tools import evaluate
 
     result = evaluate(annotations, results, iou_type=iou_type)
@@ -210,6 +235,27 @@ def evaluate_cmd(annotations: Path, results: Path, iou_type: str, as_json: bool)
     click.echo(f"{result.images} image(s), {result.detections} detection(s), IoU type {result.iou_type}")
     for line in _table([["metric", "value"], *((k, f"{v:.4f}") for k, v in result.table())]):
         click.echo(line)
+
+
+def _evaluate_photos(
+    ctx: click.Context, boxes: Path, photos: Path | None, config_file: Path | None, as_json: bool
+) -> None:
+    from masksmith.anonymise.photo_eval import anonymiser, evaluate_photos, load_annotations
+
+    annotated = load_annotations(boxes)
+    result = evaluate_photos(annotated, photos or boxes.parent, anonymiser(_config(ctx, config_file)))
+    if as_json:
+        click.echo(json.dumps(result.as_dict(), indent=2))
+        return
+    rows = [["photo", "false-positive area", "changed", "objects (class coverage)"]]
+    for p in result.photos:
+        objects = ", ".join(f"{c} {v:.2f}" for c, v in p.coverage) or "nothing to hide"
+        rows.append([p.file, f"{p.false_positive_area:.4f}", f"{p.changed_area:.4f}", objects])
+    for line in _table(rows):
+        click.echo(line)
+    worst = result.min_coverage()
+    for cls, value in result.recall().items():
+        click.echo(f"recall[{cls}] = {value:.3f} (worst object {worst[cls]:.3f})")
 
 
 # ---------------------------------------------------------------------------------------------- db

@@ -60,7 +60,7 @@ def cli(ctx: click.Context, verbose: bool, quiet: bool) -> None:
       batch     create journals from a batch specification (jtbatch compatible)
       anonymise blur or colour people, vehicles, faces and plates in road images
       facemask  draw surgical, N95 and cloth masks on faces; aligned face crops
-      models    which detection models are installed
+      models    which detection models are installed, per class; fetch the known ones
       plugins   the manipulation plugins batch specifications can use
       demo      build a sample journal from bundled images and show where it is
     Run 'masksmith COMMAND --help' for the options of each command.

@@ -18,7 +18,7 @@ import numpy as np
 import numpy.typing as npt
 
 from masksmith.detect.api import COCO80_TO_CLASS, ROAD_CLASSES, Detections, as_rgb_uint8, class_id, nms
-from masksmith.detect.registry import ANONYMISE_HINT
+from masksmith.detect.onnx_check import input_dtype, open_session
 from masksmith.errors import ModelUnavailable
 from masksmith.media.resize import shrink_area
 
@@ -111,12 +111,6 @@ class YoloSegDetector:
         max_detections: int = 300,
         intra_op_threads: int | None = None,
     ) -> None:
-        try:
-            import onnxruntime as ort
-        except ImportError:
-            raise ModelUnavailable(
-                f"YOLO-seg needs onnxruntime; {ANONYMISE_HINT}", argument="model"
-            ) from None
         path = Path(model_path) if model_path is not None else configured_model_path()
         if not path.is_file():
             raise ModelUnavailable("YOLO-seg model file not found", file=path)
@@ -134,13 +128,10 @@ class YoloSegDetector:
         self.max_detections = int(max_detections)
         # model class index -> masksmith class id, for kept classes only
         self._keep_map = {int(k): class_id(v) for k, v in class_map.items() if v in self.classes}
-        options = ort.SessionOptions()
-        options.log_severity_level = 3
-        if intra_op_threads is not None:
-            options.intra_op_num_threads = int(intra_op_threads)
-        self._session = ort.InferenceSession(
-            str(path), sess_options=options, providers=["CPUExecutionProvider"]
+        self._session = open_session(
+            path, rank=4, channels=3, what="YOLO-seg", threads=intra_op_threads, min_outputs=2
         )
+        self._dtype = input_dtype(self._session)
         model_input = self._session.get_inputs()[0]
         self._input_name = model_input.name
         if isinstance(input_size, int):
@@ -156,9 +147,9 @@ class YoloSegDetector:
         h, w = rgb.shape[:2]
         canvas, lb = letterbox(rgb, self.input_hw)
         blob = (canvas.transpose(2, 0, 1)[None].astype(np.float32)) / 255.0
-        outputs = self._session.run(None, {self._input_name: blob})
-        preds = next(o for o in outputs if o.ndim == 3)
-        protos = next(o for o in outputs if o.ndim == 4)
+        outputs = self._session.run(None, {self._input_name: blob.astype(self._dtype)})
+        preds = next(o for o in outputs if o.ndim == 3).astype(np.float32)
+        protos = next(o for o in outputs if o.ndim == 4).astype(np.float32)
         return self.decode(preds[0], protos[0], lb, (h, w))
 
     def decode(
