@@ -435,7 +435,7 @@ def augment_image(
             template = render_style(style, rng=rng, size=_template_size(face.landmarks68))
             yaw = face.pose.yaw if face.pose is not None else None
             drawn, alpha, diff = apply_mask(current, face.landmarks68, template, yaw_deg=yaw, fit=fit, rng=rng)
-            problem = coverage_problem(alpha, face.landmarks68)
+            problem = coverage_problem(alpha, face.landmarks68, changed=diff)
             if problem is not None:
                 styles.append(None)
                 changed.append(None)
