@@ -73,7 +73,8 @@ def test_changes_stay_in_the_lower_face(
     assert below_bridge.mean() >= 0.95
     x1, y1, x2, y2 = ASTRO_BOX
     bw, bh = x2 - x1, y2 - y1
-    in_box = (xs >= x1 - 0.15 * bw) & (xs <= x2 + 0.15 * bw) & (ys >= y1 - 0.15 * bh) & (ys <= y2 + 0.15 * bh)
+    m = 0.18  # loops reach past the box; their soft shadow a little further
+    in_box = (xs >= x1 - m * bw) & (xs <= x2 + m * bw) & (ys >= y1 - m * bh) & (ys <= y2 + m * bh)
     assert in_box.all()
 
 
@@ -81,7 +82,7 @@ def test_changes_stay_in_the_lower_face(
 def test_changed_is_exactly_the_changed_pixels(
     astronaut: np.ndarray, astro68: np.ndarray, kind: MaskType
 ) -> None:
-    out, alpha, changed = apply_mask(astronaut, astro68, _template(kind))
+    out, alpha, changed = apply_mask(astronaut, astro68, _template(kind), shadow=0.0)
     assert out.shape == astronaut.shape and out.dtype == np.uint8
     assert alpha.shape == changed.shape == astronaut.shape[:2]
     assert alpha.dtype == np.float32 and changed.dtype == bool
@@ -90,6 +91,14 @@ def test_changed_is_exactly_the_changed_pixels(
     assert alpha.min() >= 0.0 and alpha.max() <= 1.0
     soft = (alpha > 0.02) & (alpha < 0.98)
     assert soft.sum() > 50  # feathered rim
+    # with its shadow the mask also darkens skin, only just outside its own edge
+    shaded, alpha2, changed2 = apply_mask(astronaut, astro68, _template(kind))
+    assert np.array_equal(changed2, np.any(shaded != astronaut, axis=2))
+    skin = changed2 & (alpha2 == 0)
+    assert skin.sum() > 20
+    assert (shaded[skin].astype(int).sum(axis=1) <= astronaut[skin].astype(int).sum(axis=1)).all()
+    near = cv2.dilate((alpha2 > 0).astype(np.uint8), np.ones((9, 9), np.uint8)) > 0
+    assert near[skin].all()
 
 
 def test_input_is_not_mutated(astronaut: np.ndarray, astro68: np.ndarray) -> None:

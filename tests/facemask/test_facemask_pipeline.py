@@ -71,7 +71,7 @@ def test_astronaut_one_face_logged_and_cropped(astro_file: Path, tmp_path: Path)
         assert row["error"] == "" and row["face_index"] == "0" and row["augmentation_index"] == "0"
         np.testing.assert_allclose(_floats(row["face_box"]), ASTRO_BOX, atol=3)
         np.testing.assert_allclose(_floats(row["landmarks5"]).reshape(5, 2), ASTRO_5, atol=3)
-        assert row["mask_type"] in {"surgical", "n95", "cloth"}
+        assert row["mask_type"] in {"surgical", "n95", "cloth", "kn95"}
         assert re.fullmatch(r"#[0-9a-f]{6}", row["mask_color"])
         assert row["output_path"] == f"astronaut_face0_aug0_{row['crop_style']}.png"
         pixels = media_io.read_image(tmp_path / row["output_path"]).pixels
@@ -209,14 +209,17 @@ def test_tree_is_mirrored_with_names_kept(tree: Path, tmp_path: Path) -> None:
     ]
 
 
-def test_output_inside_the_input_is_not_read_back(tree: Path, tmp_path: Path) -> None:
+def test_output_inside_the_input_is_refused(tree: Path, tmp_path: Path) -> None:
     import shutil
 
     source = tmp_path / "in"
     shutil.copytree(tree, source)
-    _run(source, source / "out", crop_styles=("buffalo",))
-    second = _run(source, source / "out", crop_styles=("buffalo",))
-    assert second.images == 4
+    with pytest.raises(ConfigError, match="inside the input") as info:
+        _run(source, source / "out", crop_styles=("buffalo",))
+    assert info.value.argument == "output"
+    assert not (source / "out").exists()
+    with pytest.raises(ConfigError, match="inside the output"):
+        _run(source / "sub", source, crop_styles=("buffalo",))
 
 
 def _files(folder: Path) -> dict[str, bytes]:
@@ -231,7 +234,7 @@ def test_a_seed_reproduces_a_run_byte_for_byte_whatever_the_workers(tree: Path, 
     _run(tree, tmp_path / "c", seed=11, n_augmentations=2, workers=2, executor="process")
     _run(tree, tmp_path / "d", seed=12, n_augmentations=2)
     first, threads, processes, other = (_files(tmp_path / name) for name in "abcd")
-    assert len(first) == 2 * 5 * 3 + 2
+    assert len(first) == 2 * 5 * 3 + 4  # crops, logs.csv, missed_images.txt, manifest.csv/.json
     assert first == threads == processes
     assert first.keys() == other.keys()
     assert sum(first[k] != other[k] for k in first if k.endswith(".png")) > 20

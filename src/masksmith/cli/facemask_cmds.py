@@ -135,12 +135,44 @@ def _options(output_default: str | None) -> list[Any]:
             show_default=True,
             help="Detect faces on a copy whose long side is at most this (0: full resolution).",
         ),
+        click.option(
+            "--max_yaw",
+            type=click.FloatRange(1, 90),
+            default=40.0,
+            show_default=True,
+            help="Faces turned further left/right than this (degrees) are logged 'skipped: pose', not masked.",
+        ),
+        click.option(
+            "--max_pitch",
+            type=click.FloatRange(1, 90),
+            default=35.0,
+            show_default=True,
+            help="Faces tilted further up/down than this (degrees) are logged 'skipped: pose', not masked.",
+        ),
+        click.option(
+            "--pairs",
+            is_flag=True,
+            help="Also write the unmasked crops of every face and a mask PNG (255 = mask) per masked crop.",
+        ),
+        click.option(
+            "--coco",
+            is_flag=True,
+            help="Also write coco_crops.json and coco_images.json (face boxes, mask polygons) and the full "
+            "masked frames they describe.",
+        ),
+        click.option(
+            "--device",
+            type=click.Choice(["cpu", "cuda", "auto"]),
+            default="cpu",
+            show_default=True,
+            help="Where CenterFace runs: cuda needs onnxruntime-gpu; auto uses CUDA when it can.",
+        ),
         *executor_option_decorators(),  # with --executor ray, --workers is the number of actors
     ]
 
 
 def _run(ctx: click.Context, input_path: Path, output: Path, **flags: Any) -> None:
-    from masksmith.facemask.pipeline import augment_faces
+    from masksmith.facemask.pipeline import IMAGE_SUFFIXES, augment_faces
 
     if flags["no_mask"] and flags["no_crop"]:
         raise FacemaskUsageError("--no_mask and --no_crop together leave nothing to do; drop one of them")
@@ -168,9 +200,19 @@ def _run(ctx: click.Context, input_path: Path, output: Path, **flags: Any) -> No
                 threshold=flags["threshold"],
                 detect_max_side=flags["detect_max_side"] or None,
                 executor=executor if executor is not None else "thread",
+                max_yaw=flags["max_yaw"],
+                max_pitch=flags["max_pitch"],
+                pairs=flags["pairs"],
+                coco=flags["coco"],
+                device=flags["device"],
             )
     except MasksmithError as exc:
         raise FacemaskUsageError(exc.one_line()) from exc
+    if summary.images == 0:
+        click.echo(
+            f"no images in {input_path} (looked for {', '.join(sorted(IMAGE_SUFFIXES))}, any case)", err=True
+        )
+        ctx.exit(EXIT_FAILURES)
     if not quiet:
         click.echo(summary.one_line())
     if flags["report_page"] is not None:
@@ -200,15 +242,18 @@ def _make(name: str, output_default: str | None, doc: str) -> click.Command:
     return click.command(name)(cmd)
 
 
-_DOC = """Draw seeded surgical, N95 and cloth masks on every face and write aligned crops.
+_DOC = """Draw seeded surgical, N95, KN95 and cloth masks on every face and write aligned crops.
 
 \b
 Outputs (in folders mirroring the input tree):
   STEM_face{i}_aug{k}_{style}.png   crops of masked faces (default)
   STEM_face{i}_{style}_original.png crops of untouched faces (--no_mask)
   STEM_aug{k}_masked.png            full masked images (--no_crop)
+  STEM_face{i}_aug{k}_{style}_mask.png  crop-aligned mask, 255 = mask (--pairs, --coco)
   STEM_journal/                     a manipulation journal per image (--journal)
-  logs.csv, missed_images.txt       one row per output or skipped image; images without a face
+  logs.csv, missed_images.txt       one row per output or skipped face/image; images without a face
+  manifest.csv, manifest.json       every crop: image, face, style, masked 0/1, type, pose, mask PNG
+  coco_crops.json, coco_images.json COCO boxes and mask polygons (--coco)
 """
 
 facemask_command = _make("facemask", None, _DOC)

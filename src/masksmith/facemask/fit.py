@@ -8,6 +8,7 @@ the nose sits from each side of the jaw, pulls the far side of the mask onto the
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import cv2
@@ -17,10 +18,37 @@ from numpy.typing import NDArray
 from masksmith.errors import OperationError
 from masksmith.facemask.templates import Template, face_anchors
 
-__all__ = ["apply_mask", "estimate_yaw", "mask_spread", "warp_template"]
+__all__ = [
+    "MaskFit",
+    "apply_mask",
+    "coverage_problem",
+    "draw_fit",
+    "estimate_yaw",
+    "mask_spread",
+    "warp_template",
+]
+
+ALPHA_FLOOR = 1.0 / 64  # warped alpha below this is dropped: invisible, and it would scatter stray changed pixels
 
 _LEFT_JAW = (1, 2, 3, 4)
 _RIGHT_JAW = (15, 14, 13, 12)
+
+
+@dataclass(frozen=True)
+class MaskFit:
+    """How a mask sits: ``drop`` moves its top edge down the nose (fraction of the nose's length,
+    negative = up), ``loose`` scales how far it stands off the jaw."""
+
+    drop: float = 0.0
+    loose: float = 1.0
+
+    def as_text(self) -> str:
+        return f"drop {self.drop:+.2f} loose {self.loose:.2f}"
+
+
+def draw_fit(rng: np.random.Generator) -> MaskFit:
+    """A seeded fit: top edge from a little higher to a quarter of the nose lower, snug to loose."""
+    return MaskFit(drop=float(rng.uniform(-0.06, 0.25)), loose=float(rng.uniform(0.7, 1.5)))
 
 
 def _check_landmarks(landmarks68: NDArray[Any]) -> NDArray[np.float64]:
@@ -111,6 +139,8 @@ def warp_template(
             continue
         poly = np.round(dst[tris[t]] * 16).astype(np.int32)
         cv2.fillConvexPoly(labels, poly, t, lineType=cv2.LINE_8, shift=4)
+        # fillConvexPoly leaves some pixels on a shared edge to neither triangle: 1-px pinholes
+        cv2.polylines(labels, [poly], True, t, 1, cv2.LINE_8, shift=4)
     # One coefficient row per triangle, plus a last row that sends outside pixels off the template.
     coef = np.zeros((n_tri + 1, 6), np.float32)
     coef[:n_tri] = np.nan_to_num(affines.reshape(n_tri, 6), nan=0.0)
@@ -139,6 +169,62 @@ def _shading(
     return np.asarray(overall * local, dtype=np.float32)
 
 
+def _grain(face_roi: NDArray[np.uint8]) -> float:
+    """The photo's noise level near the face: robust std of the fine detail (median absolute deviation)."""
+    gray = cv2.cvtColor(face_roi, cv2.COLOR_RGB2GRAY).astype(np.float32)
+    detail = gray - cv2.GaussianBlur(gray, (0, 0), 1.0)
+    return float(1.4826 * np.median(np.abs(detail - np.median(detail))))
+
+
+def _fill_pinholes(region: NDArray[np.bool_], *, max_area: int) -> NDArray[np.bool_]:
+    """``region`` with its enclosed gaps of at most ``max_area`` pixels filled (say, where a loop leaves
+    the mask's edge at a sharp angle and pinches off a pixel of skin)."""
+    outside = np.pad(~region, 1).astype(np.uint8)
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(outside, connectivity=4)
+    border = labels[0, 0]
+    small = [i for i in range(1, n) if i != border and stats[i, cv2.CC_STAT_AREA] <= max_area]
+    if not small:
+        return region
+    return np.asarray(region | np.isin(labels[1:-1, 1:-1], small), dtype=bool)
+
+
+def coverage_problem(
+    alpha: NDArray[Any],
+    landmarks68: NDArray[Any],
+    *,
+    threshold: float = 0.5,
+    changed: NDArray[np.bool_] | None = None,
+) -> str | None:
+    """What is wrong with a drawn mask, or None: the nose tip and both mouth corners must be covered
+    (alpha ≥ ``threshold``) and every eye point left clear (alpha < 0.02 within 3 % of the face's
+    width of it; with ``changed``, no changed pixel there either)."""
+    lm = _check_landmarks(landmarks68)
+    h, w = alpha.shape[:2]
+    r = max(1, round(0.03 * float(np.linalg.norm(lm[16] - lm[0]))))
+
+    def at(i: int) -> float:
+        x, y = lm[i]
+        xi, yi = round(float(x)), round(float(y))
+        if not (0 <= xi < w and 0 <= yi < h):
+            return float("nan")
+        return float(alpha[yi, xi])
+
+    for name, i in (("nose tip", 30), ("image-left mouth corner", 48), ("image-right mouth corner", 54)):
+        v = at(i)
+        if v == v and v < threshold:  # NaN (outside the image) is not drawn and not wrong
+            return f"{name} not covered (alpha {v:.2f})"
+    for i in range(36, 48):
+        x, y = (round(float(v)) for v in lm[i])
+        patch = alpha[max(0, y - r) : max(0, y + r + 1), max(0, x - r) : max(0, x + r + 1)]
+        if patch.size and float(patch.max()) >= 0.02:
+            return f"eye point {i} covered (alpha {float(patch.max()):.2f} within {r} px)"
+        if changed is not None:
+            near = changed[max(0, y - r) : max(0, y + r + 1), max(0, x - r) : max(0, x + r + 1)]
+            if near.any():
+                return f"eye point {i} touched (a pixel within {r} px changed)"
+    return None
+
+
 def apply_mask(
     image_rgb: NDArray[Any],
     landmarks68: NDArray[Any],
@@ -146,12 +232,18 @@ def apply_mask(
     *,
     shading: float = 0.5,
     yaw_deg: float | None = None,
+    fit: MaskFit | None = None,
+    shadow: float = 0.28,
+    rng: np.random.Generator | None = None,
 ) -> tuple[NDArray[np.uint8], NDArray[np.float32], NDArray[np.bool_]]:
     """Draw ``template`` onto the face with these landmarks.
 
     Returns (new image, alpha H×W float32 in 0..1, changed H×W bool). ``changed`` is exactly the
-    pixels whose values differ from the input. ``shading`` (0..1) sets how strongly the face's
-    light modulates the mask; ``yaw_deg`` overrides :func:`estimate_yaw`. The input is not mutated.
+    pixels whose values differ from the input: the mask and the soft shadow it casts on the skin
+    under its lower edge (``shadow`` = its darkest fraction, 0 for none). ``shading`` (0..1) sets how
+    strongly the face's light modulates the mask; ``yaw_deg`` overrides :func:`estimate_yaw`; ``fit``
+    moves and loosens the mask; ``rng`` adds grain matched to the photo's own (none without it).
+    The input is not mutated.
     """
     image = np.asarray(image_rgb)
     if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
@@ -162,16 +254,21 @@ def apply_mask(
     if not 0.0 <= shading <= 1.0:
         raise OperationError(f"shading must be in 0..1, got {shading}", argument="shading")
     lm = _check_landmarks(landmarks68)
+    fit = fit or MaskFit()
     yaw = estimate_yaw(lm) if yaw_deg is None else float(yaw_deg)
-    names, dst = face_anchors(lm, spread=mask_spread(yaw))
+    names, dst = face_anchors(lm, spread=mask_spread(yaw), drop=fit.drop, loose=fit.loose)
     order = [names.index(n) for n in template.names]
     dst = dst[order]
 
     h, w = image.shape[:2]
-    x0 = int(np.clip(np.floor(dst[:, 0].min()), 0, w))
-    y0 = int(np.clip(np.floor(dst[:, 1].min()), 0, h))
-    x1 = int(np.clip(np.ceil(dst[:, 0].max()) + 1, 0, w))
-    y1 = int(np.clip(np.ceil(dst[:, 1].max()) + 1, 0, h))
+    face_width = float(np.linalg.norm(lm[16] - lm[0]))
+    down = lm[8] - lm[27]
+    down = down / max(float(np.linalg.norm(down)), 1e-9)
+    reach = 0.06 * face_width if shadow > 0 else 0.0  # room for the shadow below the edge
+    x0 = int(np.clip(np.floor(dst[:, 0].min() - reach), 0, w))
+    y0 = int(np.clip(np.floor(dst[:, 1].min() - reach), 0, h))
+    x1 = int(np.clip(np.ceil(dst[:, 0].max() + reach) + 1, 0, w))
+    y1 = int(np.clip(np.ceil(dst[:, 1].max() + reach) + 1, 0, h))
     out = image.copy()
     alpha_full = np.zeros((h, w), np.float32)
     changed = np.zeros((h, w), bool)
@@ -180,13 +277,41 @@ def apply_mask(
 
     warped = warp_template(template, dst, (x0, y0, x1, y1))
     alpha = np.clip(warped[..., 3], 0.0, 1.0)
+    colour = warped[..., :3]
+    faint = alpha < ALPHA_FLOOR
+    alpha = np.where(faint, 0.0, alpha).astype(np.float32)
+    colour = np.where(faint[..., None], 0.0, colour)
     roi = image[y0:y1, x0:x1]
-    face_width = float(np.linalg.norm(lm[16] - lm[0]))
     gain = _shading(roi, alpha, face_width, shading)
-    colour = warped[..., :3] * gain[..., None]
-    blended = roi.astype(np.float32) * (1.0 - alpha[..., None]) + colour
+    colour = colour * gain[..., None]
+    if rng is not None:
+        sigma = min(_grain(roi), 12.0)
+        if sigma > 0.3:
+            noise = rng.normal(0.0, sigma, size=alpha.shape).astype(np.float32)
+            colour = colour + noise[..., None] * alpha[..., None]
+    skin = roi.astype(np.float32)
+    if shadow > 0:
+        # soft shadow: the mask's silhouette blurred and pushed down the face, on skin only
+        soft = cv2.GaussianBlur(alpha, (0, 0), max(0.6, 0.012 * face_width))
+        shift = np.float32([[1, 0, down[0] * 0.018 * face_width], [0, 1, down[1] * 0.018 * face_width]])
+        cast = cv2.warpAffine(soft, shift, (alpha.shape[1], alpha.shape[0]), flags=cv2.INTER_LINEAR)
+        # only where the pushed-down silhouette exceeds the soft one in place: under lower edges, not above
+        dark = np.clip(2.5 * (cast - soft), 0.0, 1.0) * (1.0 - alpha) * shadow
+        dark = np.where(dark < 2.0 / 255.0, 0.0, dark)  # the faint tail would only scatter single pixels
+        skin = skin * (1.0 - dark[..., None])
+    else:
+        dark = np.zeros_like(alpha)
+    blended = skin * (1.0 - alpha[..., None]) + colour
     new_roi = np.clip(np.rint(blended), 0, 255).astype(np.uint8)
+    # Every drawn pixel must differ from the photo, or the change mask (the journal's, the label PNGs)
+    # gets pinholes wherever the mask's colour happens to round to the photo's: nudge those by one level.
+    drawn = _fill_pinholes((alpha > 0) | (dark > 0), max_area=max(4, int(0.002 * face_width**2)))
+    same = drawn & np.all(new_roi == roi, axis=2)
+    if same.any():  # all three channels alike, so gray stays gray
+        px = new_roi[same].astype(np.int16)
+        step = np.where(px.mean(axis=1, keepdims=True) < 128, 1, -1)
+        new_roi[same] = np.clip(px + step, 0, 255).astype(np.uint8)
     out[y0:y1, x0:x1] = new_roi
     alpha_full[y0:y1, x0:x1] = alpha
-    changed[y0:y1, x0:x1] = np.any(new_roi != roi, axis=2)
+    changed[y0:y1, x0:x1] = drawn
     return out, alpha_full, changed

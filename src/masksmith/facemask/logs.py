@@ -22,8 +22,9 @@ __all__ = ["LOG_COLUMNS", "LOG_NAME", "MISSED_NAME", "RunLog", "read_log"]
 LOG_NAME = "logs.csv"
 MISSED_NAME = "missed_images.txt"
 
-#: Column order of logs.csv. ``error`` is empty for a written output, else ``no_face``, ``unreadable`` or
-#: ``failed`` (``detail`` says why). ``output_path`` is relative to the output folder. Boxes and landmarks
+#: Column order of logs.csv. ``error`` is empty for a written output, else ``no_face``, ``unreadable``,
+#: ``failed``, ``skipped: pose`` or ``skipped: fit`` (``detail`` says why). ``mask_colors`` lists every
+#: colour drawn (``#rrggbb``, space-separated); yaw, pitch and roll are degrees. ``output_path`` is relative to the output folder. Boxes and landmarks
 #: are in the input image's (upright) pixels.
 LOG_COLUMNS: tuple[str, ...] = (
     "image_path",
@@ -33,6 +34,9 @@ LOG_COLUMNS: tuple[str, ...] = (
     "mask_color",
     "mask_color_name",
     "mask_pattern",
+    "mask_color2",
+    "mask_colors",
+    "mask_fit",
     "crop_style",
     "error",
     "output_path",
@@ -40,6 +44,9 @@ LOG_COLUMNS: tuple[str, ...] = (
     "face_score",
     "face_box",
     "landmarks5",
+    "yaw",
+    "pitch",
+    "roll",
 )
 
 

@@ -41,9 +41,12 @@ from masksmith.detect.api import as_rgb_uint8
 from masksmith.errors import ConfigError, MasksmithError, MediaError, ModelUnavailable
 from masksmith.executors import is_distributed, usable_cpus
 from masksmith.facemask.align import CropStyle, crop
-from masksmith.facemask.fit import apply_mask
+from masksmith.facemask.faces import DEFAULT_MAX_PITCH, DEFAULT_MAX_YAW, find_face_poses
+from masksmith.facemask.fit import MaskFit, apply_mask, coverage_problem, draw_fit
+from masksmith.facemask.pose import FacePose
 from masksmith.facemask.logs import RunLog
 from masksmith.facemask.templates import MaskStyle, MaskType, draw_style, render_style
+from masksmith.facemask.training import CocoBuilder, box_through, crop_mask, mask_polygons, write_manifest
 from masksmith.media import io as media_io
 
 __all__ = [
@@ -82,27 +85,52 @@ class FaceMaskOptions:
     threshold: float = DEFAULT_THRESHOLD
     detect_max_side: int | None = DEFAULT_DETECT_MAX_SIDE
     ort_threads: int = 1
+    max_yaw: float = DEFAULT_MAX_YAW
+    max_pitch: float = DEFAULT_MAX_PITCH
+    pairs: bool = False
+    coco: bool = False
+    device: str = "cpu"
 
 
 @dataclass(frozen=True)
 class Face:
-    """A detected face: box (x1, y1, x2, y2), score, CenterFace's 5 landmarks and dlib's 68 (if masking)."""
+    """A detected face: box (x1, y1, x2, y2), score, CenterFace's 5 landmarks and dlib's 68 (if masking).
+
+    ``pose`` is set when the 68 points were fitted; ``skip`` names why the face gets no mask (``pose``:
+    turned beyond the limits or no orientation shows a frontal face; ``fit``: the drawn mask would not
+    cover the nose and mouth or would touch an eye), with ``detail`` saying what was measured.
+    """
 
     box: NDArray[np.float32]
     score: float
     landmarks5: NDArray[np.float32]
     landmarks68: NDArray[np.float32] | None
+    pose: FacePose | None = None
+    skip: str | None = None
+    detail: str = ""
 
 
 @dataclass(frozen=True)
 class Augmentation:
-    """One augmented image: the styles drawn per face and each face's exact changed pixels (H×W bool)."""
+    """One augmented image: per face the style drawn and its exact changed pixels (H×W bool), its fit,
+    why it was skipped and every colour drawn; None / () for a skipped face."""
 
     index: int
     image: NDArray[np.uint8]
-    styles: tuple[MaskStyle, ...]
-    changed: tuple[NDArray[np.bool_], ...]
+    styles: tuple[MaskStyle | None, ...]
+    changed: tuple[NDArray[np.bool_] | None, ...]
     steps: tuple[NDArray[np.uint8], ...] = field(repr=False, default=())
+    fits: tuple[MaskFit | None, ...] = ()
+    skips: tuple[tuple[str, str] | None, ...] = ()
+    colors: tuple[tuple[str, ...], ...] = ()
+
+    def union(self) -> NDArray[np.bool_]:
+        """Every pixel any face's mask changed (H×W bool)."""
+        out = np.zeros(self.image.shape[:2], bool)
+        for diff in self.changed:
+            if diff is not None:
+                out |= diff
+        return out
 
 
 @dataclass
@@ -115,17 +143,20 @@ class RunSummary:
     missed: int = 0
     unreadable: int = 0
     failed: int = 0
+    skipped: int = 0
     seconds: float = 0.0
     seed: int = 0
     output: Path = Path()
     log_path: Path = Path()
     missed_path: Path = Path()
+    manifest_path: Path = Path()
 
     def one_line(self) -> str:
         rate = self.images / self.seconds if self.seconds > 0 else 0.0
         return (
             f"{self.images} images ({rate:.1f}/s): {self.faces} faces, {self.outputs} outputs, "
-            f"{self.missed} without a face, {self.unreadable} unreadable, {self.failed} failed; "
+            f"{self.skipped} face masks skipped, {self.missed} without a face, {self.unreadable} unreadable, "
+            f"{self.failed} failed; "
             f"seed {self.seed}; log {self.log_path}"
         )
 
@@ -162,23 +193,59 @@ def find_images(root: str | os.PathLike[str], *, exclude: str | os.PathLike[str]
     return sorted(found, key=lambda p: p.relative_to(base).as_posix())
 
 
+def _inside(inner: Path, outer: Path) -> bool:
+    a, b = inner.resolve(), outer.resolve()
+    return a == b or b in a.parents
+
+
+def unique_stems(relatives: Sequence[Path]) -> list[str]:
+    """Output stems for input files (relative paths), unique per folder whatever the case.
+
+    A stem shared by several files in a folder (``x.png``, ``x.PNG``, ``x.jpg``), compared without
+    case, becomes ``STEM_EXT``; where that still clashes (``x.png`` and ``x.PNG``, or a file really
+    named ``x_png.jpg``) a counter follows: ``x_png``, ``x_png_2``.
+    """
+    counts: dict[tuple[str, str], int] = {}
+    for rel in relatives:
+        key = (rel.parent.as_posix(), rel.stem.casefold())
+        counts[key] = counts.get(key, 0) + 1
+    used: set[tuple[str, str]] = {
+        (folder, stem) for (folder, stem), n in counts.items() if n == 1
+    }  # plain stems keep their name; nothing else may take it
+    stems = []
+    for rel in relatives:
+        folder = rel.parent.as_posix()
+        if counts[(folder, rel.stem.casefold())] == 1:
+            stems.append(rel.stem)
+            continue
+        base = f"{rel.stem}_{rel.suffix[1:].lower()}"
+        stem, n = base, 2
+        while (folder, stem.casefold()) in used:
+            stem, n = f"{base}_{n}", n + 1
+        used.add((folder, stem.casefold()))
+        stems.append(stem)
+    return stems
+
+
 def _jobs(source: Path, output: Path) -> list[_Job]:
     if source.is_file():
         return [_Job(str(source), source.name, str(output), source.stem)]
     if not source.is_dir():
         raise ConfigError("input is neither a file nor a folder", file=source, argument="input")
-    files = find_images(source, exclude=output)
+    if _inside(output, source):
+        raise ConfigError(
+            f"the output folder {output} lies inside the input folder {source}; its images would be "
+            "masked again on the next run — choose an output outside the input",
+            argument="output",
+        )
+    if _inside(source, output):
+        raise ConfigError(f"the input folder {source} lies inside the output folder {output}", argument="output")
+    files = find_images(source)
     relatives = [p.relative_to(source) for p in files]
-    stems: dict[tuple[str, str], int] = {}
-    for rel in relatives:
-        key = (rel.parent.as_posix(), rel.stem)
-        stems[key] = stems.get(key, 0) + 1
-    jobs = []
-    for path, rel in zip(files, relatives, strict=True):
-        shared = stems[(rel.parent.as_posix(), rel.stem)] > 1
-        stem = f"{rel.stem}_{rel.suffix[1:].lower()}" if shared else rel.stem
-        jobs.append(_Job(str(path), rel.as_posix(), str(output / rel.parent), stem))
-    return jobs
+    return [
+        _Job(str(path), rel.as_posix(), str(output / rel.parent), stem)
+        for path, rel, stem in zip(files, relatives, unique_stems(relatives), strict=True)
+    ]
 
 
 def image_rng(seed: int, relative_path: str) -> np.random.Generator:
@@ -203,7 +270,28 @@ class _Models:
             threshold=options.threshold,
             max_side=options.detect_max_side,
             intra_op_threads=options.ort_threads,
+            providers=execution_providers(options.device),
         )
+
+
+def execution_providers(device: str) -> list[str]:
+    """onnxruntime providers for ``device``: ``cpu``; ``cuda`` (needs onnxruntime-gpu, else ConfigError);
+    ``auto`` (CUDA when onnxruntime-gpu can use it, CPU otherwise)."""
+    if device == "cpu":
+        return ["CPUExecutionProvider"]
+    import onnxruntime
+
+    available = onnxruntime.get_available_providers()
+    has_cuda = "CUDAExecutionProvider" in available
+    if device == "cuda" and not has_cuda:
+        raise ConfigError(
+            "CUDA is not available to onnxruntime (install onnxruntime-gpu in place of onnxruntime); "
+            f"available: {', '.join(available)}",
+            argument="device",
+        )
+    if device not in ("cuda", "auto"):
+        raise ConfigError(f"must be cpu, cuda or auto, got {device!r}", argument="device")
+    return ["CUDAExecutionProvider", "CPUExecutionProvider"] if has_cuda else ["CPUExecutionProvider"]
 
 
 _preload_lock = threading.Lock()
@@ -267,20 +355,37 @@ def _models() -> _Models:
     return models
 
 
-def find_faces(detector: Any, image_rgb: NDArray[np.uint8], *, landmarks68: bool = True) -> list[Face]:
-    """Faces found by ``detector`` (CenterFace) with dlib's 68 points fitted to each box when asked."""
-    from masksmith.detect.landmarks import predict_68
+def find_faces(
+    detector: Any,
+    image_rgb: NDArray[np.uint8],
+    *,
+    landmarks68: bool = True,
+    max_yaw: float = DEFAULT_MAX_YAW,
+    max_pitch: float = DEFAULT_MAX_PITCH,
+) -> list[Face]:
+    """Faces found by ``detector`` (CenterFace), in any orientation, with dlib's 68 points fitted upright
+    and the head pose when asked; faces beyond the pose limits are marked to be skipped."""
+    found = find_face_poses(
+        detector, image_rgb, landmarks68=landmarks68, max_yaw=max_yaw, max_pitch=max_pitch
+    )
+    return [
+        Face(
+            box=f.box,
+            score=f.score,
+            landmarks5=f.landmarks5,
+            landmarks68=f.landmarks68,
+            pose=f.pose,
+            skip=f.skip,
+            detail=f.detail,
+        )
+        for f in found
+    ]
 
-    dets = detector.detect(image_rgb)
-    faces = []
-    keypoints = dets.keypoints
-    if keypoints is None:
-        raise ConfigError("the face detector returned no landmarks", argument="detector")
-    for i in range(len(dets)):
-        box = dets.boxes[i]
-        lm68 = predict_68(image_rgb, box, box_style="centerface") if landmarks68 else None
-        faces.append(Face(box=box, score=float(dets.scores[i]), landmarks5=keypoints[i], landmarks68=lm68))
-    return faces
+
+def is_grayscale(image_rgb: NDArray[np.uint8]) -> bool:
+    """Whether an RGB image is really gray (channels within 2 levels everywhere, on a sample)."""
+    sample = image_rgb[:: max(1, image_rgb.shape[0] // 256), :: max(1, image_rgb.shape[1] // 256)].astype(np.int16)
+    return bool(np.abs(sample[..., 0] - sample[..., 1]).max() <= 2 and np.abs(sample[..., 1] - sample[..., 2]).max() <= 2)
 
 
 def _template_size(landmarks68: NDArray[np.float32]) -> int:
@@ -297,31 +402,68 @@ def augment_image(
     n_augmentations: int,
     mask_types: Sequence[MaskType | str] = tuple(MaskType),
     keep_steps: bool = False,
+    gray: bool | None = None,
 ) -> Iterator[Augmentation]:
-    """Yield ``n_augmentations`` masked copies; each face draws its own style from ``rng``, in face order.
+    """Yield ``n_augmentations`` masked copies; each face draws its own style and fit from ``rng``.
 
-    ``keep_steps`` also keeps the image after each face (for journals). The input is not mutated.
+    Faces marked to skip get no mask. A drawn mask that would leave the nose tip or a mouth corner
+    bare or touch an eye point is not kept: that face is skipped for ``fit`` in this augmentation.
+    ``gray`` (default: detected) draws gray masks. ``keep_steps`` also keeps the image after each
+    drawn face (for journals). The input is not mutated.
     """
+    gray = is_grayscale(image_rgb) if gray is None else gray
     for k in range(n_augmentations):
         current = image_rgb
-        styles: list[MaskStyle] = []
-        changed: list[NDArray[np.bool_]] = []
+        styles: list[MaskStyle | None] = []
+        changed: list[NDArray[np.bool_] | None] = []
         steps: list[NDArray[np.uint8]] = []
+        fits: list[MaskFit | None] = []
+        skips: list[tuple[str, str] | None] = []
+        colors: list[tuple[str, ...]] = []
         for face in faces:
-            if face.landmarks68 is None:
-                raise ConfigError("masking needs the 68 landmarks of every face", argument="faces")
-            style = draw_style(rng, tuple(mask_types))
+            if face.skip is not None or face.landmarks68 is None:
+                if face.landmarks68 is None and face.skip is None:
+                    raise ConfigError("masking needs the 68 landmarks of every face", argument="faces")
+                styles.append(None)
+                changed.append(None)
+                fits.append(None)
+                colors.append(())
+                skips.append((face.skip or "pose", face.detail))
+                continue
+            style = draw_style(rng, tuple(mask_types), gray=gray)
+            fit = draw_fit(rng)
             template = render_style(style, rng=rng, size=_template_size(face.landmarks68))
-            current, _, diff = apply_mask(current, face.landmarks68, template)
+            yaw = face.pose.yaw if face.pose is not None else None
+            drawn, alpha, diff = apply_mask(current, face.landmarks68, template, yaw_deg=yaw, fit=fit, rng=rng)
+            problem = coverage_problem(alpha, face.landmarks68, changed=diff)
+            if problem is not None:
+                styles.append(None)
+                changed.append(None)
+                fits.append(None)
+                colors.append(())
+                skips.append(("fit", problem))
+                continue
+            current = drawn
             styles.append(style)
             changed.append(diff)
+            fits.append(fit)
+            colors.append(template.colors)
+            skips.append(None)
             if keep_steps:
                 steps.append(current)
-        yield Augmentation(k, current, tuple(styles), tuple(changed), tuple(steps))
+        yield Augmentation(
+            k, current, tuple(styles), tuple(changed), tuple(steps), tuple(fits), tuple(skips), tuple(colors)
+        )
 
 
 def _fmt(values: NDArray[Any]) -> str:
     return " ".join(f"{v:.{_LOG_DECIMALS}f}" for v in np.asarray(values, dtype=np.float64).reshape(-1))
+
+
+def _pose_fields(face: Face) -> dict[str, Any]:
+    if face.pose is None:
+        return {}
+    return {k: f"{v:.1f}" for k, v in face.pose.as_dict().items()}
 
 
 def _face_fields(face: Face, index: int) -> dict[str, Any]:
@@ -330,16 +472,21 @@ def _face_fields(face: Face, index: int) -> dict[str, Any]:
         "face_score": f"{face.score:.3f}",
         "face_box": _fmt(face.box),
         "landmarks5": _fmt(face.landmarks5),
+        **_pose_fields(face),
     }
 
 
-def _style_fields(style: MaskStyle) -> dict[str, Any]:
+def _style_fields(style: MaskStyle, colors: Sequence[str] = (), fit: MaskFit | None = None) -> dict[str, Any]:
     r, g, b = style.rgb
+    second = "" if style.rgb2 is None else "#{:02x}{:02x}{:02x}".format(*style.rgb2)
     return {
         "mask_type": style.type.value,
         "mask_color": f"#{r:02x}{g:02x}{b:02x}",
-        "mask_color_name": style.color_name,
+        "mask_color_name": style.color_name + (" (gray)" if style.gray else ""),
         "mask_pattern": style.pattern,
+        "mask_color2": second,
+        "mask_colors": " ".join(colors),
+        "mask_fit": fit.as_text() if fit is not None else "",
     }
 
 
@@ -351,6 +498,9 @@ class _ImageResult:
     failed: bool = False
     faces: int = 0
     outputs: int = 0
+    manifest: list[dict[str, Any]] = field(default_factory=list)
+    coco_crops: list[dict[str, Any]] = field(default_factory=list)
+    coco_images: list[dict[str, Any]] = field(default_factory=list)
 
 
 class _Writer:
@@ -375,9 +525,10 @@ def _crop_face(options: FaceMaskOptions, image: NDArray[np.uint8], face: Face, s
 
 
 def _journal_aug(journal: Any, faces: Sequence[Face], aug: Augmentation, base: str) -> None:
-    """Record one augmentation as a chain of OverlayFaceMask edges from the base, one per face."""
+    """Record one augmentation as a chain of OverlayFaceMask edges from the base, one per drawn face."""
     start = base
-    for i, (style, after) in enumerate(zip(aug.styles, aug.steps, strict=True)):
+    drawn = [(i, style) for i, style in enumerate(aug.styles) if style is not None]
+    for (i, style), after in zip(drawn, aug.steps, strict=True):
         _, path = journal.new_media_path(start)
         media_io.write_image(path, after, png_compression=PNG_COMPRESSION)
         fields = _style_fields(style)
@@ -434,29 +585,70 @@ def _process(job: _Job) -> _ImageResult:
         return _ImageResult([{**base_row, "error": "failed", "detail": detail}], failed=True)
 
 
+def _manifest_row(
+    job: _Job, face: Face, index: int, style: str, crop_path: str, **extra: Any
+) -> dict[str, Any]:
+    pose = face.pose.as_dict() if face.pose is not None else {}
+    return {
+        "image_path": job.source,
+        "face_index": index,
+        "crop_style": style,
+        "crop_path": crop_path,
+        "masked": 0,
+        **{k: pose.get(k, "") for k in ("yaw", "pitch", "roll")},
+        **extra,
+    }
+
+
+def _coco_crop(path: str, size: int, face: Face, index: int, matrix: Any) -> dict[str, Any]:
+    bbox = box_through(face.box, matrix, size)
+    return {
+        "file_name": path,
+        "width": size,
+        "height": size,
+        "faces": [] if bbox is None else [(bbox, index)],
+        "masks": [],
+    }
+
+
+def _unmasked_crops(
+    options: FaceMaskOptions, job: _Job, writer: _Writer, rgb: NDArray[np.uint8], faces: Sequence[Face],
+    result: _ImageResult,
+) -> None:  # fmt: skip
+    """Crops of the untouched faces (``--no_mask`` or ``--pairs``): logged, listed and annotated."""
+    for i, face in enumerate(faces):
+        for style in options.crop_styles:
+            cropped = _crop_face(options, rgb, face, style)
+            out = writer.write(f"face{i}_{style.value}_original", cropped.image)
+            result.rows.append(
+                {"image_path": job.source, **_face_fields(face, i), "crop_style": style.value, "output_path": out}
+            )
+            result.manifest.append(_manifest_row(job, face, i, style.value, out, augmentation_index=""))
+            if options.coco:
+                result.coco_crops.append(_coco_crop(out, options.crop_size, face, i, cropped.matrix))
+
+
 def _process_loaded(options: FaceMaskOptions, job: _Job, loaded: Any) -> _ImageResult:
     rgb = np.ascontiguousarray(as_rgb_uint8(loaded.pixels))
-    faces = find_faces(_models().detector, rgb, landmarks68=options.mask)
+    faces = find_faces(
+        _models().detector, rgb, landmarks68=options.mask, max_yaw=options.max_yaw, max_pitch=options.max_pitch
+    )
     base_row: dict[str, Any] = {"image_path": job.source}
     if not faces:
         return _ImageResult([{**base_row, "error": "no_face"}], missed=True)
     writer = _Writer(options, job)
-    rows: list[dict[str, Any]] = []
+    result = _ImageResult([], faces=len(faces))
+    if not options.mask or (options.pairs and options.crop):
+        _unmasked_crops(options, job, writer, rgb, faces, result)
     if not options.mask:
-        for i, face in enumerate(faces):
-            for style in options.crop_styles:
-                out = writer.write(
-                    f"face{i}_{style.value}_original", _crop_face(options, rgb, face, style).image
-                )
-                rows.append(
-                    {**base_row, **_face_fields(face, i), "crop_style": style.value, "output_path": out}
-                )
-        return _ImageResult(rows, faces=len(faces), outputs=writer.count)
+        result.outputs = writer.count
+        return result
 
     rng = image_rng(options.seed, job.relative)
     tmp_dir: Path | None = None
     journal: Any = None
     base = ""
+    labels = options.pairs or options.coco
     try:
         if options.journal:
             tmp_dir = Path(tempfile.mkdtemp(prefix=f".{job.stem}_journal.", dir=writer.folder))
@@ -466,19 +658,47 @@ def _process_loaded(options: FaceMaskOptions, job: _Job, loaded: Any) -> _ImageR
             keep_steps=options.journal,
         )  # fmt: skip
         for aug in augs:
-            if journal is not None:
+            if journal is not None and any(style is not None for style in aug.styles):
                 _journal_aug(journal, faces, aug, base)
-            full = writer.write(f"aug{aug.index}_masked", aug.image) if not options.crop else ""
-            for i, (face, mask_style) in enumerate(zip(faces, aug.styles, strict=True)):
+            drawn_any = any(style is not None for style in aug.styles)
+            full = ""
+            if drawn_any and (not options.crop or options.coco):
+                full = writer.write(f"aug{aug.index}_masked", aug.image)
+                if options.coco:
+                    result.coco_images.append(_coco_full(full, aug, faces))
+            union = aug.union() if labels and drawn_any else None
+            for i, face in enumerate(faces):
                 row = {**base_row, **_face_fields(face, i), "augmentation_index": aug.index}
-                row.update(_style_fields(mask_style))
+                style = aug.styles[i]
+                if style is None:
+                    reason, detail = aug.skips[i] or ("pose", "")
+                    result.rows.append({**row, "error": f"skipped: {reason}", "detail": detail})
+                    continue
+                row.update(_style_fields(style, aug.colors[i], aug.fits[i]))
                 if not options.crop:
-                    rows.append({**row, "output_path": full})
+                    result.rows.append({**row, "output_path": full})
+                    result.manifest.append(
+                        _manifest_row(job, face, i, "full", full, augmentation_index=aug.index, masked=1,
+                                      mask_type=style.type.value, mask_colors=" ".join(aug.colors[i]))
+                    )  # fmt: skip
                     continue
                 for crop_style in options.crop_styles:
-                    pixels = _crop_face(options, aug.image, face, crop_style).image
-                    out = writer.write(f"face{i}_aug{aug.index}_{crop_style.value}", pixels)
-                    rows.append({**row, "crop_style": crop_style.value, "output_path": out})
+                    cropped = _crop_face(options, aug.image, face, crop_style)
+                    out = writer.write(f"face{i}_aug{aug.index}_{crop_style.value}", cropped.image)
+                    result.rows.append({**row, "crop_style": crop_style.value, "output_path": out})
+                    mask_out = ""
+                    if union is not None:
+                        label = crop_mask(union, cropped.matrix, options.crop_size)
+                        mask_out = writer.write(f"face{i}_aug{aug.index}_{crop_style.value}_mask", label)
+                        if options.coco:
+                            item = _coco_crop(out, options.crop_size, face, i, cropped.matrix)
+                            item["masks"] = [(mask_polygons(label), i, style.type.value)]
+                            result.coco_crops.append(item)
+                    result.manifest.append(
+                        _manifest_row(job, face, i, crop_style.value, out, augmentation_index=aug.index, masked=1,
+                                      mask_type=style.type.value, mask_colors=" ".join(aug.colors[i]),
+                                      mask_path=mask_out)
+                    )  # fmt: skip
         if journal is not None and tmp_dir is not None:
             journal.save()
             target = writer.folder / f"{job.stem}_journal"
@@ -489,7 +709,20 @@ def _process_loaded(options: FaceMaskOptions, job: _Job, loaded: Any) -> _ImageR
     finally:
         if tmp_dir is not None:
             shutil.rmtree(tmp_dir, ignore_errors=True)
-    return _ImageResult(rows, faces=len(faces), outputs=writer.count)
+    result.outputs = writer.count
+    return result
+
+
+def _coco_full(path: str, aug: Augmentation, faces: Sequence[Face]) -> dict[str, Any]:
+    h, w = aug.image.shape[:2]
+    item: dict[str, Any] = {"file_name": path, "width": w, "height": h, "faces": [], "masks": []}
+    for i, face in enumerate(faces):
+        b = [float(v) for v in face.box]
+        item["faces"].append(([round(b[0], 2), round(b[1], 2), round(b[2] - b[0], 2), round(b[3] - b[1], 2)], i))
+        style, diff = aug.styles[i], aug.changed[i]
+        if style is not None and diff is not None:
+            item["masks"].append((mask_polygons(diff), i, style.type.value))
+    return item
 
 
 # ------------------------------------------------------------------------------------------------ run
@@ -537,6 +770,11 @@ def augment_faces(
     threshold: float = DEFAULT_THRESHOLD,
     detect_max_side: int | None = DEFAULT_DETECT_MAX_SIDE,
     executor: Any = "thread",
+    max_yaw: float = DEFAULT_MAX_YAW,
+    max_pitch: float = DEFAULT_MAX_PITCH,
+    pairs: bool = False,
+    coco: bool = False,
+    device: str = "cpu",
 ) -> RunSummary:
     """Mask and/or crop every face in ``input`` (an image or a folder tree) into ``output``.
 
@@ -545,6 +783,11 @@ def augment_faces(
     or ``"process"``), each worker with its own CenterFace session. A distributed executor object
     (``masksmith.executors.RayExecutor``) runs one task per image on its actors (models loaded once per
     actor); a local executor object means ``"thread"``. ``progress`` shows a tqdm bar on stderr (only on a terminal). Raises ConfigError for bad options.
+
+    Faces turned beyond ``max_yaw`` / ``max_pitch`` degrees are logged ``skipped: pose`` and get no
+    mask. ``pairs`` also writes the unmasked crops of every face and a crop-aligned mask PNG per masked
+    crop; ``coco`` writes COCO annotations (and the full masked frames they describe); the manifest
+    is always written. ``device`` is ``cpu``, ``cuda`` or ``auto`` (see :func:`execution_providers`).
     """
     if not mask and not crop:
         raise ConfigError(
@@ -560,6 +803,11 @@ def augment_faces(
         raise ConfigError(f"must be at least 1, got {workers}", argument="workers")
     if not 16 <= crop_size <= 2048:
         raise ConfigError(f"must be 16..2048 pixels, got {crop_size}", argument="crop_size")
+    if not 0 < max_yaw <= 90 or not 0 < max_pitch <= 90:
+        raise ConfigError(f"pose limits must be in (0, 90] degrees, got {max_yaw}/{max_pitch}", argument="max_yaw")
+    if (pairs or coco) and not mask:
+        raise ConfigError("--pairs and --coco describe drawn masks; they cannot be combined with --no_mask", argument="pairs")
+    execution_providers(device)
     if not isinstance(executor, str):
         executor = executor if is_distributed(executor) else "thread"
     elif executor not in ("process", "thread"):
@@ -588,9 +836,17 @@ def augment_faces(
         threshold=threshold,
         detect_max_side=detect_max_side,
         ort_threads=max(1, cpus // workers),
+        max_yaw=float(max_yaw),
+        max_pitch=float(max_pitch),
+        pairs=pairs,
+        coco=coco,
+        device=device,
     )
     summary = RunSummary(seed=run_seed, output=out_root)
     started = time.perf_counter()
+    manifest: list[dict[str, Any]] = []
+    coco_crops = CocoBuilder(f"masksmith facemask crops of {source}")
+    coco_images = CocoBuilder(f"masksmith facemask full frames of {source}")
     with RunLog(out_root) as log:
         summary.log_path, summary.missed_path = log.log_path, log.missed_path
         for result in _run_jobs(jobs, options, workers, executor, progress):
@@ -601,6 +857,17 @@ def augment_faces(
             summary.missed += int(result.missed and not result.unreadable)
             summary.unreadable += int(result.unreadable)
             summary.failed += int(result.failed)
+            summary.skipped += sum(1 for row in result.rows if str(row.get("error", "")).startswith("skipped"))
+            manifest.extend(result.manifest)
+            if coco:
+                for item in result.coco_crops:
+                    coco_crops.add_item(item)
+                for item in result.coco_images:
+                    coco_images.add_item(item)
+    summary.manifest_path, _ = write_manifest(out_root, manifest)
+    if coco:
+        coco_crops.write(out_root / "coco_crops.json")
+        coco_images.write(out_root / "coco_images.json")
     summary.seconds = time.perf_counter() - started
     return summary
 

@@ -44,6 +44,7 @@ class MaskType(StrEnum):
     SURGICAL = "surgical"
     N95 = "n95"
     CLOTH = "cloth"
+    KN95 = "kn95"
 
 
 # Symmetric frontal face in dlib 68-point order: eye centres at (∓0.5, 0), inter-ocular distance 1,
@@ -96,6 +97,13 @@ PALETTES: dict[MaskType, dict[str, RGB]] = {
         "navy": (44, 56, 92),
         "sand": (206, 186, 150),
     },
+    MaskType.KN95: {
+        "white": (238, 238, 234),
+        "black": (34, 34, 38),
+        "light grey": (200, 202, 204),
+        "light blue": (160, 196, 224),
+        "pink": (236, 184, 198),
+    },
     MaskType.CLOTH: {
         "navy": (32, 46, 92),
         "black": (28, 28, 32),
@@ -116,6 +124,7 @@ PATTERNS: dict[MaskType, tuple[str, ...]] = {
     MaskType.SURGICAL: ("plain",),
     MaskType.N95: ("plain", "valve"),
     MaskType.CLOTH: ("plain", "dots", "stripes", "checks", "floral"),
+    MaskType.KN95: ("plain",),
 }
 
 _CONTRAST_COLOURS: tuple[RGB, ...] = (
@@ -131,12 +140,18 @@ _CONTRAST_COLOURS: tuple[RGB, ...] = (
 
 @dataclass(frozen=True)
 class MaskStyle:
-    """One drawn mask style: type, a palette colour (name for logs, RGB) and a pattern."""
+    """One drawn mask style: type, a palette colour (name for logs, RGB), a pattern and its second colour.
+
+    ``gray`` draws the whole mask in gray levels (for grayscale photos); ``rgb`` and ``rgb2`` are then
+    already the gray levels that are drawn.
+    """
 
     type: MaskType
     color_name: str
     rgb: RGB
     pattern: str
+    rgb2: RGB | None = None
+    gray: bool = False
 
     @property
     def hex(self) -> str:
@@ -157,6 +172,7 @@ class Template:
     names: tuple[str, ...]
     triangles: NDArray[np.int32] = field(repr=False)
     mask_type: MaskType = MaskType.SURGICAL
+    colors: tuple[str, ...] = ()
 
     @cached_property
     def premultiplied(self) -> NDArray[np.float32]:
@@ -180,14 +196,21 @@ def _unit(v: NDArray[np.float64]) -> NDArray[np.float64]:
 
 
 def face_anchors(
-    landmarks68: NDArray[Any], *, spread: tuple[float, float] = (1.0, 1.0)
+    landmarks68: NDArray[Any],
+    *,
+    spread: tuple[float, float] = (1.0, 1.0),
+    drop: float = 0.0,
+    loose: float = 1.0,
 ) -> tuple[tuple[str, ...], NDArray[np.float64]]:
     """Named mask anchor points derived from 68 landmarks.
 
     ``spread`` scales how far the outline and ear loops reach beyond the jaw on the image-left and
     image-right side (1 = frontal default, 0 = hug the silhouette, as for the far side of a turned head).
+    ``drop`` moves the top edge down the nose by that fraction of the nose's length (negative: up);
+    ``loose`` scales how far the outline stands off the jaw and chin (a loose or a tight fit).
     """
     lm = np.asarray(landmarks68, dtype=np.float64)
+    spread = (spread[0] * loose, spread[1] * loose)
     face_w = float(np.linalg.norm(lm[16] - lm[0]))
     centre = lm[30]
     nose_vec = lm[30] - lm[27]
@@ -209,10 +232,10 @@ def face_anchors(
     for side, top, low, s in (("left", 0, 2, spread[0]), ("right", 16, 14, spread[1])):
         add(f"ear_{side}", lm[top] + (JAW_PUSH + EAR_PUSH) * s * face_w * _unit(lm[top] - centre))
         add(f"ear_{side}_low", lm[low] + (JAW_PUSH + 0.7 * EAR_PUSH) * s * face_w * _unit(lm[low] - centre))
-    add("under_eye_left", (lm[40] + lm[41]) / 2 + 0.38 * nose_vec)
-    add("under_eye_right", (lm[46] + lm[47]) / 2 + 0.38 * nose_vec)
-    add("nose_bridge_top", lm[27])
-    add("mask_top", lm[28] + 0.3 * (lm[29] - lm[28]))
+    add("under_eye_left", (lm[40] + lm[41]) / 2 + (0.38 + drop) * nose_vec)
+    add("under_eye_right", (lm[46] + lm[47]) / 2 + (0.38 + drop) * nose_vec)
+    add("nose_bridge_top", lm[27] + drop * nose_vec)
+    add("mask_top", lm[28] + 0.3 * (lm[29] - lm[28]) + drop * nose_vec)
     for name, idx in (
         ("nose_tip", 30),
         ("nose_left", 31),
@@ -320,6 +343,7 @@ class _Canvas:
         self.alpha = np.zeros((self.h, self.w), np.float32)
         self.shade = np.zeros((self.h, self.w), np.float32)
         self.loops = True
+        self.colors: list[tuple[float, float, float] | RGB] = []
 
     def side(self, side: str, start: int, stop: int) -> NDArray[np.float64]:
         """Jaw anchors ``start``..``stop`` (inclusive, either direction) counted from the top of one side.
@@ -341,6 +365,20 @@ def _outline(c: _Canvas, mask_type: MaskType) -> NDArray[np.float64]:
         right = c.side("right", 7, 2)
         top = [a["under_eye_right"] + up, a["mask_top"] - np.array([0, top_lift]), a["under_eye_left"] + up]
         return np.vstack([left, [a["chin_bottom"]], right, top])
+    if mask_type is MaskType.KN95:
+        left = c.side("left", 1, 6)
+        right = c.side("right", 6, 1)
+        chin = a["chin_bottom"] + np.array([0.0, 0.02 * c.ppu])
+        top = [a["under_eye_right"], a["mask_top"] - np.array([0, 2.2 * top_lift]), a["under_eye_left"]]
+        return np.vstack([left, [chin], right, top])
+    if mask_type is MaskType.SURGICAL:
+        # pleated masks hang in a rounded U under the chin, not along the jaw's V
+        left = c.side("left", 1, 4)
+        right = c.side("right", 4, 1)
+        chin = a["chin_bottom"]
+        bottom = [chin + np.array([-0.55, -0.14]) * c.ppu, chin, chin + np.array([0.55, -0.14]) * c.ppu]
+        top = [a["under_eye_right"], a["mask_top"] - np.array([0, 0.5 * top_lift]), a["under_eye_left"]]
+        return np.vstack([left, bottom, right, top])
     left = c.side("left", 1, 7)
     right = c.side("right", 7, 1)
     if mask_type is MaskType.CLOTH:
@@ -358,21 +396,61 @@ def _tint(rgb: RGB, factor: float) -> tuple[float, float, float]:
     return float(r), float(g), float(b)
 
 
-def _loops(c: _Canvas, colour: tuple[float, float, float], width: float, *, starts: tuple[int, int]) -> None:
-    """Ear loops / straps from the mask's sides to the ear anchors, on both sides."""
+def _loops(
+    c: _Canvas,
+    colour: tuple[float, float, float],
+    width: float,
+    *,
+    starts: tuple[int, int],
+    spread: float = 0.0,
+) -> None:
+    """Ear loops / straps from the mask's sides to the ear anchors, on both sides.
+
+    ``spread`` (inter-ocular units) sends the upper strand up and the lower one down as they leave
+    the face, as N95 head straps do. Strands are at least 2.2 template pixels wide so that they stay
+    continuous lines, not dots, once the template is shrunk onto a small face.
+    """
     if not c.loops:
         return
+    width = max(2.2, width)
+    c.colors.append(colour)
     for side in ("left", "right"):
         hi = c.side(side, starts[0], starts[0])[0]
         lo = c.side(side, starts[1], starts[1])[0]
         ear, ear_low = c.a[f"ear_{side}"], c.a[f"ear_{side}_low"]
-        for p0, p1 in ((hi, ear), (lo, ear_low)):
-            mid = _lerp(p0, p1, 0.5) + np.array([0.0, -0.03 * c.ppu])
-            curve = _spline(np.stack([p0, mid, p1]), closed=False, samples=8)
+        ends = ((hi, ear - [0, spread * c.ppu], -1.0), (lo, ear_low + [0, spread * c.ppu], 1.0))
+        for p0, p1, bend in ends:
+            mid = _lerp(p0, p1, 0.55) + np.array([0.0, (bend * 0.4 * spread - 0.03) * c.ppu])
+            curve = _spline(np.stack([p0, mid, p1]), closed=False, samples=10)
             _stroke(c.rgb, curve, colour, width)
             _stroke(c.alpha, curve, 1.0, width)
             # thin shadow along the lower side of the strand, for some depth
             _stroke(c.shade, curve + np.array([0, width * 0.45]), -0.18, max(1.0, width * 0.35))
+
+
+def _valve(c: _Canvas, p: NDArray[np.float64], colour: RGB) -> None:
+    """An exhalation valve standing off the cup: cast shadow, a domed cap lit from above, slots."""
+    rad = 0.2 * c.ppu
+    valve = _tint(colour, 0.72) if sum(colour) > 300 else _tint(colour, 1.6)
+    c.colors.append(valve)
+    off = np.array([0.03, 0.05]) * c.ppu
+    yy, xx = np.mgrid[0 : c.h, 0 : c.w].astype(np.float32)
+    # shadow the cap throws onto the cup (down and to the side)
+    ds = np.hypot(xx - (p[0] + off[0]), yy - (p[1] + off[1])) / (rad * 1.15)
+    c.shade -= (0.35 * np.clip(1.0 - ds, 0, 1) ** 0.5).astype(np.float32)
+    cv2.circle(c.rgb, (round(p[0] * _ONE), round(p[1] * _ONE)), round(rad * _ONE), valve, -1, cv2.LINE_AA, _SHIFT)
+    # dome: lit from the upper side, darker towards the lower rim
+    d = np.hypot(xx - p[0], yy - p[1]) / rad
+    inside = d <= 1.0
+    light = (0.22 * (-(yy - p[1]) / rad) - 0.25 * d**2 + 0.1).astype(np.float32)
+    c.shade = np.where(inside, c.shade * 0 + light, c.shade).astype(np.float32)
+    centre_i = (round(p[0] * _ONE), round(p[1] * _ONE))
+    cv2.circle(c.shade, centre_i, round(rad * _ONE), -0.3, max(1, round(0.025 * c.ppu)), cv2.LINE_AA, _SHIFT)
+    cv2.circle(c.shade, centre_i, round(0.6 * rad * _ONE), -0.14, max(1, round(0.02 * c.ppu)), cv2.LINE_AA, _SHIFT)
+    for k in range(5):
+        y = p[1] - 0.35 * rad + k * 0.18 * rad
+        half = 0.45 * rad * np.sqrt(max(0.0, 1 - ((y - p[1]) / (0.6 * rad)) ** 2))
+        _stroke(c.shade, np.array([[p[0] - half, y], [p[0] + half, y]]), -0.22, max(1.0, 0.014 * c.ppu))
 
 
 def _draw_surgical(c: _Canvas, body: NDArray[np.float64], colour: RGB, rng: np.random.Generator) -> None:
@@ -404,6 +482,7 @@ def _draw_surgical(c: _Canvas, body: NDArray[np.float64], colour: RGB, rng: np.r
     )
     _stroke(c.shade, wire + np.array([0, 0.03 * c.ppu]), 0.08, 0.035 * c.ppu)
     loop_colour = _tint(colour, 1.35) if sum(colour) < 600 else _tint(colour, 0.92)
+    c.colors.append(_tint(colour, 1.08))  # nose wire highlight
     _loops(c, loop_colour, 0.035 * c.ppu, starts=(1, 5))
 
 
@@ -428,43 +507,46 @@ def _draw_n95(
         p = _lerp(a[f"mouth_{side}"], c.side(side, 4, 4)[0], rng.uniform(0.4, 0.6)) + np.array(
             [0, -0.05 * c.ppu]
         )
-        rad = 0.2 * c.ppu
-        valve = _tint(colour, 0.75) if sum(colour) > 300 else _tint(colour, 1.5)
-        centre_i = (round(p[0] * _ONE), round(p[1] * _ONE))
-        cv2.circle(c.rgb, centre_i, round(rad * _ONE), valve, -1, cv2.LINE_AA, _SHIFT)
-        cv2.circle(
-            c.shade, centre_i, round(rad * _ONE), -0.15, max(1, round(0.03 * c.ppu)), cv2.LINE_AA, _SHIFT
-        )
-        cv2.circle(
-            c.shade,
-            centre_i,
-            round(0.62 * rad * _ONE),
-            -0.1,
-            max(1, round(0.02 * c.ppu)),
-            cv2.LINE_AA,
-            _SHIFT,
-        )
-        for k in range(6):
-            ang = np.pi * k / 6
-            d = np.array([np.cos(ang), np.sin(ang)]) * rad * 0.5
-            _stroke(c.shade, np.stack([p - d, p + d]), -0.08, max(1.0, 0.012 * c.ppu))
-        cv2.circle(
-            c.shade,
-            (centre_i[0], centre_i[1] - round(0.3 * rad * _ONE)),
-            round(0.25 * rad * _ONE),
-            0.1,
-            -1,
-            cv2.LINE_AA,
-            _SHIFT,
-        )
+        _valve(c, p, colour)
     strap = _tint(colour, 0.85) if sum(colour) > 300 else _tint(colour, 1.3)
-    _loops(c, strap, 0.05 * c.ppu, starts=(2, 5))
+    _loops(c, strap, 0.045 * c.ppu, starts=(2, 6), spread=0.22)
 
 
-def _pattern_layer(c: _Canvas, base: RGB, pattern: str, rng: np.random.Generator) -> None:
-    """Fill ``c.rgb`` with a printed fabric pattern over the whole frame."""
+def _draw_kn95(c: _Canvas, body: NDArray[np.float64], colour: RGB, rng: np.random.Generator) -> None:
+    """Flat-fold KN95: two panels meeting in a bonded vertical seam, a welded rim, light from one side."""
+    a = c.a
+    yy, xx = np.mgrid[0 : c.h, 0 : c.w].astype(np.float32)
+    mid_x = float(a["nose_tip"][0])
+    # each panel is a plane turned towards its side: one lit, one darker, blending across the seam
+    side = np.tanh((xx - mid_x) / (0.06 * c.ppu))
+    c.shade += (0.07 * side - 0.05).astype(np.float32)
+    centre = (a["nose_tip"] + a["lip_bottom"]) / 2
+    r = np.hypot((xx - centre[0]) / (1.1 * c.ppu), (yy - centre[1]) / (1.0 * c.ppu))
+    c.shade += (0.06 - 0.18 * np.clip(r, 0, 1.3) ** 2).astype(np.float32)
+    seam = _spline(np.stack([a["mask_top"] - [0, 0.09 * c.ppu], a["nose_tip"], a["lip_bottom"], a["chin_bottom"]]), closed=False)
+    _stroke(c.shade, seam, -0.25, 0.02 * c.ppu)
+    _stroke(c.shade, seam + [0.018 * c.ppu, 0], 0.1, 0.012 * c.ppu)
+    # welded rim a little inside the edge, embossed as a row of dots
+    _stroke(c.shade, body, -0.12, 0.05 * c.ppu, closed=True)
+    inner = body + (centre - body) * 0.07
+    n = max(12, int(len(inner) * 2))
+    for t in np.linspace(0, 1, n, endpoint=False):
+        q = _along(np.vstack([inner, inner[:1]]), float(t))
+        cv2.circle(c.shade, (round(q[0] * _ONE), round(q[1] * _ONE)), round(0.012 * c.ppu * _ONE), -0.2, -1, cv2.LINE_AA, _SHIFT)
+    noise = rng.normal(0.0, 0.025, size=(c.h, c.w)).astype(np.float32)
+    c.shade += cv2.GaussianBlur(noise, (0, 0), 0.8)
+    loop = _tint(colour, 0.9) if sum(colour) > 300 else _tint(colour, 1.3)
+    _loops(c, loop, 0.03 * c.ppu, starts=(1, 5))
+
+
+def pattern_colour(base: RGB, rng: np.random.Generator) -> RGB:
+    """A print colour that stands out from ``base``, drawn from ``rng``."""
     choices = [col for col in _CONTRAST_COLOURS if np.abs(np.subtract(col, base)).sum() > 160]
-    second = choices[int(rng.integers(len(choices)))]
+    return choices[int(rng.integers(len(choices)))]
+
+
+def _pattern_layer(c: _Canvas, second: RGB, pattern: str, rng: np.random.Generator) -> None:
+    """Fill ``c.rgb`` with a printed fabric pattern over the whole frame."""
     rgb = c.rgb
     ppu = c.ppu
     if pattern == "dots":
@@ -503,6 +585,7 @@ def _pattern_layer(c: _Canvas, base: RGB, pattern: str, rng: np.random.Generator
         step = ppu * rng.uniform(0.3, 0.42)
         centre_col = (250, 215, 80) if second != (250, 200, 60) else (240, 240, 236)
         leaf = _tint((80, 160, 90), 0.8)
+        c.colors.extend([leaf, centre_col])
         for y in np.arange(0, c.h + step, step * 0.8):
             for x in np.arange(0, c.w + step, step):
                 cx, cy = x + rng.uniform(-0.3, 0.3) * step, y + rng.uniform(-0.3, 0.3) * step
@@ -538,11 +621,18 @@ def _pattern_layer(c: _Canvas, base: RGB, pattern: str, rng: np.random.Generator
 
 
 def _draw_cloth(
-    c: _Canvas, body: NDArray[np.float64], colour: RGB, pattern: str, rng: np.random.Generator
+    c: _Canvas,
+    body: NDArray[np.float64],
+    colour: RGB,
+    pattern: str,
+    rng: np.random.Generator,
+    second: RGB | None,
 ) -> None:
     a = c.a
     if pattern != "plain":
-        _pattern_layer(c, colour, pattern, rng)
+        second = second if second is not None else pattern_colour(colour, rng)
+        c.colors.append(second)
+        _pattern_layer(c, second, pattern, rng)
     seam = _spline(
         np.stack(
             [a["mask_top"] - np.array([0, 0.06 * c.ppu]), a["nose_tip"], a["lip_bottom"], a["chin_bottom"]]
@@ -571,10 +661,14 @@ def render_template(
     rng: np.random.Generator,
     size: int = 384,
     loops: bool = True,
+    color2: RGB | str | None = None,
+    gray: bool = False,
 ) -> Template:
     """Draw one mask as an RGBA template ``size`` pixels wide (height ≈ 0.75·size).
 
     ``loops=False`` leaves out the ear loops / straps, keeping every drawn pixel on the face.
+    ``color2`` is a printed pattern's second colour (drawn from ``rng`` when None); ``gray`` renders
+    the finished mask in gray levels. ``Template.colors`` lists every colour drawn, as ``#rrggbb``.
     """
     try:
         kind = MaskType(str(mask_type).lower())
@@ -591,19 +685,25 @@ def render_template(
     if not 64 <= int(size) <= 4096:
         raise OperationError(f"template size must be 64..4096 pixels, got {size}", argument="size")
     colour = _parse_color(color)
+    second = _parse_color(color2) if color2 is not None else None
     c = _Canvas(int(size))
     c.loops = loops
     c.rgb[:] = colour
+    c.colors.append(colour)
     body = _spline(_outline(c, kind), closed=True)
     _fill(c.alpha, body, 1.0)
     if kind is MaskType.SURGICAL:
         _draw_surgical(c, body, colour, rng)
     elif kind is MaskType.N95:
         _draw_n95(c, body, colour, pattern, rng)
+    elif kind is MaskType.KN95:
+        _draw_kn95(c, body, colour, rng)
     else:
-        _draw_cloth(c, body, colour, pattern, rng)
+        _draw_cloth(c, body, colour, pattern, rng, second)
     shade = cv2.GaussianBlur(c.shade, (0, 0), max(0.5, 0.006 * c.ppu * 3))
     rgb = np.clip(c.rgb * (1.0 + shade[..., None]), 0, 255)
+    if gray:
+        rgb = np.repeat(rgb @ np.array([0.299, 0.587, 0.114], np.float32), 3).reshape(rgb.shape)
     alpha = cv2.GaussianBlur(np.clip(c.alpha, 0, 1), (0, 0), max(0.6, c.w / 450))
     rgba = np.dstack([rgb, alpha * 255.0])
     rgba = np.rint(rgba).astype(np.uint8)
@@ -613,7 +713,21 @@ def render_template(
         names=c.names,
         triangles=_triangulate(c.pts),
         mask_type=kind,
+        colors=tuple(dict.fromkeys(_hex(col, gray=gray) for col in c.colors)),
     )
+
+
+def _hex(colour: Any, *, gray: bool = False) -> str:
+    r, g, b = (float(v) for v in colour)
+    if gray:
+        r = g = b = 0.299 * r + 0.587 * g + 0.114 * b
+    return "#{:02x}{:02x}{:02x}".format(*(int(np.clip(round(v), 0, 255)) for v in (r, g, b)))
+
+
+def to_gray(rgb: RGB) -> RGB:
+    """The gray level a colour is drawn as on a grayscale photo (ITU-R 601 luma), as RGB."""
+    y = int(np.clip(round(0.299 * rgb[0] + 0.587 * rgb[1] + 0.114 * rgb[2]), 0, 255))
+    return y, y, y
 
 
 def _triangulate(points: NDArray[np.float64]) -> NDArray[np.int32]:
@@ -623,9 +737,15 @@ def _triangulate(points: NDArray[np.float64]) -> NDArray[np.int32]:
 
 
 def draw_style(
-    rng: np.random.Generator, mask_types: tuple[MaskType | str, ...] | list[MaskType | str] = tuple(MaskType)
+    rng: np.random.Generator,
+    mask_types: tuple[MaskType | str, ...] | list[MaskType | str] = tuple(MaskType),
+    *,
+    gray: bool = False,
 ) -> MaskStyle:
-    """Draw a mask type, palette colour and pattern uniformly from ``rng``."""
+    """Draw a mask type, palette colour, pattern and (for prints) the pattern's colour from ``rng``.
+
+    ``gray`` (a grayscale photo) turns the drawn colours into their gray levels.
+    """
     if not mask_types:
         raise OperationError("no mask types to choose from", argument="mask_types")
     kinds = [MaskType(str(m).lower()) for m in mask_types]
@@ -635,7 +755,15 @@ def draw_style(
     name = names[int(rng.integers(len(names)))]
     patterns = PATTERNS[kind]
     pattern = patterns[int(rng.integers(len(patterns)))]
-    return MaskStyle(type=kind, color_name=name, rgb=palette[name], pattern=pattern)
+    rgb = palette[name]
+    second = pattern_colour(rgb, rng) if pattern in _PRINTS else None
+    if gray:
+        rgb = to_gray(rgb)
+        second = to_gray(second) if second is not None else None
+    return MaskStyle(type=kind, color_name=name, rgb=rgb, pattern=pattern, rgb2=second, gray=gray)
+
+
+_PRINTS = frozenset({"dots", "stripes", "checks", "floral"})
 
 
 def render_style(
@@ -643,5 +771,12 @@ def render_style(
 ) -> Template:
     """Render the template for a drawn :class:`MaskStyle`."""
     return render_template(
-        style.type, color=style.rgb, pattern=style.pattern, rng=rng, size=size, loops=loops
+        style.type,
+        color=style.rgb,
+        pattern=style.pattern,
+        rng=rng,
+        size=size,
+        loops=loops,
+        color2=style.rgb2,
+        gray=style.gray,
     )
