@@ -76,9 +76,15 @@ def test_owner_judgements(tmp_path: Path, other_run: subprocess.Popen[bytes]) ->
     assert not folder_owner_dead(tmp_path / "half")
 
 
-def test_recovery_keeps_another_runs_live_partial_folder(tmp_path: Path, other_run: subprocess.Popen[bytes]) -> None:
+def test_recovery_keeps_another_runs_live_partial_folder(
+    tmp_path: Path, other_run: subprocess.Popen[bytes]
+) -> None:
     projects, work = tmp_path / "projects", tmp_path / "work"
-    live = _own(projects / partial_dir_name("img00", other_run.pid), pid=other_run.pid, start=process_start(other_run.pid))
+    live = _own(
+        projects / partial_dir_name("img00", other_run.pid),
+        pid=other_run.pid,
+        start=process_start(other_run.pid),
+    )
     (live / "img00.png").write_bytes(b"being built")
     reused = _own(projects / partial_dir_name("img01", os.getpid()), pid=os.getpid(), start="0")
     dead = projects / partial_dir_name("img02", _dead_pid())
@@ -95,11 +101,15 @@ def test_a_run_never_removes_the_live_partial_folder_of_a_run_with_another_workd
     fx.make_pool(tmp_path / "pool", 1)
     projects = tmp_path / "projects"
     theirs = _own(
-        projects / partial_dir_name("img00", other_run.pid), pid=other_run.pid, start=process_start(other_run.pid)
+        projects / partial_dir_name("img00", other_run.pid),
+        pid=other_run.pid,
+        start=process_start(other_run.pid),
     )
     (theirs / "img00.png").write_bytes(b"theirs")
     spec = fx.spec([fx.base_node(), fx.plugin_node("png", "TestOutputPNG")], [("base", "png")])
-    executor = BatchExecutor(projects, workdir=tmp_path / "mywork", global_variables={"pool": str(tmp_path / "pool")})
+    executor = BatchExecutor(
+        projects, workdir=tmp_path / "mywork", global_variables={"pool": str(tmp_path / "pool")}
+    )
     summary = executor.run_project(BatchProject(spec), 1)
     executor.finish()
     assert summary.made == 1, summary
@@ -118,4 +128,6 @@ def test_export_staging_of_killed_runs_is_swept(tmp_path: Path, other_run: subpr
     (tmp_path / "unrelated").mkdir()
     removed = sweep_staging(tmp_path)
     assert removed == [dead]
-    assert live.is_dir() and (tmp_path / f"{STAGING_PREFIX}new").is_dir() and (tmp_path / "unrelated").is_dir()
+    assert (
+        live.is_dir() and (tmp_path / f"{STAGING_PREFIX}new").is_dir() and (tmp_path / "unrelated").is_dir()
+    )

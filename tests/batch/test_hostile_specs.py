@@ -18,7 +18,9 @@ fx.register()
 
 
 def _chain(arguments: dict[str, Any], **graph: Any) -> dict[str, Any]:
-    return fx.spec([fx.base_node(), fx.plugin_node("blur", "TestMedian", arguments)], [("base", "blur")], **graph)
+    return fx.spec(
+        [fx.base_node(), fx.plugin_node("blur", "TestMedian", arguments)], [("base", "blur")], **graph
+    )
 
 
 def _create(tmp_path: Path, spec_path: Path, *extra: str) -> int:
@@ -72,7 +74,9 @@ def test_bad_arguments_exit_two_naming_the_node(tmp_path: Path, case: str, capsy
 
 
 def test_permuted_ranges_within_the_limit_still_load(tmp_path: Path) -> None:
-    spec_path = fx.write_spec(tmp_path / "spec.json", _chain({"kernel": {"type": "int[3:31:2]", "permutegroup": "g"}}))
+    spec_path = fx.write_spec(
+        tmp_path / "spec.json", _chain({"kernel": {"type": "int[3:31:2]", "permutegroup": "g"}})
+    )
     assert _create(tmp_path, spec_path, "--count", "1") == 0
 
 
@@ -85,7 +89,9 @@ def test_graph_name_never_names_a_path(tmp_path: Path, name: str, capsys: Any) -
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "graph.name" in err and "node 'graph'" in err
     created = {p for p in tmp_path.rglob("*")} - before
-    assert all(p.is_relative_to(tmp_path / "in") or p.is_relative_to(tmp_path / "pool") for p in created), created
+    assert all(p.is_relative_to(tmp_path / "in") or p.is_relative_to(tmp_path / "pool") for p in created), (
+        created
+    )
     assert not Path("/tmp/masksmith-escape-test.png").exists()
 
 
@@ -124,6 +130,8 @@ def test_from_state_accepts_a_base_from_the_pool(tmp_path: Path, capsys: Any) ->
     spec_path = fx.write_spec(tmp_path / "spec.json", _chain({"kernel": {"type": "int[3:5]"}}))
     state = tmp_path / "in" / "work" / "failures-x.txt"
     state.parent.mkdir(parents=True)
-    state.write_text(json.dumps({"__global__": {"base": str(tmp_path / "pool" / "img01.png"), "blur.kernel": 3}}) + "\n")
+    state.write_text(
+        json.dumps({"__global__": {"base": str(tmp_path / "pool" / "img01.png"), "blur.kernel": 3}}) + "\n"
+    )
     assert _create(tmp_path, spec_path, "--from_state", str(state)) == 0, capsys.readouterr().err
     assert [p.name for p in (tmp_path / "in" / "projects").iterdir()] == ["img01"]

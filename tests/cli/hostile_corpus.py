@@ -193,9 +193,7 @@ def _node(data: dict[str, Any], node_id: str) -> dict[str, Any]:
 
 def _link(data: dict[str, Any], start: str, end: str) -> dict[str, Any]:
     ids = [n["id"] for n in data["nodes"]]
-    return next(
-        link for link in data["links"] if ids[link["source"]] == start and ids[link["target"]] == end
-    )
+    return next(link for link in data["links"] if ids[link["source"]] == start and ids[link["target"]] == end)
 
 
 def _relabel(data: dict[str, Any], old: str, new: str) -> None:
@@ -258,12 +256,18 @@ def _node_id_escape(case: Case, folder: Path) -> None:
 
 TAMPERS: dict[str, tuple[Tamper, str]] = {
     # case: (tampering, the attribute the one-line error or finding must name)
-    "mask-absolute-existing": (_set_link("base", "m", "maskname", lambda c, f: str(c.victim_png)), "maskname"),
+    "mask-absolute-existing": (
+        _set_link("base", "m", "maskname", lambda c, f: str(c.victim_png)),
+        "maskname",
+    ),
     "mask-dotdot-new": (
         _set_link("base", "m", "maskname", lambda c, f: c.rel(f, c.outside / "new_mask.png")),
         "maskname",
     ),
-    "mask-windows-drive": (_set_link("m", "final", "maskname", lambda c, f: "C:\\outside\\x.png"), "maskname"),
+    "mask-windows-drive": (
+        _set_link("m", "final", "maskname", lambda c, f: "C:\\outside\\x.png"),
+        "maskname",
+    ),
     "file-absolute": (_set_node("m", "file", lambda c, f: str(c.secret_png)), "file"),
     "file-dotdot": (_set_node("final", "file", lambda c, f: c.rel(f, c.secret_png)), "file"),
     "file-symlink-out": (_symlinked_media, "file"),
@@ -272,7 +276,10 @@ TAMPERS: dict[str, tuple[Tamper, str]] = {
         _set_link("base", "m", "inputmaskname", lambda c, f: str(c.secret_png)),
         "inputmaskname",
     ),
-    "proxyfile-outside": (_set_node("base", "proxyfile", lambda c, f: c.rel(f, c.outside / "passwd")), "proxyfile"),
+    "proxyfile-outside": (
+        _set_node("base", "proxyfile", lambda c, f: c.rel(f, c.outside / "passwd")),
+        "proxyfile",
+    ),
     "donors-outside": (_set_node("m", "donors", lambda c, f: [str(c.secret_png)]), "donors"),
     "selectmask-outside": (
         _set_link("m", "final", "selectmasks", lambda c, f: [{"mask": str(c.secret_png)}]),
@@ -327,7 +334,9 @@ def archive_of(case: Case, tamper: str) -> Path:
     return target
 
 
-def _crafted(case: Case, extra: list[tuple[tarfile.TarInfo, bytes | None]], *, json_bytes: bytes | None = None) -> Path:
+def _crafted(
+    case: Case, extra: list[tuple[tarfile.TarInfo, bytes | None]], *, json_bytes: bytes | None = None
+) -> Path:
     folder = ef.simple_journal(case.projects / "crafted", seed=3).directory
     members: list[tuple[tarfile.TarInfo, bytes | None]] = list(_journal_members(folder, "crafted"))
     if json_bytes is not None:

@@ -178,7 +178,9 @@ def test_create_archive_refuses_a_journal_name_that_is_a_path(tmp_path: Path) ->
     assert not (tmp_path / "escaped.tgz").exists()
 
 
-def test_limits_refuse_an_archive_that_expands_too_far(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_limits_refuse_an_archive_that_expands_too_far(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     journal = ef.simple_journal(tmp_path / "j", seed=1)
     (journal.directory / "zeros.bin").write_bytes(bytes(300_000))
     journal.graph.node("base")["proxyfile"] = "zeros.bin"
@@ -221,7 +223,11 @@ def test_truncated_archives_raise_archive_error(tmp_path: Path, cut: float) -> N
 
 @pytest.mark.parametrize(
     ("payload", "message"),
-    [(b"\xff\xfe\x00", "not UTF-8"), (b"[" * 50_000 + b"]" * 50_000, "nested too deeply"), (b"{", "invalid JSON")],
+    [
+        (b"\xff\xfe\x00", "not UTF-8"),
+        (b"[" * 50_000 + b"]" * 50_000, "nested too deeply"),
+        (b"{", "invalid JSON"),
+    ],
 )
 def test_bad_journal_json_is_one_journal_error(tmp_path: Path, payload: bytes, message: str) -> None:
     path = tmp_path / "j.json"

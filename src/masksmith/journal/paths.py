@@ -180,9 +180,7 @@ def _walk(value: object, parts: list[str], trail: str) -> Iterator[tuple[str, ob
 def _declared(graph: JournalGraph, key: str, defaults: Iterable[str]) -> list[str]:
     declared = graph.attributes.get(key)
     names = list(defaults)
-    if isinstance(declared, Mapping):
-        names += [str(k) for k in declared]
-    elif isinstance(declared, list):
+    if isinstance(declared, (Mapping, list)):
         names += [str(k) for k in declared]
     return list(dict.fromkeys(names))
 
@@ -245,9 +243,7 @@ def catalogue_file_arguments(catalogue: Any) -> Callable[[str], Iterable[str]]:
             operation = catalogue.find(op) if op else None
             found: tuple[str, ...] = ()
             if operation is not None:
-                found = tuple(
-                    n for n, p in operation.parameters.items() if p.type.kind in (ParamKind.FILE,)
-                )
+                found = tuple(n for n, p in operation.parameters.items() if p.type.kind in (ParamKind.FILE,))
             cache[op] = found
         return cache[op]
 

@@ -380,7 +380,9 @@ def _parse_json(raw: bytes, origin: str) -> Any:
     try:
         return json.loads(raw.decode("utf-8"))
     except UnicodeDecodeError as exc:
-        raise JournalError(f"journal JSON is not UTF-8 text ({exc.reason} at byte {exc.start})", file=origin) from None
+        raise JournalError(
+            f"journal JSON is not UTF-8 text ({exc.reason} at byte {exc.start})", file=origin
+        ) from None
     except json.JSONDecodeError as exc:
         raise JournalError(
             f"invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}", file=origin
