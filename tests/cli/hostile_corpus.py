@@ -26,7 +26,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import networkx as nx
 import numpy as np
 
 from masksmith.journal import store
@@ -197,13 +196,8 @@ def _link(data: dict[str, Any], start: str, end: str) -> dict[str, Any]:
 
 
 def _relabel(data: dict[str, Any], old: str, new: str) -> None:
-    graph = nx.node_link_graph(data, edges="links")
-    graph = nx.relabel_nodes(graph, {old: new})
-    data.clear()
-    data.update(nx.node_link_data(graph, edges="links"))
-    ids = [n["id"] for n in data["nodes"]]
-    for link in data["links"]:
-        link["source"], link["target"] = ids.index(link["source"]), ids.index(link["target"])
+    # links name nodes by list position, so renaming the id is the whole change
+    _node(data, old)["id"] = new
 
 
 Tamper = Callable[[Case, Path], None]

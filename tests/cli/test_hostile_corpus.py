@@ -282,3 +282,15 @@ def test_a_fixed_journal_never_gets_a_mask_written_outside(tmp_path: Path, capsy
     assert code == 1 and case.victim_png.read_bytes() == before
     saved = json.loads((folder / "evil.json").read_text(encoding="utf-8"))
     assert any(link.get("maskname") == str(case.victim_png) for link in saved["links"])
+
+
+@pytest.mark.parametrize("command", ["validate", "probes", "view", "graph", "archive"])
+def test_hostile_node_ids_never_name_files_outside(tmp_path: Path, command: str, capsys: Any) -> None:
+    """Node ids are not paths, but probe and mask file names are made from them."""
+    case = hc.make_case(tmp_path)
+    hc.good_journal(case)
+    folder = ef.simple_journal(case.projects / "ids", seed=6).directory
+    hc._edit(folder, lambda data, f: hc._relabel(data, "final", "../../../outside/planted"))
+    code, out, err, _ = _run(case, _journal_commands(case, folder)[command], capsys)
+    assert code in (0, 1), out + err
+    assert not list(case.outside.glob("planted*")) and not list(case.root.glob("planted*"))
