@@ -98,6 +98,7 @@ def _graph() -> JournalGraph:
         maskname="m.png",
         inputmaskname="i.png",
         selectmasks=[{"mask": "s.png"}],
+        videomasks=[{"starttime": 0, "videosegment": "v.hdf5"}, {"starttime": 5}],
         arguments={"row adjuster": "r.png", "column adjuster": "c.png", "plugin mask": ""},
     )
     return graph
@@ -115,6 +116,7 @@ def test_references_list_every_file_attribute_with_its_node() -> None:
         ("maskname", "b->f", "m.png"),
         ("inputmaskname", "b->f", "i.png"),
         ("selectmasks[0].mask", "b->f", "s.png"),
+        ("videomasks[0].videosegment", "b->f", "v.hdf5"),
         ("arguments.row adjuster", "b->f", "r.png"),
         ("arguments.column adjuster", "b->f", "c.png"),
     } <= found

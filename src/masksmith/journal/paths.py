@@ -33,7 +33,14 @@ __all__ = [
 _DRIVE = re.compile(r"^[A-Za-z]:")
 
 NODE_FILE_KEYS = ("file", "proxyfile", "compositemaskname", "donors.*")
-EDGE_FILE_KEYS = ("maskname", "inputmaskname", "selectmaskname", "selectmasks.mask", "selectmasks.*.mask")
+EDGE_FILE_KEYS = (
+    "maskname",
+    "inputmaskname",
+    "selectmaskname",
+    "selectmasks.mask",
+    "selectmasks.*.mask",
+    "videomasks.videosegment",  # the original's HDF5 video masks, one per segment
+)
 
 
 class PathEscapeError(JournalError):
