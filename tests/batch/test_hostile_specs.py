@@ -12,6 +12,7 @@ from masksmith.batch.selectors import MAX_FORMAT_WIDTH, format_value
 from masksmith.cli.batch_cmds import batch
 from masksmith.cli.runner import run_group as run
 from masksmith.errors import SpecError
+from masksmith.media import io as media_io
 from tests.batch import batch_fixtures as fx
 
 fx.register()
@@ -135,3 +136,25 @@ def test_from_state_accepts_a_base_from_the_pool(tmp_path: Path, capsys: Any) ->
     )
     assert _create(tmp_path, spec_path, "--from_state", str(state)) == 0, capsys.readouterr().err
     assert [p.name for p in (tmp_path / "in" / "projects").iterdir()] == ["img01"]
+
+
+def test_a_preprocessed_argument_file_outside_its_directory_is_refused(tmp_path: Path, capsys: Any) -> None:
+    fx.make_pool(tmp_path / "pool", 1)
+    results = tmp_path / "in" / "results"
+    results.mkdir(parents=True)
+    media_io.write_image(results / "img00.png", media_io.read_image(tmp_path / "pool" / "img00.png").pixels)
+    (tmp_path / "secret.csv").write_text("img00.png,yes,16\n", encoding="utf-8")
+    node = {
+        "id": "pre",
+        "op_type": "PreProcessedMediaOperation",
+        "argument file": "../../secret.csv",
+        "argument names": ["Image Rotated", "Bits per Channel"],
+        "directory": str(results),
+        "op": "OutputPng",
+        "software": "opencv",
+        "software version": "3.3.0",
+    }
+    spec_path = fx.write_spec(tmp_path / "spec.json", fx.spec([fx.base_node(), node], [("base", "pre")]))
+    assert _create(tmp_path, spec_path, "--count", "1") == 1
+    err = capsys.readouterr().err
+    assert "node 'pre'" in err and "argument file '../../secret.csv' climbs out" in err
