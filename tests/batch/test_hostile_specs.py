@@ -139,11 +139,12 @@ def test_from_state_accepts_a_base_from_the_pool(tmp_path: Path, capsys: Any) ->
 
 
 def test_a_preprocessed_argument_file_outside_its_directory_is_refused(tmp_path: Path, capsys: Any) -> None:
-    fx.make_pool(tmp_path / "pool", 1)
+    fx.make_pool(tmp_path / "pool", 2)
     results = tmp_path / "in" / "results"
     results.mkdir(parents=True)
-    media_io.write_image(results / "img00.png", media_io.read_image(tmp_path / "pool" / "img00.png").pixels)
-    (tmp_path / "secret.csv").write_text("img00.png,yes,16\n", encoding="utf-8")
+    for name in ("img00.png", "img01.png"):  # the project picks either
+        media_io.write_image(results / name, 255 - media_io.read_image(tmp_path / "pool" / name).pixels)
+    (tmp_path / "secret.csv").write_text("img00.png,yes,16\nimg01.png,yes,16\n", encoding="utf-8")
     node = {
         "id": "pre",
         "op_type": "PreProcessedMediaOperation",

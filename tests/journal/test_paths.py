@@ -29,6 +29,9 @@ def folder(tmp_path: Path) -> Path:
     (inside / "out.png").symlink_to(tmp_path / "secret.png")
     (inside / "in.png").symlink_to(inside / "a.png")
     (inside / "outdir").symlink_to(tmp_path, target_is_directory=True)
+    (inside / "sub" / "out2.png").symlink_to(tmp_path / "secret.png")
+    (inside / "sublink").symlink_to(inside / "sub", target_is_directory=True)
+    (inside / "up").symlink_to("..", target_is_directory=True)
     return inside
 
 
@@ -50,6 +53,13 @@ def folder(tmp_path: Path) -> Path:
         ("out.png", "link"),
         ("outdir/secret.png", "link"),
         ("outdir/new.png", "link"),
+        ("sub/out2.png", "link"),
+        ("sublink/out2.png", "link"),
+        ("sublink/../a.png", None),
+        ("sublink/x/../../a.png", None),
+        ("up/secret.png", "link"),
+        ("up/journal/a.png", None),
+        ("a.png/x", None),
         ("", "not a file name"),
         (None, "not a file name"),
         (7, "not a file name"),
