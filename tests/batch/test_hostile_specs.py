@@ -60,6 +60,7 @@ BAD_ARGUMENTS = {
         "too many to permute",
     ),
     "beyond-64-bit": ({"kernel": {"type": "int[1:99999999999999999999]"}}, "64-bit"),
+    "infinite-float": ({"kernel": {"type": "float[0:1e400]"}}, "finite"),
     "empty-function": ({"kernel": {"type": "int[1:3]", "function": ""}}, "function"),
 }
 
