@@ -26,7 +26,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import networkx as nx
 import numpy as np
 
 from masksmith.journal import store
@@ -193,19 +192,12 @@ def _node(data: dict[str, Any], node_id: str) -> dict[str, Any]:
 
 def _link(data: dict[str, Any], start: str, end: str) -> dict[str, Any]:
     ids = [n["id"] for n in data["nodes"]]
-    return next(
-        link for link in data["links"] if ids[link["source"]] == start and ids[link["target"]] == end
-    )
+    return next(link for link in data["links"] if ids[link["source"]] == start and ids[link["target"]] == end)
 
 
 def _relabel(data: dict[str, Any], old: str, new: str) -> None:
-    graph = nx.node_link_graph(data, edges="links")
-    graph = nx.relabel_nodes(graph, {old: new})
-    data.clear()
-    data.update(nx.node_link_data(graph, edges="links"))
-    ids = [n["id"] for n in data["nodes"]]
-    for link in data["links"]:
-        link["source"], link["target"] = ids.index(link["source"]), ids.index(link["target"])
+    # links name nodes by list position, so renaming the id is the whole change
+    _node(data, old)["id"] = new
 
 
 Tamper = Callable[[Case, Path], None]
@@ -258,12 +250,18 @@ def _node_id_escape(case: Case, folder: Path) -> None:
 
 TAMPERS: dict[str, tuple[Tamper, str]] = {
     # case: (tampering, the attribute the one-line error or finding must name)
-    "mask-absolute-existing": (_set_link("base", "m", "maskname", lambda c, f: str(c.victim_png)), "maskname"),
+    "mask-absolute-existing": (
+        _set_link("base", "m", "maskname", lambda c, f: str(c.victim_png)),
+        "maskname",
+    ),
     "mask-dotdot-new": (
         _set_link("base", "m", "maskname", lambda c, f: c.rel(f, c.outside / "new_mask.png")),
         "maskname",
     ),
-    "mask-windows-drive": (_set_link("m", "final", "maskname", lambda c, f: "C:\\outside\\x.png"), "maskname"),
+    "mask-windows-drive": (
+        _set_link("m", "final", "maskname", lambda c, f: "C:\\outside\\x.png"),
+        "maskname",
+    ),
     "file-absolute": (_set_node("m", "file", lambda c, f: str(c.secret_png)), "file"),
     "file-dotdot": (_set_node("final", "file", lambda c, f: c.rel(f, c.secret_png)), "file"),
     "file-symlink-out": (_symlinked_media, "file"),
@@ -272,7 +270,10 @@ TAMPERS: dict[str, tuple[Tamper, str]] = {
         _set_link("base", "m", "inputmaskname", lambda c, f: str(c.secret_png)),
         "inputmaskname",
     ),
-    "proxyfile-outside": (_set_node("base", "proxyfile", lambda c, f: c.rel(f, c.outside / "passwd")), "proxyfile"),
+    "proxyfile-outside": (
+        _set_node("base", "proxyfile", lambda c, f: c.rel(f, c.outside / "passwd")),
+        "proxyfile",
+    ),
     "donors-outside": (_set_node("m", "donors", lambda c, f: [str(c.secret_png)]), "donors"),
     "selectmask-outside": (
         _set_link("m", "final", "selectmasks", lambda c, f: [{"mask": str(c.secret_png)}]),
@@ -327,7 +328,9 @@ def archive_of(case: Case, tamper: str) -> Path:
     return target
 
 
-def _crafted(case: Case, extra: list[tuple[tarfile.TarInfo, bytes | None]], *, json_bytes: bytes | None = None) -> Path:
+def _crafted(
+    case: Case, extra: list[tuple[tarfile.TarInfo, bytes | None]], *, json_bytes: bytes | None = None
+) -> Path:
     folder = ef.simple_journal(case.projects / "crafted", seed=3).directory
     members: list[tuple[tarfile.TarInfo, bytes | None]] = list(_journal_members(folder, "crafted"))
     if json_bytes is not None:

@@ -46,7 +46,9 @@ def _one_line_error(code: int, err: str) -> None:
 
 def _journal_commands(case: hc.Case, target: Path) -> dict[str, list[str]]:
     out = case.out
-    media_io.write_image(case.inside / "new.png", media_io.read_image(case.projects / "good" / "m.png").pixels)
+    media_io.write_image(
+        case.inside / "new.png", media_io.read_image(case.projects / "good" / "m.png").pixels
+    )
     return {
         "show": ["journal", "show", str(target)],
         "validate": ["journal", "validate", str(target)],
@@ -56,9 +58,20 @@ def _journal_commands(case: hc.Case, target: Path) -> dict[str, list[str]]:
         "graph": ["journal", "graph", str(target), "--out", str(out / "graph.png")],
         "archive": ["journal", "archive", str(target), "--out", str(out / "archive")],
         "add": [
-            "journal", "add", str(target), "--from", "base", "--image", str(case.inside / "new.png"),
-            "--op", "Blur", "-a", "Blur Type=Gaussian", "-a", "Laundering=no",
-        ],  # fmt: skip
+            "journal",
+            "add",
+            str(target),
+            "--from",
+            "base",
+            "--image",
+            str(case.inside / "new.png"),
+            "--op",
+            "Blur",
+            "-a",
+            "Blur Type=Gaussian",
+            "-a",
+            "Laundering=no",
+        ],
     }
 
 
@@ -117,17 +130,43 @@ def _batch_commands(case: hc.Case) -> dict[str, list[str]]:
     return {
         "validate": ["batch", "validate", "--projects", str(case.projects), "--report-dir", str(out)],
         "export": [
-            "batch", "export", "--projects", str(case.projects), "--to", str(out / "export"),
-            "--report-dir", str(out), "--workdir", str(case.inside / "work"),
-        ],  # fmt: skip
+            "batch",
+            "export",
+            "--projects",
+            str(case.projects),
+            "--to",
+            str(out / "export"),
+            "--report-dir",
+            str(out),
+            "--workdir",
+            str(case.inside / "work"),
+        ],
         "export-ignore": [
-            "batch", "export", "--projects", str(case.projects), "--to", str(out / "export"),
-            "--report-dir", str(out), "--workdir", str(case.inside / "work"), "--ignore", "yes",
-        ],  # fmt: skip
+            "batch",
+            "export",
+            "--projects",
+            str(case.projects),
+            "--to",
+            str(out / "export"),
+            "--report-dir",
+            str(out),
+            "--workdir",
+            str(case.inside / "work"),
+            "--ignore",
+            "yes",
+        ],
         "extend": [
-            "batch", "extend", "--projects", str(case.projects), "--specification", str(spec),
-            "--workdir", str(case.inside / "work"), "--seed", "1",
-        ],  # fmt: skip
+            "batch",
+            "extend",
+            "--projects",
+            str(case.projects),
+            "--specification",
+            str(spec),
+            "--workdir",
+            str(case.inside / "work"),
+            "--seed",
+            "1",
+        ],
         "view": ["batch", "view", "--projects", str(case.projects), "--out", str(out / "index.html")],
     }
 
@@ -205,14 +244,16 @@ def test_batch_validate_reports_the_archive_it_could_not_open(tmp_path: Path, ca
     case = hc.make_case(tmp_path)
     hc.good_journal(case)
     archive = hc.ARCHIVES["tgz-truncated"][0](case)
-    code, out, err, _ = _run(case, _batch_commands(case)["validate"], capsys)
+    code, _out, err, _ = _run(case, _batch_commands(case)["validate"], capsys)
     assert code == 1
     report = next(case.out.glob("ErrorReport_*.csv")).read_text(encoding="utf-8")
     assert "CRITICAL" in report and "not a readable archive" in report
     assert f"failed: {archive.name}" in err
 
 
-def test_exporting_with_ignore_leaves_the_outside_file_out_and_keeps_the_rest(tmp_path: Path, capsys: Any) -> None:
+def test_exporting_with_ignore_leaves_the_outside_file_out_and_keeps_the_rest(
+    tmp_path: Path, capsys: Any
+) -> None:
     case = hc.make_case(tmp_path)
     hc.good_journal(case)
     hc.hostile_journal(case, "proxyfile-outside")
@@ -237,7 +278,19 @@ def test_a_fixed_journal_never_gets_a_mask_written_outside(tmp_path: Path, capsy
     folder = hc.hostile_journal(case, "mask-absolute-existing")
     (folder / "m.png").unlink(missing_ok=False)  # nothing to regenerate from either way
     before = case.victim_png.read_bytes()
-    code, out, _, _ = _run(case, ["journal", "validate", "--fix", str(folder)], capsys)
+    code, _out, _, _ = _run(case, ["journal", "validate", "--fix", str(folder)], capsys)
     assert code == 1 and case.victim_png.read_bytes() == before
     saved = json.loads((folder / "evil.json").read_text(encoding="utf-8"))
     assert any(link.get("maskname") == str(case.victim_png) for link in saved["links"])
+
+
+@pytest.mark.parametrize("command", ["validate", "probes", "view", "graph", "archive"])
+def test_hostile_node_ids_never_name_files_outside(tmp_path: Path, command: str, capsys: Any) -> None:
+    """Node ids are not paths, but probe and mask file names are made from them."""
+    case = hc.make_case(tmp_path)
+    hc.good_journal(case)
+    folder = ef.simple_journal(case.projects / "ids", seed=6).directory
+    hc._edit(folder, lambda data, f: hc._relabel(data, "final", "../../../outside/planted"))
+    code, out, err, _ = _run(case, _journal_commands(case, folder)[command], capsys)
+    assert code in (0, 1), out + err
+    assert not list(case.outside.glob("planted*")) and not list(case.root.glob("planted*"))

@@ -606,7 +606,7 @@ def sweep_staging(work_dir: str | os.PathLike[str] | None = None) -> list[Path]:
     alone (it may be a moment old). Returns the folders removed.
     """
     root = Path(work_dir) if work_dir is not None else Path(tempfile.gettempdir())
-    removed = []
+    removed: list[Path] = []
     try:
         entries = list(root.glob(f"{STAGING_PREFIX}*"))
     except OSError:

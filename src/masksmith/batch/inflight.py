@@ -37,18 +37,18 @@ from masksmith.batch.state import (
 
 __all__ = [
     "INFLIGHT_DIR",
+    "OWNER_FILE",
     "PARTIAL_MARK",
     "InflightRecord",
     "RecoveryReport",
-    "OWNER_FILE",
     "claim_pick",
     "folder_owner_dead",
     "partial_dir_name",
     "pid_alive",
     "process_start",
-    "write_owner",
     "recover_stale",
     "release_names",
+    "write_owner",
 ]
 
 log = logging.getLogger(__name__)

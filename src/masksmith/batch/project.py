@@ -1186,9 +1186,14 @@ class _ProjectRun:
             )
         values = self._arguments(node_id, node)
         if node.argument_file:
+            argument_file = str(format_value(node.argument_file, self.ctx.globals))
+            try:  # the spec's argument file lives in the node's directory, not elsewhere
+                csv_path = paths.resolve(directory, argument_file, attribute="argument file", node=node_id)
+            except paths.PathEscapeError as exc:
+                raise SpecError(exc.message, node=node_id, argument="argument file") from None
             values.update(
                 _csv_arguments(
-                    directory / str(format_value(node.argument_file, self.ctx.globals)),
+                    csv_path,
                     matches[0].name,
                     node.argument_names,
                     node_id,

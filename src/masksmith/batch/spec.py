@@ -279,6 +279,8 @@ def _parse_float_range(type_: str) -> tuple[float, float, float | None]:
         raise ValueError(f"expected float[low:high] or float[low:high:step], got {type_!r}")
     low, high = float(body.group("lo")), float(body.group("hi"))
     step = float(body.group("step")) if body.group("step") else None
+    if not all(math.isfinite(v) for v in (low, high, step if step is not None else 0.0)):
+        raise ValueError(f"float range {type_!r} needs finite bounds and step")
     if low > high or (step is not None and step <= 0):
         raise ValueError(f"float range {type_!r} needs low <= high and step > 0")
     return low, high, step

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -33,7 +34,14 @@ __all__ = [
 _DRIVE = re.compile(r"^[A-Za-z]:")
 
 NODE_FILE_KEYS = ("file", "proxyfile", "compositemaskname", "donors.*")
-EDGE_FILE_KEYS = ("maskname", "inputmaskname", "selectmaskname", "selectmasks.mask", "selectmasks.*.mask")
+EDGE_FILE_KEYS = (
+    "maskname",
+    "inputmaskname",
+    "selectmaskname",
+    "selectmasks.mask",
+    "selectmasks.*.mask",
+    "videomasks.videosegment",  # the original's HDF5 video masks, one per segment
+)
 
 
 class PathEscapeError(JournalError):
@@ -90,10 +98,33 @@ def problem(folder: str | os.PathLike[str], name: object) -> str | None:
         return lexical
     assert isinstance(name, str)
     root = os.path.realpath(folder)
-    joined = os.path.join(root, *parts(name))
-    real = os.path.realpath(joined)
-    if real != root and not real.startswith(root.rstrip(os.sep) + os.sep):
+    steps = parts(name)
+    # ".." after a link means the link target's parent: only a full realpath gets that right
+    real = os.path.realpath(os.path.join(root, *steps)) if ".." in steps else _follow(root, steps)
+    if real is not None and not _inside(real, root):
         return "is a link whose target leaves the folder"
+    return None
+
+
+def _inside(real: str, root: str) -> bool:
+    return real == root or real.startswith(root.rstrip(os.sep) + os.sep)
+
+
+def _follow(root: str, steps: list[str]) -> str | None:
+    """Where a link among ``steps`` under the (real) ``root`` leads, or None when none is a link.
+
+    Only the name's own components are looked at (one ``lstat`` each, stopping at the first that
+    does not exist); the first link found is resolved completely.
+    """
+    current = root
+    for index, step in enumerate(steps):
+        current = os.path.join(current, step)
+        try:
+            mode = os.lstat(current).st_mode
+        except OSError:
+            return None  # nothing further exists, so nothing further can be a link
+        if stat.S_ISLNK(mode):
+            return os.path.realpath(os.path.join(current, *steps[index + 1 :]))
     return None
 
 
@@ -180,9 +211,7 @@ def _walk(value: object, parts: list[str], trail: str) -> Iterator[tuple[str, ob
 def _declared(graph: JournalGraph, key: str, defaults: Iterable[str]) -> list[str]:
     declared = graph.attributes.get(key)
     names = list(defaults)
-    if isinstance(declared, Mapping):
-        names += [str(k) for k in declared]
-    elif isinstance(declared, list):
+    if isinstance(declared, (Mapping, list)):
         names += [str(k) for k in declared]
     return list(dict.fromkeys(names))
 
@@ -245,9 +274,7 @@ def catalogue_file_arguments(catalogue: Any) -> Callable[[str], Iterable[str]]:
             operation = catalogue.find(op) if op else None
             found: tuple[str, ...] = ()
             if operation is not None:
-                found = tuple(
-                    n for n, p in operation.parameters.items() if p.type.kind in (ParamKind.FILE,)
-                )
+                found = tuple(n for n, p in operation.parameters.items() if p.type.kind in (ParamKind.FILE,))
             cache[op] = found
         return cache[op]
 

@@ -184,7 +184,9 @@ class Journal:
             paths.plain_name(self.name, attribute="name", node="graph", origin=str(origin))
         file_arguments = paths.catalogue_file_arguments(self.catalogue)
         for ref, reason in paths.refused(self.directory, self.graph, file_arguments=file_arguments):
-            raise paths.PathEscapeError(ref.name, reason, file=origin, attribute=ref.attribute, node=ref.where)
+            raise paths.PathEscapeError(
+                ref.name, reason, file=origin, attribute=ref.attribute, node=ref.where
+            )
 
     def path_of(self, node_id: str) -> Path:
         return self.file_path(self.graph.node(node_id).get("file"), attribute="file", node=node_id)

@@ -16,6 +16,7 @@ import time
 import weakref
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 import numpy as np
@@ -158,6 +159,7 @@ class Inspector:
         self._sizes: dict[str, tuple[int, int] | None] = {}
         self._formats: dict[str, str | None] = {}
         self._masks: dict[tuple[str, str], BoolMask | None] = {}
+        self._paths: dict[str, Path | None] = {}
         self.mask_seconds = 0.0
         self.masks_read = 0
 
@@ -173,16 +175,27 @@ class Inspector:
             self._sizes.clear()
             self._formats.clear()
             self._masks.clear()
+            self._paths.clear()
 
     def contained(self, name: object) -> bool:
-        """True when ``name`` resolves inside the journal folder (see :mod:`masksmith.journal.paths`)."""
-        return paths.contained(self.journal.directory, name)
+        """True when ``name`` resolves inside the journal folder (see :mod:`masksmith.journal.paths`).
+
+        Remembered per validation (``clear`` forgets): rules ask about the same names many times.
+        """
+        return self._path(name) is not None
+
+    def _path(self, name: object) -> Path | None:
+        if not isinstance(name, str):
+            return None
+        if name not in self._paths:
+            folder = self.journal.directory
+            self._paths[name] = paths.resolve(folder, name) if paths.contained(folder, name) else None
+        return self._paths[name]
 
     def exists(self, name: object) -> bool:
         """True when ``name`` is a file inside the journal folder; a name leading out is never looked at."""
-        if not isinstance(name, str) or not name or not self.contained(name):
-            return False
-        return paths.resolve(self.journal.directory, name).is_file()
+        path = self._path(name) if isinstance(name, str) and name else None
+        return path is not None and path.is_file()
 
     def size(self, node: str) -> tuple[int, int] | None:
         """``(rows, cols)`` of a node's media as decoded (EXIF orientation applied), None if unreadable."""

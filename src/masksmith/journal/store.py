@@ -290,28 +290,26 @@ def _check_member(member: tarfile.TarInfo, target: Path) -> None:
 _BROKEN = (tarfile.TarError, EOFError, zlib.error, OSError, ValueError)
 
 
-def _check_sizes(members: list[tarfile.TarInfo], source: Path, limits: ArchiveLimits) -> None:
-    total = sum(m.size for m in members if m.isfile())
+def _check_size(member: tarfile.TarInfo, total: int, source: Path, limits: ArchiveLimits) -> None:
+    """Refuse ``member`` when it (or ``total``, the expanded size up to it) is over ``limits``."""
     if total > limits.max_bytes:
         raise ArchiveError(
-            f"archive expands to {total} bytes, over the limit of {limits.max_bytes} "
-            "(MASKSMITH_ARCHIVE_MAX_BYTES)",
+            f"archive expands to more than {limits.max_bytes} bytes (MASKSMITH_ARCHIVE_MAX_BYTES)",
             file=source,
         )
     packed = max(1, source.stat().st_size)
     if total > limits.ratio_floor and total > packed * limits.max_ratio:
         raise ArchiveError(
-            f"archive expands {total // packed}-fold ({total} bytes from {packed}), over the limit of "
-            f"{limits.max_ratio} (MASKSMITH_ARCHIVE_MAX_RATIO)",
+            f"archive expands more than {limits.max_ratio}-fold ({total} bytes from {packed}) "
+            "(MASKSMITH_ARCHIVE_MAX_RATIO)",
             file=source,
         )
-    for member in members:
-        if member.isfile() and member.name.endswith(".json") and member.size > limits.max_json_bytes:
-            raise ArchiveError(
-                f"member {member.name!r} is {member.size} bytes, over the journal JSON limit of "
-                f"{limits.max_json_bytes} (MASKSMITH_JOURNAL_MAX_JSON_BYTES)",
-                file=source,
-            )
+    if member.isfile() and member.name.endswith(".json") and member.size > limits.max_json_bytes:
+        raise ArchiveError(
+            f"member {member.name!r} is {member.size} bytes, over the journal JSON limit of "
+            f"{limits.max_json_bytes} (MASKSMITH_JOURNAL_MAX_JSON_BYTES)",
+            file=source,
+        )
 
 
 def safe_extract(
@@ -332,13 +330,16 @@ def safe_extract(
     target.mkdir(parents=True, exist_ok=True)
     try:
         with tarfile.open(source, "r:*") as tar:
-            members = tar.getmembers()
-            for member in members:
+            members: list[tarfile.TarInfo] = []
+            total = 0
+            for member in tar:  # header by header: an oversized member is refused before the rest is read
                 try:
                     _check_member(member, target)
                 except ArchiveError as exc:
                     raise ArchiveError(exc.message, file=source) from None
-            _check_sizes(members, source, limits)
+                members.append(member)
+                total += member.size if member.isfile() else 0
+                _check_size(member, total, source, limits)
             tar.extractall(target, members=members, filter="data")
     except ArchiveError:
         raise
@@ -363,7 +364,7 @@ def read_archive_json(
             if not jsons:
                 raise ArchiveError("archive holds no journal JSON", file=source)
             member = max(jsons, key=lambda m: m.size)
-            _check_sizes([member], source, limits)
+            _check_size(member, member.size, source, limits)
             handle = tar.extractfile(member)
             if handle is None:
                 raise ArchiveError(f"cannot read {member.name}", file=source)
@@ -380,7 +381,9 @@ def _parse_json(raw: bytes, origin: str) -> Any:
     try:
         return json.loads(raw.decode("utf-8"))
     except UnicodeDecodeError as exc:
-        raise JournalError(f"journal JSON is not UTF-8 text ({exc.reason} at byte {exc.start})", file=origin) from None
+        raise JournalError(
+            f"journal JSON is not UTF-8 text ({exc.reason} at byte {exc.start})", file=origin
+        ) from None
     except json.JSONDecodeError as exc:
         raise JournalError(
             f"invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}", file=origin
