@@ -106,12 +106,11 @@ def test_faces_cut_by_the_image_edge_are_hidden(photos: Path) -> None:
 
 
 def test_evaluate_command_reports_recall_and_false_positive_area(photos: Path) -> None:
+    import contextlib
+    import io
     import json
 
     from masksmith.cli.main import run
-
-    import contextlib
-    import io
 
     out = io.StringIO()
     with contextlib.redirect_stdout(out):

@@ -331,7 +331,9 @@ class DetectionConfig(_Group):
             return None
         unknown = sorted({v for v in value.values() if v not in CLASS_ORDER})
         if unknown:
-            raise ValueError(f"unknown class name(s) {unknown}; use COCO class names, 'face' or 'licence_plate'")
+            raise ValueError(
+                f"unknown class name(s) {unknown}; use COCO class names, 'face' or 'licence_plate'"
+            )
         return dict(value)
 
     @field_validator("kept_classes")
@@ -873,7 +875,10 @@ def check_startup(
             message = f"{det.model_type.value} model file {model!r} does not exist"
             problems.append(("yolo_model_paths", message))
 
-    for name, key in ((DetectorName.TEXT_PLATES, "text_model_path"), (DetectorName.MASK_RCNN, "mask_rcnn_model_path")):
+    for name, key in (
+        (DetectorName.TEXT_PLATES, "text_model_path"),
+        (DetectorName.MASK_RCNN, "mask_rcnn_model_path"),
+    ):
         value = getattr(det, key)
         if name in det.detectors and value is not None and not Path(value).is_file():
             problems.append((key, f"model file {value!r} does not exist"))

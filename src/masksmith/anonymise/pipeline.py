@@ -34,6 +34,14 @@ import numpy.typing as npt
 
 from masksmith.anonymise.config import AnonymiseConfig, DetectorName, DrawMode, check_startup, load_config
 from masksmith.anonymise.cutouts import MapFn, MaskedObjects, detect_with_cutouts
+from masksmith.anonymise.detector_setup import (
+    DETECTOR_CLASSES,
+    detector_options,
+    plan_detectors,
+    refine,
+    uncovered_classes,
+    warn_uncovered_once,
+)
 from masksmith.anonymise.draw import blur_kernel, draw_objects, output_exif
 from masksmith.anonymise.metadata import build_metadata
 from masksmith.anonymise.previews import preview_crop
@@ -46,14 +54,6 @@ from masksmith.anonymise.walker import (
     remove_path,
     start_walk,
     wait_for_path,
-)
-from masksmith.anonymise.detector_setup import (
-    DETECTOR_CLASSES,
-    detector_options,
-    plan_detectors,
-    refine,
-    uncovered_classes,
-    warn_uncovered_once,
 )
 from masksmith.detect import Detections, Detector, create_detector, detect_downscaled
 from masksmith.errors import MasksmithError, MediaError
