@@ -85,6 +85,7 @@ REGISTRY_NAMES: Mapping[DetectorName, str] = {
     DetectorName.HAAR_PLATES: "haar-plates",
     DetectorName.TEXT_PLATES: "text-plates",
     DetectorName.MASK_RCNN: "mask-rcnn",
+    DetectorName.YOLOX: "yolox",
 }
 _DETECTOR_CLASSES = DETECTOR_CLASSES
 _JOURNAL_DRAW_MODE = {
@@ -201,6 +202,8 @@ def build_detectors(
                 "classes": classes,
                 "intra_op_threads": model_threads,
             }
+            if det.model_class_map is not None:
+                options["class_map"] = det.model_class_map
         out.append((name, create_detector(REGISTRY_NAMES[name], **options)))
     return out
 
