@@ -131,7 +131,11 @@ def test_summary_reports_hidden_per_class_and_what_is_not_detected() -> None:
     summary.count_hidden({"detekterte_objekter": {"face": "1"}})
     summary.count_hidden({"detekterte_objekter": None})
     summary.not_detected = ["person", "car"]
+    summary.timings["model:centerface"] += 2.5
+    summary.timings["model:text-plates"] += 1.25
+    summary.timings["model"] += 3.75
     lines = summary.lines()
+    assert "Detector time: centerface 2.5 s, text-plates 1.2 s" in lines
     assert "Hidden per class: face 3, licence_plate 1" in lines
     assert "NOT HIDDEN (no detector for them): person, car" in lines
 

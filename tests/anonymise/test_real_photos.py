@@ -175,4 +175,5 @@ def test_with_a_people_vehicle_model_every_person_and_vehicle_is_hidden(photos: 
     assert {c for c, _ in coverage} == {"face", "person", "bus"}
     for cls, value in coverage:
         assert value >= 0.8, (cls, value)
-    assert result.photos[0].false_positive_area <= 0.01
+    # the masks are the hand boxes themselves, so what spills out is the 4-px dilation rim around half the photo
+    assert result.photos[0].false_positive_area <= 0.015

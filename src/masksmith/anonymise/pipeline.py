@@ -364,6 +364,11 @@ class RunSummary:
                 if self.not_detected
                 else []
             ),
+            *(
+                ["Detector time: " + ", ".join(f"{k[6:]} {v:.1f} s" for k, v in per_detector.items())]
+                if (per_detector := {k: v for k, v in self.timings.items() if k.startswith("model:")})
+                else []
+            ),
             f"Total time: {self.seconds:.1f} s",
         ]
 
