@@ -211,8 +211,11 @@ class TextPlateDetector:
         """Plate boxes (padded), best score first."""
         rgb = as_rgb_uint8(image_rgb)
         h, w = rgb.shape[:2]
-        boxes, scores = self.text(rgb)
+        # plates sit low in the frame: the text detector only sees the part where a kept box can lie
+        top = int(max(0.0, self.shape.min_centre_y - 0.1) * h)
+        boxes, scores = self.text(rgb[top:])
         if len(boxes):
+            boxes = boxes + np.array([0, top, 0, top], dtype=np.float32)
             keep = self.shape.keep(boxes, h, w)
             if keep.any() and self.shape.dark_text:
                 gray: npt.NDArray[np.uint8] = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY).astype(np.uint8)
