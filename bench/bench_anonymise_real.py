@@ -79,7 +79,15 @@ def _deface(folder: Path) -> float:
 
 def _ours(inputs: Path, out: Path, config: Path | None) -> float:
     shutil.rmtree(out, ignore_errors=True)
-    command = [str(Path(PYTHON).with_name("masksmith")), "anonymise", "-i", str(inputs), "-o", str(out), "--no-progress"]
+    command = [
+        str(Path(PYTHON).with_name("masksmith")),
+        "anonymise",
+        "-i",
+        str(inputs),
+        "-o",
+        str(out),
+        "--no-progress",
+    ]
     if config is not None:
         command += ["-k", str(config)]
     env = {**os.environ, "PYTHONPATH": f"{ROOT / 'src'}:{ROOT}"}

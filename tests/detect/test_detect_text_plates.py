@@ -12,8 +12,12 @@ import pytest
 from masksmith.detect.text_plates import PlateShape, network_size, text_boxes
 from masksmith.errors import ModelUnavailable
 
-HAS_MODEL = importlib.util.find_spec("rapidocr") is not None and importlib.util.find_spec("onnxruntime") is not None
-needs_model = pytest.mark.skipif(not HAS_MODEL, reason="needs rapidocr (make setup installs it) and onnxruntime")
+HAS_MODEL = (
+    importlib.util.find_spec("rapidocr") is not None and importlib.util.find_spec("onnxruntime") is not None
+)
+needs_model = pytest.mark.skipif(
+    not HAS_MODEL, reason="needs rapidocr (make setup installs it) and onnxruntime"
+)
 
 
 def test_text_boxes_unclip_a_known_region() -> None:
@@ -73,7 +77,15 @@ def _plate(width: int, text: str = "AB 12345") -> np.ndarray:
     (tw, th), _ = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, thick)
     scale *= min(1.0, width * 0.85 / tw)
     (tw, th), _ = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, thick)
-    cv2.putText(image, text, ((width - tw) // 2, (height + th) // 2), cv2.FONT_HERSHEY_SIMPLEX, scale, (15, 15, 15), thick)
+    cv2.putText(
+        image,
+        text,
+        ((width - tw) // 2, (height + th) // 2),
+        cv2.FONT_HERSHEY_SIMPLEX,
+        scale,
+        (15, 15, 15),
+        thick,
+    )
     return image
 
 

@@ -37,7 +37,7 @@ MODEL = _model_bytes()
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
-    def do_GET(self) -> None:  # noqa: N802 - http.server's name
+    def do_GET(self) -> None:
         if self.path == "/cut.onnx":  # promises the whole file, sends half, hangs up
             self.send_response(200)
             self.send_header("Content-Length", str(len(MODEL)))
@@ -101,7 +101,7 @@ def test_right_checksum_lands_in_the_cache_and_loads(server: str, tmp_path: Path
 
 def test_wrong_checksum_is_refused_and_nothing_stays(server: str, tmp_path: Path) -> None:
     entry = _entry(f"{server}/tiny.onnx", sha="0" * 64)
-    with pytest.raises(ModelUnavailable, match="checksum mismatch.*nothing was kept"):
+    with pytest.raises(ModelUnavailable, match=r"checksum mismatch.*nothing was kept"):
         fetch_model(entry, cache_dir=tmp_path)
     assert _leftovers(tmp_path) == []
     assert cached_model(entry, cache_dir=tmp_path) is None
@@ -120,7 +120,7 @@ def test_larger_than_pinned_is_refused(server: str, tmp_path: Path) -> None:
 
 
 def test_unreachable_server_names_the_model(tmp_path: Path) -> None:
-    with pytest.raises(ModelUnavailable, match="tiny-test.*failed"):
+    with pytest.raises(ModelUnavailable, match=r"tiny-test.*failed"):
         fetch_model(_entry("http://127.0.0.1:9/tiny.onnx"), cache_dir=tmp_path, timeout=5)
     assert _leftovers(tmp_path) == []
 

@@ -130,6 +130,7 @@ class DetectorName(StrEnum):
     HAAR_PLATES = "haar_plates"
     TEXT_PLATES = "text_plates"
     MASK_RCNN = "mask_rcnn"
+    YOLOX = "yolox"
 
 
 def _enum_case_insensitive(enum: type[Enum], value: Any) -> Any:
@@ -289,7 +290,10 @@ class DetectionConfig(_Group):
     text_model_path: str | None = None
     # masksmith: an ONNX model zoo Mask R-CNN for mask_rcnn (null: the fetched one in the model cache)
     mask_rcnn_model_path: str | None = None
-    # masksmith: model class index -> class name for mask_rcnn / yolo_seg (null: the model family's COCO map)
+    # masksmith: a YOLOX ONNX export for yolox (boxes); yolox_decoded when exported with decoding built in
+    yolox_model_path: str | None = None
+    yolox_decoded: bool = False
+    # masksmith: model class index -> class name for mask_rcnn / yolo_seg / yolox (null: the family's COCO map)
     model_class_map: dict[int, str] | None = None
     # masksmith: with no people/vehicle detector listed, add mask_rcnn when its model is in the cache
     use_cached_people_model: bool = True
@@ -331,7 +335,9 @@ class DetectionConfig(_Group):
             return None
         unknown = sorted({v for v in value.values() if v not in CLASS_ORDER})
         if unknown:
-            raise ValueError(f"unknown class name(s) {unknown}; use COCO class names, 'face' or 'licence_plate'")
+            raise ValueError(
+                f"unknown class name(s) {unknown}; use COCO class names, 'face' or 'licence_plate'"
+            )
         return dict(value)
 
     @field_validator("kept_classes")
@@ -696,7 +702,7 @@ def _merge(base: dict[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _resolve_relative_paths(flat: dict[str, Any], directory: Path) -> None:
-    for key in ("text_model_path", "mask_rcnn_model_path"):
+    for key in ("text_model_path", "mask_rcnn_model_path", "yolox_model_path"):
         value = flat.get(key)
         if isinstance(value, str) and value and not Path(value).is_absolute():
             flat[key] = str(directory / value)
@@ -873,7 +879,10 @@ def check_startup(
             message = f"{det.model_type.value} model file {model!r} does not exist"
             problems.append(("yolo_model_paths", message))
 
-    for name, key in ((DetectorName.TEXT_PLATES, "text_model_path"), (DetectorName.MASK_RCNN, "mask_rcnn_model_path")):
+    for name, key in (
+        (DetectorName.TEXT_PLATES, "text_model_path"),
+        (DetectorName.MASK_RCNN, "mask_rcnn_model_path"),
+    ):
         value = getattr(det, key)
         if name in det.detectors and value is not None and not Path(value).is_file():
             problems.append((key, f"model file {value!r} does not exist"))

@@ -24,13 +24,16 @@ DETECTOR_CLASSES: Mapping[DetectorName, tuple[str, ...]] = {
     DetectorName.CENTERFACE: (FACE,),
     DetectorName.YOLO_SEG: ROAD_CLASSES,
     DetectorName.MASK_RCNN: ROAD_CLASSES,
+    DetectorName.YOLOX: ROAD_CLASSES,
     DetectorName.HOG_PEOPLE: ("person",),
     DetectorName.HAAR_PLATES: (LICENCE_PLATE,),
     DetectorName.TEXT_PLATES: (LICENCE_PLATE,),
 }
 #: Detectors whose boxes need a stronger cue to count (when gate_weak_detectors is on).
 WEAK: frozenset[DetectorName] = frozenset({DetectorName.HOG_PEOPLE, DetectorName.HAAR_PLATES})
-MODEL_DETECTORS: frozenset[DetectorName] = frozenset({DetectorName.MASK_RCNN, DetectorName.YOLO_SEG})
+MODEL_DETECTORS: frozenset[DetectorName] = frozenset(
+    {DetectorName.MASK_RCNN, DetectorName.YOLO_SEG, DetectorName.YOLOX}
+)
 
 
 def plan_detectors(config: AnonymiseConfig) -> list[DetectorName]:
@@ -62,6 +65,17 @@ def detector_options(
             "model_path": path,
             "score_threshold": max(det.score_threshold, 0.5),
             "classes": list(classes),
+            "intra_op_threads": model_threads,
+        }
+        if det.model_class_map is not None:
+            options["class_map"] = det.model_class_map
+        return options
+    if name is DetectorName.YOLOX:
+        options = {
+            "model_path": det.yolox_model_path,
+            "score_threshold": det.score_threshold,
+            "classes": list(classes),
+            "decode_grids": not det.yolox_decoded,
             "intra_op_threads": model_threads,
         }
         if det.model_class_map is not None:
@@ -105,7 +119,7 @@ def refine(found: Sequence[Detections], names: Sequence[str], config: AnonymiseC
     weak = [n in ("hog-people", "haar-plates") for n in names]
     if not any(weak):
         return out
-    model_run = any(n in ("mask-rcnn", "yolo-seg") for n in names)
+    model_run = any(n in ("mask-rcnn", "yolo-seg", "yolox") for n in names)
     return gate(
         out,
         weak=weak,

@@ -38,7 +38,10 @@ class TrueObject:
         """The box as a boolean image of ``height`` × ``width``."""
         x1, y1, x2, y2 = self.box
         out = np.zeros((height, width), dtype=bool)
-        out[max(0, int(round(y1))) : min(height, int(round(y2))), max(0, int(round(x1))) : min(width, int(round(x2)))] = True
+        out[
+            max(0, round(y1)) : min(height, round(y2)),
+            max(0, round(x1)) : min(width, round(x2)),
+        ] = True
         return out
 
 
@@ -124,11 +127,15 @@ def load_annotations(path: str | os.PathLike[str]) -> list[AnnotatedPhoto]:
         objects = []
         for k, obj in enumerate(entry.get("objects", [])):
             box = obj.get("box") if isinstance(obj, Mapping) else None
-            if not isinstance(obj, Mapping) or not isinstance(obj.get("class"), str) or not (
-                isinstance(box, list) and len(box) == 4 and box[2] > box[0] and box[3] > box[1]
+            if (
+                not isinstance(obj, Mapping)
+                or not isinstance(obj.get("class"), str)
+                or not (isinstance(box, list) and len(box) == 4 and box[2] > box[0] and box[3] > box[1])
             ):
                 raise ConfigError(f"{where}.objects[{k}] needs 'class' and a box [x1, y1, x2, y2]", file=file)
-            objects.append(TrueObject(obj["class"], (float(box[0]), float(box[1]), float(box[2]), float(box[3]))))
+            objects.append(
+                TrueObject(obj["class"], (float(box[0]), float(box[1]), float(box[2]), float(box[3])))
+            )
         photos.append(AnnotatedPhoto(name, tuple(objects), str(entry.get("source", ""))))
     return photos
 

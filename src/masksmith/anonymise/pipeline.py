@@ -34,6 +34,14 @@ import numpy.typing as npt
 
 from masksmith.anonymise.config import AnonymiseConfig, DetectorName, DrawMode, check_startup, load_config
 from masksmith.anonymise.cutouts import MapFn, MaskedObjects, detect_with_cutouts
+from masksmith.anonymise.detector_setup import (
+    DETECTOR_CLASSES,
+    detector_options,
+    plan_detectors,
+    refine,
+    uncovered_classes,
+    warn_uncovered_once,
+)
 from masksmith.anonymise.draw import blur_kernel, draw_objects, output_exif
 from masksmith.anonymise.metadata import build_metadata
 from masksmith.anonymise.previews import preview_crop
@@ -46,14 +54,6 @@ from masksmith.anonymise.walker import (
     remove_path,
     start_walk,
     wait_for_path,
-)
-from masksmith.anonymise.detector_setup import (
-    DETECTOR_CLASSES,
-    detector_options,
-    plan_detectors,
-    refine,
-    uncovered_classes,
-    warn_uncovered_once,
 )
 from masksmith.detect import Detections, Detector, create_detector, detect_downscaled
 from masksmith.errors import MasksmithError, MediaError
@@ -85,6 +85,7 @@ REGISTRY_NAMES: Mapping[DetectorName, str] = {
     DetectorName.HAAR_PLATES: "haar-plates",
     DetectorName.TEXT_PLATES: "text-plates",
     DetectorName.MASK_RCNN: "mask-rcnn",
+    DetectorName.YOLOX: "yolox",
 }
 _DETECTOR_CLASSES = DETECTOR_CLASSES
 _JOURNAL_DRAW_MODE = {
@@ -201,6 +202,8 @@ def build_detectors(
                 "classes": classes,
                 "intra_op_threads": model_threads,
             }
+            if det.model_class_map is not None:
+                options["class_map"] = det.model_class_map
         out.append((name, create_detector(REGISTRY_NAMES[name], **options)))
     return out
 
@@ -359,6 +362,11 @@ class RunSummary:
             *(
                 [f"NOT HIDDEN (no detector for them): {', '.join(self.not_detected)}"]
                 if self.not_detected
+                else []
+            ),
+            *(
+                ["Detector time: " + ", ".join(f"{k[6:]} {v:.1f} s" for k, v in per_detector.items())]
+                if (per_detector := {k: v for k, v in self.timings.items() if k.startswith("model:")})
                 else []
             ),
             f"Total time: {self.seconds:.1f} s",

@@ -184,7 +184,9 @@ def models_list() -> None:
 
 @models_group.command("fetch")
 @click.argument("name")
-@click.option("--url", default=None, help="Download from this mirror instead (the pinned size and SHA-256 still apply).")
+@click.option(
+    "--url", default=None, help="Download from this mirror instead (the pinned size and SHA-256 still apply)."
+)
 @click.option(
     "--cache-dir",
     type=click.Path(path_type=Path, file_okay=False),

@@ -35,7 +35,9 @@ def cached_model_path() -> Path:
     entry = CATALOGUE["maskrcnn-12-int8"]
     path = cached_model(entry)
     if path is None:
-        raise ModelUnavailable(f"not in the model cache; run: masksmith models fetch {entry.name}", argument="model")
+        raise ModelUnavailable(
+            f"not in the model cache; run: masksmith models fetch {entry.name}", argument="model"
+        )
     return path
 
 
@@ -44,11 +46,15 @@ def resize_shape(height: int, width: int, *, short_side: int = 800, max_side: in
     ratio = short_side / min(height, width)
     if max(height, width) * ratio > max_side:
         ratio = max_side / max(height, width)
-    return max(1, int(round(height * ratio))), max(1, int(round(width * ratio)))
+    return max(1, round(height * ratio)), max(1, round(width * ratio))
 
 
 def paste_mask(
-    prob: npt.NDArray[np.floating[Any]], box: npt.NDArray[np.float32], height: int, width: int, threshold: float
+    prob: npt.NDArray[np.floating[Any]],
+    box: npt.NDArray[np.float32],
+    height: int,
+    width: int,
+    threshold: float,
 ) -> npt.NDArray[np.bool_]:
     """A box-relative probability map resized onto its box in an ``height`` × ``width`` image."""
     out = np.zeros((height, width), dtype=bool)
@@ -137,11 +143,16 @@ class MaskRcnnDetector:
         idx = idx[np.argsort(-scores[idx], kind="stable")]
         if not len(idx):
             return Detections.empty(h, w, with_masks=True)
-        out_boxes = boxes[idx].astype(np.float32) / np.array([sx, sy, sx, sy], dtype=np.float32)
+        out_boxes: npt.NDArray[np.float32] = (boxes[idx] / np.array([sx, sy, sx, sy])).astype(np.float32)
         out_boxes[:, [0, 2]] = np.clip(out_boxes[:, [0, 2]], 0, w)
         out_boxes[:, [1, 3]] = np.clip(out_boxes[:, [1, 3]], 0, h)
         out_masks = np.stack(
-            [paste_mask(masks[i, 0], b, h, w, self.mask_threshold) for i, b in zip(idx, out_boxes, strict=True)]
+            [
+                paste_mask(masks[i, 0], b, h, w, self.mask_threshold)
+                for i, b in zip(idx, out_boxes, strict=True)
+            ]
         )
         ids = np.array([self._keep_map[int(labels[i])] for i in idx], dtype=np.int64)
-        return Detections(boxes=out_boxes, scores=scores[idx], class_ids=ids, masks=out_masks, image_size=(h, w))
+        return Detections(
+            boxes=out_boxes, scores=scores[idx], class_ids=ids, masks=out_masks, image_size=(h, w)
+        )

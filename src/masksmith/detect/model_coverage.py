@@ -13,6 +13,7 @@ KIND_CLASSES: dict[str, tuple[str, ...]] = {
     "licence_plate": (LICENCE_PLATE,),
     "person": (PERSON,),
     "instance-segmentation": ROAD_CLASSES,
+    "vehicle-boxes": ROAD_CLASSES,
 }
 #: Detectors that are weak cues only (gated by the anonymise defaults).
 WEAK = frozenset({"hog-people", "haar-plates"})

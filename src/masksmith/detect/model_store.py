@@ -109,7 +109,7 @@ Opener = Callable[[str, float], object]
 
 def _open(url: str, timeout: float) -> object:
     request = urllib.request.Request(url, headers={"User-Agent": "masksmith"})
-    return urllib.request.urlopen(request, timeout=timeout)  # noqa: S310 - pinned https URL or a user's mirror
+    return urllib.request.urlopen(request, timeout=timeout)
 
 
 def fetch_model(

@@ -68,7 +68,8 @@ def open_session(
         )
     if len(outputs) < min_outputs:
         raise ModelUnavailable(
-            f"wrong model for the {what}: {len(outputs)} output(s), expected at least {min_outputs}", file=file
+            f"wrong model for the {what}: {len(outputs)} output(s), expected at least {min_outputs}",
+            file=file,
         )
     if "float" not in inputs[0].type:
         raise ModelUnavailable(

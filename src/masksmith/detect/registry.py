@@ -169,6 +169,15 @@ for _entry in (
         description="people and vehicles with masks from the ONNX model zoo's Mask R-CNN",
     ),
     DetectorEntry(
+        name="yolox",
+        kind="vehicle-boxes",
+        factory="masksmith.detect.yolox_onnx:YoloxDetector",
+        requires=("onnxruntime",),
+        install_hint="set yolox_model_path to a YOLOX ONNX export in the config",
+        locate="masksmith.detect.yolox_onnx:configured_model_path",
+        description="people and vehicles as boxes from a YOLOX ONNX export",
+    ),
+    DetectorEntry(
         name="hog-people",
         kind="person",
         factory="masksmith.detect.classic:HogPeopleDetector",

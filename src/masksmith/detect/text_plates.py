@@ -25,7 +25,9 @@ from masksmith.errors import ModelUnavailable
 
 PACKAGE = "rapidocr"
 MODEL_FILE = "models/PP-OCRv6_det_small.onnx"
-PLATES_HINT = "pip install --no-deps 'rapidocr==3.10.0' (ships the PP-OCR text detector), or set text_model_path"
+PLATES_HINT = (
+    "pip install --no-deps 'rapidocr==3.10.0' (ships the PP-OCR text detector), or set text_model_path"
+)
 MEAN = 0.5  # PP-OCR detection normalisation: (x / 255 - mean) / std on BGR
 STD = 0.5
 
@@ -71,7 +73,7 @@ class PlateShape:
         """
         if not self.dark_text:
             return True
-        x0, y0, x1, y1 = (int(round(float(v))) for v in box)
+        x0, y0, x1, y1 = (round(float(v)) for v in box)
         patch = gray[max(0, y0) : max(0, y1), max(0, x0) : max(0, x1)]
         if patch.size < 16:
             return False
@@ -88,13 +90,14 @@ class PlateShape:
         bh = boxes[:, 3] - boxes[:, 1]
         aspect = bw / np.maximum(bh, 1e-6)
         centre_y = (boxes[:, 1] + boxes[:, 3]) / 2
-        return (
+        kept: npt.NDArray[np.bool_] = (
             (bh >= self.min_height)
             & (aspect >= self.aspect[0])
             & (aspect <= self.aspect[1])
             & (bw <= self.max_width * width)
             & (centre_y >= self.min_centre_y * height)
         )
+        return kept
 
 
 def text_boxes(
@@ -171,7 +174,9 @@ class TextPlateDetector:
     ) -> None:
         path = Path(model_path) if model_path is not None else default_model_path()
         self.model_path = path
-        self._session = open_session(path, rank=4, channels=3, what="PP-OCR text detector", threads=intra_op_threads)
+        self._session = open_session(
+            path, rank=4, channels=3, what="PP-OCR text detector", threads=intra_op_threads
+        )
         model_input = self._session.get_inputs()[0]
         self._input_name = model_input.name
         self._dtype = np.float16 if "float16" in model_input.type else np.float32
@@ -189,7 +194,9 @@ class TextPlateDetector:
         net_h, net_w = network_size(h, w, self.max_side)
         interpolation = cv2.INTER_AREA if net_w < w else cv2.INTER_LINEAR
         resized = cv2.resize(rgb, (net_w, net_h), interpolation=interpolation)
-        blob = (resized[:, :, ::-1].astype(np.float32) * (1.0 / (255.0 * STD)) - MEAN / STD).transpose(2, 0, 1)
+        blob = (resized[:, :, ::-1].astype(np.float32) * (1.0 / (255.0 * STD)) - MEAN / STD).transpose(
+            2, 0, 1
+        )
         out = self._session.run(None, {self._input_name: blob[None].astype(self._dtype)})[0]
         prob = np.asarray(out, dtype=np.float32).reshape(out.shape[-2:])
         boxes, scores = text_boxes(
@@ -204,12 +211,17 @@ class TextPlateDetector:
         """Plate boxes (padded), best score first."""
         rgb = as_rgb_uint8(image_rgb)
         h, w = rgb.shape[:2]
-        boxes, scores = self.text(rgb)
+        # plates sit low in the frame: the text detector only sees the part where a kept box can lie
+        top = int(max(0.0, self.shape.min_centre_y - 0.1) * h)
+        boxes, scores = self.text(rgb[top:])
         if len(boxes):
+            boxes = boxes + np.array([0, top, 0, top], dtype=np.float32)
             keep = self.shape.keep(boxes, h, w)
             if keep.any() and self.shape.dark_text:
-                gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
-                keep &= np.array([bool(k) and self.shape.looks_printed(gray, b) for k, b in zip(keep, boxes)])
+                gray: npt.NDArray[np.uint8] = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY).astype(np.uint8)
+                keep &= np.array(
+                    [bool(k) and self.shape.looks_printed(gray, b) for k, b in zip(keep, boxes, strict=True)]
+                )
             boxes, scores = boxes[keep], scores[keep]
         if not len(boxes):
             return Detections.empty(h, w)
