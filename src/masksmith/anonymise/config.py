@@ -47,6 +47,7 @@ __all__ = [
     "DrawConfig",
     "DrawMode",
     "EmailConfig",
+    "JpegMode",
     "LogLevel",
     "LoggingConfig",
     "MetadataConfig",
@@ -121,6 +122,13 @@ class LogLevel(StrEnum):
     ERROR = "ERROR"
 
 
+class JpegMode(StrEnum):
+    """How an anonymised JPEG is written."""
+
+    LOSSLESS_OUTSIDE = "lossless_outside"  # only MCUs a mask touches are re-encoded (input's tables)
+    REENCODE = "reencode"  # the whole image at jpeg_quality (the original's behaviour)
+
+
 class DetectorName(StrEnum):
     """Detectors ``masksmith anonymise`` can run (see ``masksmith.detect``)."""
 
@@ -193,6 +201,10 @@ class RunConfig(_Group):
     write_journal: bool = False
     # masksmith: images detected at once, each worker with its own models; None = one per core, up to 8
     detection_workers: int | None = Field(default=None, ge=1)
+    # masksmith memory bounds: larger images are refused before decoding; no detector ever sees a view of
+    # more pixels (large images are detected in overlapping windows plus a reduced whole-image pass).
+    max_image_pixels: int = Field(default=150_000_000, ge=1)
+    detection_max_pixels: int = Field(default=4_000_000, ge=10_000)
 
 
 class LoggingConfig(_Group):
@@ -232,8 +244,15 @@ class OutputConfig(_Group):
     separate_preview_directory: str | None = None
     preview_dim: tuple[int, int] | None = (2520, 1400)  # [width, height]
     preview_center: tuple[float, float] = (0.45, 0.5)  # [height fraction, width fraction]
-    # The original saved with PIL's default quality (75); kept so outputs match in size and look.
+    # JPEG → JPEG keeps every block no mask touches (bit-identical); reencode writes it all at jpeg_quality.
+    jpeg_mode: JpegMode = JpegMode.LOSSLESS_OUTSIDE
+    # reencode (and PNG→JPEG, previews): the original saved with PIL's default quality (75).
     jpeg_quality: int = Field(default=75, ge=1, le=100)
+
+    @field_validator("jpeg_mode", mode="before")
+    @classmethod
+    def _jpeg_mode(cls, value: Any) -> Any:
+        return _enum_case_insensitive(JpegMode, value)
 
     @field_validator("preview_dim")
     @classmethod

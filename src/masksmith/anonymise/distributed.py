@@ -92,7 +92,7 @@ def _anonymise_one(run: _Run, paths: ImagePaths) -> _ImageDone:
     run.summary.timings.clear()
     try:
         item = run.read(paths)
-        objects = find_objects(item.image.pixels, run.detect, config=run.config)
+        objects = find_objects(item.view, run.detect, config=run.config)
         row = run.write(item, objects)
     except (_AbortRun, PathNotReachableError) as exc:
         return _ImageDone(None, exc.one_line(), abort=True)

@@ -13,6 +13,7 @@ messages to the injected notifier (both no-ops by default).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import logging
 import os
@@ -33,8 +34,15 @@ import numpy as np
 import numpy.typing as npt
 
 from masksmith.anonymise.config import AnonymiseConfig, DetectorName, DrawMode, check_startup, load_config
-from masksmith.anonymise.cutouts import MapFn, MaskedObjects, detect_with_cutouts
-from masksmith.anonymise.draw import blur_kernel, draw_objects, output_exif
+from masksmith.anonymise.cutouts import MapFn, MaskedObjects, detect_tiled, detect_with_cutouts
+from masksmith.anonymise.draw import blur_kernel, draw_objects
+from masksmith.anonymise.encoding import (
+    detection_view,
+    encode_output,
+    preview_pixels,
+    refuse_animated,
+    wants_lossless,
+)
 from masksmith.anonymise.metadata import build_metadata
 from masksmith.anonymise.previews import preview_crop
 from masksmith.anonymise.walker import (
@@ -50,7 +58,7 @@ from masksmith.anonymise.walker import (
 from masksmith.detect import ROAD_CLASSES, Detections, Detector, create_detector, detect_downscaled
 from masksmith.errors import MasksmithError, MediaError
 from masksmith.executors import is_distributed, usable_cpus
-from masksmith.media.io import LoadedImage, encode_image, read_image
+from masksmith.media.io import LoadedImage, decode_image, encode_image, read_bytes
 
 __all__ = [
     "REGISTRY_NAMES",
@@ -167,6 +175,11 @@ def detection_workers(config: AnonymiseConfig) -> int:
     return config.run.detection_workers or min(usable_cpus(), MAX_DEFAULT_WORKERS)
 
 
+def detection_pixel_cap(config: AnonymiseConfig) -> int:
+    """The most pixels one detector call sees: ``max_num_pixels`` bounded by ``detection_max_pixels``."""
+    return min(config.detection.max_num_pixels, config.run.detection_max_pixels)
+
+
 def build_detectors(
     config: AnonymiseConfig, *, model_threads: int | None = None
 ) -> list[tuple[DetectorName, Detector]]:
@@ -261,10 +274,14 @@ def find_objects(
 ) -> MaskedObjects:
     """Detect (with cutouts when configured), merge and dilate: the objects to hide in ``image``.
 
-    ``map_views`` runs the cutout windows' detections (an executor's ``map`` runs them in parallel).
+    No detector sees more than ``detection_max_pixels``: larger windows and images are split into
+    overlapping full-resolution tiles, and ``detect`` (see :func:`detection_pixel_cap`) runs the
+    whole-image pass on a reduced copy. ``map_views`` runs the views' detections (an executor's ``map``
+    runs them in parallel).
     """
     det = config.detection
     wrap = det.cutout_wrap_around
+    budget = config.run.detection_max_pixels
     if det.use_cutouts:
         objects = detect_with_cutouts(
             image,
@@ -273,7 +290,10 @@ def find_objects(
             downscale=det.cutout_dim_downscale,
             wrap=wrap,
             map_views=map_views,
+            max_view_pixels=budget,
         )
+    elif image.shape[0] * image.shape[1] > budget:
+        objects = detect_tiled(image, detect, max_view_pixels=budget, wrap=wrap, map_views=map_views)
     else:
         found = list(detect(image))
         if found:
@@ -348,7 +368,7 @@ class _Timings:
         """:func:`make_detect` for ``config`` whose model time is added to the ``model`` stage."""
         return make_detect(
             models,
-            max_num_pixels=config.detection.max_num_pixels,
+            max_num_pixels=detection_pixel_cap(config),
             kept_classes=config.detection.kept_classes,
             timer=lambda s: self.add("model", s),
         )
@@ -368,6 +388,12 @@ class _Loaded:
     image: LoadedImage
     file_time: datetime
     size: int
+    original: bytes | None = None  # the input file's bytes, kept for lossless JPEG output
+
+    @property
+    def view(self) -> np.ndarray:
+        """The pixels as 8-bit RGB for the detectors."""
+        return detection_view(self.image.pixels)
 
 
 class _AbortRun(MasksmithError):
@@ -445,7 +471,11 @@ class _Run:
                     raise _AbortRun("the input folder is not reachable", file=self.walker.input_dir) from None
                 raise MediaError(source, "not found", f"not reachable for {self.timeout:g} s") from None
         with self.timings.stage("decode"):
-            loaded = read_image(source, mode="RGB")
+            data = read_bytes(source)
+            refuse_animated(data, source=os.fspath(source))
+            loaded = decode_image(data, source=os.fspath(source), max_pixels=self.config.run.max_image_pixels)
+            if loaded.pixels.ndim == 2:  # gray is drawn and written as RGB (16-bit kept)
+                loaded = dataclasses.replace(loaded, pixels=np.repeat(loaded.pixels[:, :, None], 3, axis=2))
         expected = _FORMATS.get(source.suffix.lower())
         if expected is not None and loaded.info.format != expected:
             raise MediaError(
@@ -454,7 +484,9 @@ class _Run:
                 f"the content is {loaded.info.format}, the name says {source.suffix}",
             )
         stat = source.stat()
-        return _Loaded(paths, loaded, datetime.fromtimestamp(min(stat.st_mtime, stat.st_ctime)), stat.st_size)
+        keep = data if wants_lossless(self.config, loaded.info, _encode_format(paths.output_file)) else None
+        when = datetime.fromtimestamp(min(stat.st_mtime, stat.st_ctime))
+        return _Loaded(paths, loaded, when, stat.st_size, keep)
 
     # --- writing ----------------------------------------------------------------------------
 
@@ -505,7 +537,6 @@ class _Run:
         with self.timings.stage("draw"):
             pixels, changed = draw_objects(item.image.pixels, objects, config=config.draw)
         with self.timings.stage("metadata"):
-            exif = output_exif(info.exif, reset_orientation=info.orientation_applied, source=info.path)
             stored = (info.height, info.width) if info.orientation >= 5 and info.orientation_applied else None
             size = stored or (info.width, info.height)
             row = build_metadata(
@@ -518,19 +549,21 @@ class _Run:
             )
             json_text = json.dumps(row, indent=4, ensure_ascii=False).encode("utf-8")
         with self.timings.stage("encode"):
-            encoded = encode_image(
+            encoded = encode_output(
                 pixels,
-                format=_encode_format(paths.output_file),
-                quality=config.outputs.jpeg_quality,
-                exif=exif,
-                name=paths.output_file,
-            )
+                changed,
+                info=info,
+                original=item.original,
+                output_format=_encode_format(paths.output_file),
+                config=config,
+                name=os.fspath(paths.output_file),
+            ).data
         preview_bytes = None
         previews = paths.preview_targets(config)
         dim = config.outputs.preview_dim
         if previews and dim is not None:
             with self.timings.stage("preview"):
-                crop = preview_crop(pixels, dim=dim, center=config.outputs.preview_center)
+                crop = preview_pixels(preview_crop(pixels, dim=dim, center=config.outputs.preview_center))
                 preview_bytes = encode_image(crop, format="JPEG", quality=config.outputs.jpeg_quality)
         targets = paths.expected_outputs(config, journal=self.journal)
         with self.timings.stage("write"):
@@ -859,7 +892,7 @@ def _execute(
     map_views: MapFn = window_pool.map if window_pool is not None else map
 
     def find(item: _Loaded) -> MaskedObjects:
-        return find_objects(item.image.pixels, run.detect, config=config, map_views=map_views)
+        return find_objects(item.view, run.detect, config=config, map_views=map_views)
 
     try:
         stream = _pipeline(pending(), run.read, find, reader_pool, detect_pool, depth=image_workers + 1)
