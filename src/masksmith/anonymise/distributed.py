@@ -60,6 +60,7 @@ class _WorkerSetup:
     config: AnonymiseConfig
     journal: bool
     detectors: Sequence[Detector] | None = None
+    rows: bool = False  # a database takes a row per image: actors record the owed row before publishing
 
     def __call__(self) -> _Run:
         from masksmith.anonymise.pipeline import (
@@ -79,6 +80,7 @@ class _WorkerSetup:
         )
         detect = _Timings(summary.timings).detect(self.config, models)
         walker = TreeWalker(self.input, self.output, self.archive, config=self.config, journal=self.journal)
+        walker.rows = self.rows
         return _Run(
             walker, self.config, detect=detect, detector_names=names, sink=NullSink(), notifier=NullNotifier(),
             journal=self.journal, summary=summary, log_file=None,
@@ -139,11 +141,7 @@ def execute_distributed(
             else:
                 summary.masked += 1
                 _log.info("done: %s", paths.input_file)
-                try:
-                    run.sink.add(result.row)
-                    summary.rows += 1
-                except Exception as exc:
-                    run.record_failure(paths, exc)
+                run.add_row(paths, result.row)
             update_bar()
 
     pool = executor.pool(setup, _anonymise_one, name="anonymise")
@@ -151,10 +149,7 @@ def execute_distributed(
     try:
         for paths in jobs:
             summary.identified += 1
-            if walker.is_done(paths):
-                summary.skipped += 1
-                if config.run.delete_input:
-                    run._after_done(paths, None)
+            if run.settled_before(paths):
                 update_bar()
                 continue
             while len(inflight) >= window:
@@ -171,6 +166,7 @@ def execute_distributed(
             run.sink.flush()
         finally:
             run.sink.close()
+    run.settle_rows()
     _log.info(
         "distributed over %d worker(s) in %.1f s",
         getattr(executor, "workers", 1),
@@ -187,9 +183,11 @@ def worker_setup(
     config: AnonymiseConfig,
     journal: bool,
     detectors: Sequence[Detector] | None,
+    *,
+    rows: bool = False,
 ) -> _WorkerSetup:
     """The picklable recipe each actor builds its run from."""
     return _WorkerSetup(
         os.fspath(input), os.fspath(output), os.fspath(archive) if archive is not None else None, config, journal,
-        list(detectors) if detectors is not None else None,
+        list(detectors) if detectors is not None else None, rows,
     )  # fmt: skip

@@ -58,7 +58,7 @@ from masksmith.anonymise.walker import (
 from masksmith.detect import ROAD_CLASSES, Detections, Detector, create_detector, detect_downscaled
 from masksmith.errors import MasksmithError, MediaError
 from masksmith.executors import is_distributed, usable_cpus
-from masksmith.media.io import LoadedImage, decode_image, encode_image, read_bytes
+from masksmith.media.io import LoadedImage, decode_image, encode_image, read_bytes, read_exif, read_image_size
 
 __all__ = [
     "REGISTRY_NAMES",
@@ -126,7 +126,9 @@ class Notifier(Protocol):
 
 
 class NullSink:
-    """A sink that drops every row."""
+    """A sink that drops every row (no database: rows are not part of an image being done)."""
+
+    takes_rows = False
 
     def add(self, row: Mapping[str, Any]) -> None:
         del row
@@ -335,6 +337,8 @@ class RunSummary:
     seconds: float = 0.0
     cleaned: int = 0
     errors: list[str] = field(default_factory=list)
+    database: str | None = None  # where rows went (the SQLite file's path); None: no database
+    skipped_names: list[str] = field(default_factory=list)  # files whose extension is not accepted
     timings: dict[str, float] = field(default_factory=lambda: defaultdict(float))
 
     @property
@@ -343,14 +347,20 @@ class RunSummary:
         return 1 if self.failed else 0
 
     def lines(self) -> list[str]:
-        return [
+        lines = [
             f"Identified images: {self.identified}",
             f"Skipped (already done): {self.skipped}",
             f"Failed: {self.failed}",
             f"Masked images: {self.masked}",
-            f"Rows written: {self.rows}",
-            f"Total time: {self.seconds:.1f} s",
         ]
+        if self.database is not None:
+            lines.append(f"Rows written: {self.rows} (to {self.database})")
+        if self.skipped_names:
+            shown = ", ".join(self.skipped_names[:10])
+            more = f" and {len(self.skipped_names) - 10} more" if len(self.skipped_names) > 10 else ""
+            lines.append(f"Not images by extension (skipped): {len(self.skipped_names)}: {shown}{more}")
+        lines.append(f"Total time: {self.seconds:.1f} s")
+        return lines
 
 
 class _Timings:
@@ -400,6 +410,10 @@ class _AbortRun(MasksmithError):
     """A shared folder vanished: stop the run instead of failing every image."""
 
 
+class RowNotWritten(MasksmithError):
+    """An image's database row was not written; its files are kept and the row is retried next run."""
+
+
 def _encode_format(path: Path) -> str:
     return _FORMATS.get(path.suffix.lower(), "JPEG")
 
@@ -434,6 +448,9 @@ class _Run:
         self.log_file = log_file
         self.retry = config.run.file_access_retry_seconds
         self.timeout = config.run.file_access_timeout_seconds
+        self.expected_rows: dict[str, ImagePaths] = {}  # primary key -> image, rows added this run
+        self.row_errors: dict[str, str] = {}  # primary key -> why add() refused it
+        self.retried_rows: set[str] = set()  # keys of rows retried for images done earlier
 
     # --- walking ----------------------------------------------------------------------------
 
@@ -569,6 +586,8 @@ class _Run:
         with self.timings.stage("write"):
             self._check_output_reachable()
             self.walker.mark_inflight(paths, targets)
+            if self.walker.rows:
+                self.walker.owe_row(paths, _row_record(size, objects.class_labels, item.file_time))
             try:
                 writes: list[tuple[Path, Callable[[Path], None]]] = []
                 for target in paths.json_targets(config):
@@ -598,11 +617,92 @@ class _Run:
                 for target in targets:
                     remove_path(partial_path(target))
                     remove_path(target)
+                self.walker.row_written(paths)  # nothing published: the whole image is redone
                 self.walker.clear_inflight(paths)
                 raise
             self.walker.clear_inflight(paths)
-        self._after_done(item.paths, item.size)
+        if not self.walker.rows:  # else once its row is written (settle_rows)
+            self._after_done(item.paths, item.size)
         return row
+
+    # --- database rows ------------------------------------------------------------------------
+
+    def settled_before(self, paths: ImagePaths) -> bool:
+        """Count an image met while walking; True when it needs no detection (done, or only its row owed)."""
+        summary = self.summary
+        state = self.walker.state(paths)
+        if state == "todo":
+            return False
+        summary.skipped += 1
+        if state == "row":
+            self.retry_row(paths)
+        elif self.config.run.delete_input:
+            self._after_done(paths, None)
+        return True
+
+    def retry_row(self, paths: ImagePaths) -> None:
+        """Rebuild the row of an image whose files are complete (nothing is detected or written again)."""
+        record = self.walker.owed_row(paths) or {}
+        try:
+            info = read_image_size(paths.input_file)
+            size = record.get("image_size") or info
+            detected = record.get("detected") or []
+            stamp = record.get("file_time")
+            file_time = datetime.fromisoformat(stamp) if isinstance(stamp, str) else None
+            if file_time is None:
+                stat = paths.input_file.stat()
+                file_time = datetime.fromtimestamp(min(stat.st_mtime, stat.st_ctime))
+            row = build_metadata(
+                paths.input_file,
+                read_exif(paths.input_file),
+                config=self.config,
+                image_size=(int(size[0]), int(size[1])),
+                detected=[str(label) for label in detected],
+                file_time=file_time,
+            )
+        except (MasksmithError, OSError, ValueError, TypeError, IndexError) as exc:
+            self.record_failure(paths, RowNotWritten(f"database row not rebuilt: {exc}", file=paths.input_file))
+            return
+        _log.info("retrying the database row of %s", paths.input_file)
+        self.retried_rows.add(self.add_row(paths, row))
+
+    def add_row(self, paths: ImagePaths, row: Mapping[str, Any]) -> str:
+        """Hand the row of a finished image to the sink (whether it was written is settled at the end);
+        returns its key."""
+        if not self.walker.rows:
+            self.sink.add(row)  # a no-op sink: there is no database
+            return ""
+        key_of = getattr(self.sink, "row_key", None)
+        key = str(key_of(row)) if callable(key_of) else os.fspath(paths.input_file)
+        self.expected_rows[key] = paths
+        try:
+            self.sink.add(row)
+        except MasksmithError as exc:
+            self.row_errors[key] = exc.one_line()
+        except Exception as exc:
+            self.row_errors[key] = f"{type(exc).__name__}: {exc}"
+        return key
+
+    def settle_rows(self) -> None:
+        """After the sink is flushed and closed: count written rows, fail the images whose row was not."""
+        if not self.walker.rows:
+            return
+        written = getattr(self.sink, "written_keys", None)
+        reasons: Mapping[str, str] = getattr(self.sink, "rejections", {})
+        for key, paths in self.expected_rows.items():
+            error = self.row_errors.get(key)
+            if error is None and written is not None and key not in written:
+                error = reasons.get(key) or "not written (database unreachable?); cached and retried next run"
+            if error is None:
+                self.summary.rows += 1
+                self.walker.row_written(paths)
+                self._after_done(paths, None)
+                continue
+            if key in self.retried_rows:
+                self.summary.skipped -= 1
+            else:
+                self.summary.masked -= 1
+            self.record_failure(paths, RowNotWritten(f"database row not written: {error}", file=paths.input_file))
 
     def _check_output_reachable(self) -> None:
         base = self.walker.output_dir
@@ -673,6 +773,11 @@ class _Run:
             )
         except Exception as exc:  # a failed e-mail is logged, never fatal
             _log.error("could not send the %s notification: %s", level, exc)
+
+
+def _row_record(size: tuple[int, int], detected: Sequence[str], file_time: datetime) -> dict[str, object]:
+    """What rebuilds an image's database row without detecting it again."""
+    return {"image_size": list(size), "detected": list(detected), "file_time": file_time.isoformat()}
 
 
 def _bytes_writer(data: bytes) -> Callable[[Path], None]:
@@ -780,6 +885,9 @@ def anonymise(
         _log.info("Call: %s", " ".join(sys.argv))
         _log.info("#### CONFIG START ####\n%s#### CONFIG END ####", config.redacted_yaml())
         walker = TreeWalker(input, output, archive, config=config, journal=journal)
+        walker.rows = bool(getattr(rows_sink, "takes_rows", True))
+        if walker.rows:
+            summary.database = str(getattr(rows_sink, "location", type(rows_sink).__name__))
         timings = _Timings(summary.timings)
         distributed = is_distributed(executor)
         # given detectors are shared by one worker: they may not be thread-safe
@@ -803,7 +911,7 @@ def anonymise(
             if distributed:
                 from masksmith.anonymise.distributed import execute_distributed, worker_setup
 
-                setup = worker_setup(input, output, archive, config, journal, detectors)
+                setup = worker_setup(input, output, archive, config, journal, detectors, rows=walker.rows)
                 execute_distributed(
                     run, walker, summary, executor, setup, progress=progress, clear_cache=clear_cache
                 )
@@ -852,11 +960,7 @@ def _execute(
         else:
             summary.masked += 1
             _log.info("done: %s", paths.input_file)
-            try:
-                run.sink.add(row)
-                summary.rows += 1
-            except Exception as exc:
-                run.record_failure(paths, exc)
+            run.add_row(paths, row)
         update_bar()
 
     def drain(limit: int) -> None:
@@ -868,10 +972,7 @@ def _execute(
     def pending() -> Iterator[ImagePaths]:
         for paths in jobs:
             summary.identified += 1
-            if walker.is_done(paths):
-                summary.skipped += 1
-                if config.run.delete_input:
-                    run._after_done(paths, None)
+            if run.settled_before(paths):
                 update_bar()
                 continue
             yield paths
@@ -936,5 +1037,6 @@ def _execute(
             run.sink.flush()
         finally:
             run.sink.close()
+    run.settle_rows()
     with contextlib.suppress(OSError):
         walker.inflight_dir.rmdir()
