@@ -11,6 +11,8 @@ from __future__ import annotations
 import difflib
 import logging
 import os
+import shutil
+import tempfile
 import string
 import types
 import typing
@@ -205,6 +207,8 @@ class RunConfig(_Group):
     # more pixels (large images are detected in overlapping windows plus a reduced whole-image pass).
     max_image_pixels: int = Field(default=150_000_000, ge=1)
     detection_max_pixels: int = Field(default=4_000_000, ge=10_000)
+    # masksmith: output, archive and log folders must have this much free space at start-up
+    min_free_space_mb: int = Field(default=200, ge=0)
 
 
 class LoggingConfig(_Group):
@@ -788,6 +792,28 @@ def _inside(child: Path, parent: Path) -> bool:
     return True
 
 
+def _write_problem(folder: Path, need: int) -> str | None:
+    """Why files cannot be written below ``folder`` (probed with a real file), or None."""
+    probe_dir = folder
+    while not probe_dir.exists():
+        if probe_dir.parent == probe_dir:
+            return "has no existing parent folder"
+        probe_dir = probe_dir.parent
+    if not probe_dir.is_dir():
+        return f"cannot be created ({os.fspath(probe_dir)!r} is not a folder)"
+    try:
+        handle, name = tempfile.mkstemp(prefix=".masksmith-probe-", dir=probe_dir)
+        os.close(handle)
+        os.unlink(name)
+    except OSError as exc:
+        where = "" if probe_dir == folder else f" (its parent {os.fspath(probe_dir)!r})"
+        return f"is not writable{where}: {exc.strerror or exc}"
+    free = shutil.disk_usage(probe_dir).free
+    if free < need:
+        return f"has {free / 2**20:.0f} MB free, less than min_free_space_mb = {need // 2**20}"
+    return None
+
+
 def check_startup(
     config: AnonymiseConfig,
     *,
@@ -816,6 +842,15 @@ def check_startup(
         problems.append(("-a/--archive-folder", "the archive folder must be apart from input and output"))
     if log_dir is not None and Path(log_dir).exists() and not Path(log_dir).is_dir():
         problems.append(("-l/--log-folder", f"log folder {os.fspath(log_dir)!r} is not a folder"))
+    need = config.run.min_free_space_mb * 2**20
+    for flag, label, folder in (
+        ("-o/--output-folder", "output", outp),
+        ("-a/--archive-folder", "archive", arch),
+        ("-l/--log-folder", "log", Path(log_dir) if log_dir is not None else None),
+    ):
+        problem = _write_problem(folder, need) if folder is not None else None
+        if problem is not None:
+            problems.append((flag, f"{label} folder {os.fspath(folder)!r} {problem}"))
 
     for key in ("archive_json", "archive_preview", "archive_mask"):
         if getattr(out, key) and arch is None:

@@ -824,9 +824,31 @@ def _pipeline(
         yield window.popleft()
 
 
+class _OncePerRun(logging.Filter):
+    """Lets the first record of each ``once_per_run`` message template through and counts the repeats
+    (warnings about the Norwegian folder conventions would otherwise come once per image)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.counts: dict[str, int] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not getattr(record, "once_per_run", False):
+            return True
+        key = str(record.msg)
+        self.counts[key] = self.counts.get(key, 0) + 1
+        return self.counts[key] == 1
+
+    def report(self) -> None:
+        for template, count in self.counts.items():
+            if count > 1:
+                _log.warning("the warning %r applied to %d images (shown once)", template, count)
+
+
 def _setup_log_file(
     config: AnonymiseConfig, log_dir: Path | None
 ) -> tuple[Path | None, logging.Handler | None]:
+    """With ``-l``: a log file at ``log_level`` and nothing echoed to the terminal (the summary still is)."""
     if log_dir is None:
         return None, None
     log_dir.mkdir(parents=True, exist_ok=True)
@@ -835,13 +857,14 @@ def _setup_log_file(
     )
     path = log_dir / name
     handler = logging.FileHandler(path, encoding="utf-8")
-    handler.setLevel(logging.INFO)
+    level = logging.getLevelNamesMapping()[config.logging.log_level.value]
+    handler.setLevel(level)
     handler.setFormatter(
         logging.Formatter("[%(asctime)s %(levelname)s]: %(message)s", datefmt=config.logging.datetime_format)
     )
     _log.addHandler(handler)
-    if _log.level == logging.NOTSET or _log.level > logging.INFO:
-        _log.setLevel(logging.INFO)
+    _log.setLevel(level)
+    _log.propagate = False
     return path, handler
 
 
@@ -878,6 +901,10 @@ def anonymise(
         config = load_config(None)
     journal = journal or config.run.write_journal
     check_startup(config, input_dir=input, output_dir=output, archive_dir=archive, log_dir=log_dir)
+    saved_level, saved_propagate = _log.level, _log.propagate
+    once = _OncePerRun()
+    folder_log = logging.getLogger("masksmith.anonymise.metadata")
+    folder_log.addFilter(once)
     log_file, handler = _setup_log_file(config, Path(log_dir) if log_dir is not None else None)
     rows_sink: RowSink = sink if sink is not None else NullSink()
     note = _as_notifier(notifier)
@@ -922,6 +949,7 @@ def anonymise(
                 run.notify("critical", f"Execution stopped due to uncaught {type(exc).__name__}.", repr(exc))
             raise
         summary.seconds = time.perf_counter() - started
+        summary.skipped_names = [os.fspath(p) for p in walker.not_accepted]
         _log.info(_SEPARATOR)
         _log.info("Anonymisation finished.")
         _log.info("Input folder: %s", input)
@@ -933,9 +961,13 @@ def anonymise(
             run.notify("finished", "Anonymisation finished.", "\n".join(summary.lines()))
         return summary
     finally:
+        folder_log.removeFilter(once)
+        once.report()
         if handler is not None:
             _log.removeHandler(handler)
             handler.close()
+        _log.setLevel(saved_level)
+        _log.propagate = saved_propagate
 
 
 def _execute(

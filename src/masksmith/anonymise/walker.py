@@ -171,6 +171,7 @@ class TreeWalker:
         self.config = config
         self.journal = journal
         self.rows = False  # set when a database takes one row per image: the row is part of "done"
+        self.not_accepted: list[Path] = []  # files met by walk() whose extension is not accepted
 
     # --- selection --------------------------------------------------------------------------
 
@@ -182,13 +183,23 @@ class TreeWalker:
             return False
         return not lower.rsplit(".", 1)[0].endswith("_preview")
 
+    @staticmethod
+    def is_ours(name: str) -> bool:
+        """Hidden files and what a run itself writes into the input tree (JSON, previews, partials)."""
+        lower = name.lower()
+        stem = lower.rsplit(".", 1)[0]
+        return name.startswith(".") or lower.endswith((".json", ".partial")) or stem.endswith("_preview")
+
     def walk(self) -> Iterator[ImagePaths]:
-        """The images below the input folder, in sorted order."""
+        """The images below the input folder, in sorted order; other files go to ``not_accepted``."""
+        self.not_accepted = []
         for root, dirs, files in os.walk(self.input_dir):
             dirs[:] = sorted(d for d in dirs if not d.startswith("."))
             for name in sorted(files):
                 if self.is_candidate(name):
                     yield self.paths_for(Path(root) / name)
+                elif not self.is_ours(name):
+                    self.not_accepted.append((Path(root) / name).relative_to(self.input_dir))
 
     def paths_for(self, input_file: Path) -> ImagePaths:
         """The paths of one input image."""
