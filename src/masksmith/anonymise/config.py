@@ -12,8 +12,8 @@ import difflib
 import logging
 import os
 import shutil
-import tempfile
 import string
+import tempfile
 import types
 import typing
 from collections.abc import Iterator, Mapping
@@ -848,7 +848,9 @@ def check_startup(
         ("-a/--archive-folder", "archive", arch),
         ("-l/--log-folder", "log", Path(log_dir) if log_dir is not None else None),
     ):
-        problem = _write_problem(folder, need) if folder is not None else None
+        if folder is None:
+            continue
+        problem = _write_problem(folder, need)
         if problem is not None:
             problems.append((flag, f"{label} folder {os.fspath(folder)!r} {problem}"))
 

@@ -121,7 +121,9 @@ def _tiles(length: int, count: int, overlap: int) -> list[tuple[int, int]]:
     return [(start, min(size, length)) for start in starts]
 
 
-def split_window(window: Window, max_pixels: int, *, image_width: int, overlap: int = TILE_OVERLAP) -> list[Window]:
+def split_window(
+    window: Window, max_pixels: int, *, image_width: int, overlap: int = TILE_OVERLAP
+) -> list[Window]:
     """``window`` itself when it has at most ``max_pixels`` pixels, else overlapping tiles that cover it.
 
     Tiles are added along the longer tile side until each tile fits; lefts stay below ``image_width``
@@ -588,8 +590,9 @@ def detect_with_cutouts(
     windows = cutout_windows(height, width, step=step, downscale=downscale, wrap=wrap)
     if max_view_pixels is not None:
         windows = [tile for w in windows for tile in split_window(w, max_view_pixels, image_width=width)]
-    return detect_views(image, detect, windows, full_pass=full_pass, wrap=wrap, merge_iou=merge_iou,
-                        map_views=map_views)
+    return detect_views(
+        image, detect, windows, full_pass=full_pass, wrap=wrap, merge_iou=merge_iou, map_views=map_views
+    )
 
 
 def detect_tiled(

@@ -117,7 +117,6 @@ def execute_distributed(
     clear_cache: bool,
 ) -> None:
     """The driver's loop: walk, skip done images, feed the actor pool, record every result in order of arrival."""
-    config = run.config
     jobs, bar = run.start(clear_cache=clear_cache, progress=progress)
     window = max(1, int(getattr(executor, "workers", 1))) * 4
     inflight: dict[Future[_ImageDone], ImagePaths] = {}

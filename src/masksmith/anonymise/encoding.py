@@ -67,7 +67,9 @@ def refuse_animated(data: bytes, *, source: str) -> None:
     except Exception:
         return  # the decoder says what is wrong
     if frames > 1:
-        raise UnsupportedMediaError(source, f"animated image with {frames} frames; only still images are anonymised")
+        raise UnsupportedMediaError(
+            source, f"animated image with {frames} frames; only still images are anonymised"
+        )
 
 
 def preview_pixels(pixels: Pixels) -> Pixels:

@@ -645,8 +645,8 @@ class _Run:
         record = self.walker.owed_row(paths) or {}
         try:
             info = read_image_size(paths.input_file)
-            size = record.get("image_size") or info
-            detected = record.get("detected") or []
+            size: Any = record.get("image_size") or info
+            detected: Any = record.get("detected") or []
             stamp = record.get("file_time")
             file_time = datetime.fromisoformat(stamp) if isinstance(stamp, str) else None
             if file_time is None:
@@ -661,7 +661,9 @@ class _Run:
                 file_time=file_time,
             )
         except (MasksmithError, OSError, ValueError, TypeError, IndexError) as exc:
-            self.record_failure(paths, RowNotWritten(f"database row not rebuilt: {exc}", file=paths.input_file))
+            self.record_failure(
+                paths, RowNotWritten(f"database row not rebuilt: {exc}", file=paths.input_file)
+            )
             return
         _log.info("retrying the database row of %s", paths.input_file)
         self.retried_rows.add(self.add_row(paths, row))
@@ -702,7 +704,9 @@ class _Run:
                 self.summary.skipped -= 1
             else:
                 self.summary.masked -= 1
-            self.record_failure(paths, RowNotWritten(f"database row not written: {error}", file=paths.input_file))
+            self.record_failure(
+                paths, RowNotWritten(f"database row not written: {error}", file=paths.input_file)
+            )
 
     def _check_output_reachable(self) -> None:
         base = self.walker.output_dir

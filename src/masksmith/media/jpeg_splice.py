@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 import struct
 import tempfile
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -46,13 +47,26 @@ _ICC: Final = b"ICC_PROFILE\x00"
 _EXIF: Final = b"Exif\x00\x00"
 
 
+#: The libjpeg build of ``jpeglib`` used: libjpeg-turbo 2.1, much the fastest of those it ships.
+LIBJPEG = "turbo210"
+_SETUP = threading.Lock()
+_ready: bool | None = None
+
+
 def is_available() -> bool:
-    """True when the ``jpeglib`` package (libjpeg bindings) is installed."""
-    try:
-        import jpeglib  # noqa: F401
-    except ImportError:
-        return False
-    return True
+    """True when the ``jpeglib`` package (libjpeg bindings) is installed (it is set up on first use)."""
+    global _ready
+    with _SETUP:
+        if _ready is None:
+            try:
+                import jpeglib
+
+                if LIBJPEG in jpeglib.version.versions():
+                    jpeglib.version.set(LIBJPEG)
+                _ready = True
+            except ImportError:
+                _ready = False
+        return _ready
 
 
 @dataclass(frozen=True)
@@ -68,7 +82,8 @@ def _dct_matrix() -> npt.NDArray[np.float64]:
     k = np.arange(8)
     matrix = np.cos((2 * k[None, :] + 1) * k[:, None] * np.pi / 16) * np.sqrt(2 / 8)
     matrix[0] /= np.sqrt(2)
-    return matrix
+    result: npt.NDArray[np.float64] = matrix
+    return result
 
 
 _DCT: Final = _dct_matrix()
@@ -81,7 +96,7 @@ def touched_mcus(changed: npt.NDArray[np.bool_], mcu: tuple[int, int]) -> npt.ND
     rows, cols = -(-height // mh), -(-width // mw)
     padded = np.zeros((rows * mh, cols * mw), dtype=bool)
     padded[:height, :width] = changed
-    result: npt.NDArray[np.bool_] = padded.reshape(rows, mh, cols, mw).any(axis=(1, 3))
+    result: npt.NDArray[np.bool_] = np.asarray(padded.reshape(rows, mh, cols, mw).any(axis=(1, 3)))
     return result
 
 
@@ -136,7 +151,9 @@ def _segments(data: bytes) -> list[tuple[int, bytes]]:
 
 def _segment(marker: int, payload: bytes) -> bytes:
     if len(payload) + 2 > 0xFFFF:
-        raise UnsupportedMediaError("<exif>", f"a marker segment of {len(payload)} bytes does not fit in JPEG")
+        raise UnsupportedMediaError(
+            "<exif>", f"a marker segment of {len(payload)} bytes does not fit in JPEG"
+        )
     return bytes((0xFF, marker)) + struct.pack(">H", len(payload) + 2) + payload
 
 
@@ -200,6 +217,7 @@ def splice_jpeg(
         if my.size:
             _replace_blocks(jpeg, pixels, (my, mx), (mh, mw), factors, gray)
         jpeg.markers = []
+        jpeg.content = None  # every parameter is set: libjpeg need not read the input a third time
         out_path = os.path.join(folder, "out.jpg")
         try:
             jpeg.write_dct(out_path, flags=["+optimize_coding"])
