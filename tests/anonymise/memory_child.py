@@ -53,7 +53,7 @@ def make(path: Path, width: int, height: int) -> None:
     bgr = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
     params = [cv2.IMWRITE_JPEG_QUALITY, 92] if path.suffix == ".jpg" else [cv2.IMWRITE_PNG_COMPRESSION, 1]
     cv2.imwrite(str(path), bgr, params)
-    print(json.dumps({"seam_face": faces[0].box}))
+    print(json.dumps({"seam_face": list(faces[0].box)}))
 
 
 def run(source: Path, out: Path, config_path: Path, limit_mb: int | None, stub: bool) -> None:

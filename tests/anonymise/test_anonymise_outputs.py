@@ -347,3 +347,59 @@ def test_rows_written_is_not_reported_without_a_database(tmp_path: Path) -> None
     summary = anonymise(inputs, tmp_path / "out", config=config, detectors=[BoxDetector()], progress=False)
     assert summary.rows == 0 and summary.database is None
     assert not any(line.startswith("Rows written") for line in summary.lines())
+
+
+@pytest.mark.parametrize("failure", ["check constraint", "connection lost"])
+def test_postgres_failed_rows_are_written_by_the_next_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, postgres: Any, failure: str
+) -> None:
+    pytest.importorskip("sqlalchemy")
+    from masksmith.anonymise.sinks import sink_from_config
+    from tests.pg import PASSWORD
+
+    monkeypatch.setenv("MASKSMITH_DB_PASSWORD", PASSWORD)
+    postgres.psql("DROP TABLE IF EXISTS vegbilder", database="masksmith_test")
+    inputs = tmp_path / "tilSladding" / "in"
+    inputs.mkdir(parents=True)
+    names = ["Fy50_Ev6_S1D1_m00123_f1.jpg", "Fy50_Ev6_S1D1_m00145_f1.jpg"]
+    for name in names:
+        Image.new("RGB", (96, 64), (90, 120, 150)).save(inputs / name, quality=90)
+    config = load_config(
+        _config(
+            tmp_path, write_exif_to_db=True, data_eier="Statens vegvesen", db_url=postgres.url(),
+            db_max_n_accumulated_rows=1,
+        )
+    )  # fmt: skip
+    state = tmp_path / "state"
+    sink = sink_from_config(config, cache_dir=state)  # creates the table
+    if failure == "check constraint":
+        postgres.psql(
+            "ALTER TABLE vegbilder ADD CONSTRAINT near CHECK (meter < 140)", database="masksmith_test"
+        )
+        failed = [names[1]]
+    else:
+        postgres.stop()
+        failed = names
+    detector = BoxDetector()
+    try:
+        first = anonymise(
+            inputs, tmp_path / "out", config=config, sink=sink, detectors=[detector], progress=False
+        )
+    finally:
+        if failure == "connection lost":
+            postgres.start()
+    assert first.exit_code == 1 and first.failed == len(failed)
+    assert all(any(name in error for error in first.errors) for name in failed)
+    if failure == "check constraint":
+        postgres.psql("ALTER TABLE vegbilder DROP CONSTRAINT near", database="masksmith_test")
+    calls = detector.calls
+    last = anonymise(
+        inputs, tmp_path / "out", config=config, sink=sink_from_config(config, cache_dir=state),
+        detectors=[detector], progress=False,
+    )  # fmt: skip
+    assert (last.exit_code, last.failed) == (0, 0)
+    assert detector.calls == calls  # no image detected again
+    assert (
+        postgres.psql("SELECT filnavn FROM vegbilder ORDER BY filnavn", database="masksmith_test").split()
+        == names
+    )

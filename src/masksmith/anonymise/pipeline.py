@@ -73,6 +73,7 @@ __all__ = [
     "build_detectors",
     "find_objects",
     "make_detect",
+    "memory_bound_mb",
 ]
 
 _log = logging.getLogger("masksmith.anonymise")
@@ -175,6 +176,29 @@ MAX_DEFAULT_WORKERS = 8
 def detection_workers(config: AnonymiseConfig) -> int:
     """How many images are detected at once: the configured number, else one per usable core (up to 8)."""
     return config.run.detection_workers or min(usable_cpus(), MAX_DEFAULT_WORKERS)
+
+
+#: Memory model of a run (measured, see docs/benchmarks.md): the process with its models loaded, what one
+#: detector call needs per pixel of its view (CenterFace ~160 B, the plate cascade ~130 B, plus the
+#: shrunk copy), and what one image in flight needs per pixel (decoded, drawn copy, mask, encoded file).
+BASE_MB = 600
+DETECTION_BYTES_PER_PIXEL = 250
+IMAGE_BYTES_PER_PIXEL = 12
+
+
+def memory_bound_mb(config: AnonymiseConfig, *, image_pixels: int | None = None) -> int:
+    """The documented peak-RSS bound of a run, in MB: a function of the worker counts and the caps.
+
+    ``BASE_MB + workers × DETECTION_BYTES_PER_PIXEL × detection_max_pixels + images in flight ×
+    IMAGE_BYTES_PER_PIXEL × pixels``, where an image has at most ``max_image_pixels`` (``image_pixels``
+    when all images are known to be that small) and at most ``detection_workers + max_num_async_workers
+    + 2`` images are in flight (one when a run has one image).
+    """
+    workers = detection_workers(config)
+    pixels = config.run.max_image_pixels if image_pixels is None else image_pixels
+    in_flight = 1 if image_pixels is not None else workers + config.run.max_num_async_workers + 2
+    detect = workers * DETECTION_BYTES_PER_PIXEL * config.run.detection_max_pixels
+    return BASE_MB + (detect + in_flight * IMAGE_BYTES_PER_PIXEL * pixels) // 2**20
 
 
 def detection_pixel_cap(config: AnonymiseConfig) -> int:
