@@ -182,7 +182,7 @@ def run() -> str:
             "(best of two interleaved runs per mode):",
             table(("jpeg_mode", "images", "encode ms / image", "seconds / image"), runs),
             f"Whole runs in a subprocess ({cores} cores, detection_workers default, "
-            "detection_max_pixels 4 MP):",
+            "detection_max_pixels 2.5 MP):",
             table(("image", "detectors", "seconds", "peak RSS MB"), memory),
         ]
     )

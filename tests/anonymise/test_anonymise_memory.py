@@ -50,7 +50,8 @@ def test_12000x12000_png_pipeline_memory_is_bounded_and_no_view_exceeds_the_cap(
     bound = memory_bound_mb(load_config(config_path), image_pixels=144_000_000)
     result = _child("run", str(image), str(tmp_path / "out"), str(config_path), str(bound), "--stub")
     assert (result["masked"], result["failed"]) == (1, 0), result["errors"]
-    assert result["largest_view"] == load_config(config_path).run.detection_max_pixels
+    cap = load_config(config_path).run.detection_max_pixels
+    assert 0.9 * cap < int(str(result["largest_view"])) <= cap
     assert int(str(result["peak_mb"])) < bound
 
 

@@ -206,7 +206,7 @@ class RunConfig(_Group):
     # masksmith memory bounds: larger images are refused before decoding; no detector ever sees a view of
     # more pixels (large images are detected in overlapping windows plus a reduced whole-image pass).
     max_image_pixels: int = Field(default=150_000_000, ge=1)
-    detection_max_pixels: int = Field(default=4_000_000, ge=10_000)
+    detection_max_pixels: int = Field(default=2_500_000, ge=10_000)
     # masksmith: output, archive and log folders must have this much free space at start-up
     min_free_space_mb: int = Field(default=200, ge=0)
 

@@ -178,11 +178,12 @@ def detection_workers(config: AnonymiseConfig) -> int:
     return config.run.detection_workers or min(usable_cpus(), MAX_DEFAULT_WORKERS)
 
 
-#: Memory model of a run (measured, see docs/benchmarks.md): the process with its models loaded, what one
-#: detector call needs per pixel of its view (CenterFace ~160 B, the plate cascade ~130 B, plus the
-#: shrunk copy), and what one image in flight needs per pixel (decoded, drawn copy, mask, encoded file).
-BASE_MB = 600
-DETECTION_BYTES_PER_PIXEL = 250
+#: Memory model of a run (fitted to the runs in docs/benchmarks.md): the process with its models loaded;
+#: what one detection worker keeps per pixel of its largest view (CenterFace ~160 B and the plate cascade
+#: ~130 B, whose buffers outlive the call, plus copies); what one image in flight needs per pixel
+#: (decoded, drawn copy, mask, encoded file).
+BASE_MB = 700
+DETECTION_BYTES_PER_PIXEL = 350
 IMAGE_BYTES_PER_PIXEL = 12
 
 
