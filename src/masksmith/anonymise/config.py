@@ -11,7 +11,9 @@ from __future__ import annotations
 import difflib
 import logging
 import os
+import shutil
 import string
+import tempfile
 import types
 import typing
 from collections.abc import Iterator, Mapping
@@ -47,6 +49,7 @@ __all__ = [
     "DrawConfig",
     "DrawMode",
     "EmailConfig",
+    "JpegMode",
     "LogLevel",
     "LoggingConfig",
     "MetadataConfig",
@@ -119,6 +122,13 @@ class LogLevel(StrEnum):
     INFO = "INFO"
     WARNING = "WARNING"
     ERROR = "ERROR"
+
+
+class JpegMode(StrEnum):
+    """How an anonymised JPEG is written."""
+
+    LOSSLESS_OUTSIDE = "lossless_outside"  # only MCUs a mask touches are re-encoded (input's tables)
+    REENCODE = "reencode"  # the whole image at jpeg_quality (the original's behaviour)
 
 
 class DetectorName(StrEnum):
@@ -196,6 +206,12 @@ class RunConfig(_Group):
     write_journal: bool = False
     # masksmith: images detected at once, each worker with its own models; None = one per core, up to 8
     detection_workers: int | None = Field(default=None, ge=1)
+    # masksmith memory bounds: larger images are refused before decoding; no detector ever sees a view of
+    # more pixels (large images are detected in overlapping windows plus a reduced whole-image pass).
+    max_image_pixels: int = Field(default=150_000_000, ge=1)
+    detection_max_pixels: int = Field(default=2_500_000, ge=10_000)
+    # masksmith: output, archive and log folders must have this much free space at start-up
+    min_free_space_mb: int = Field(default=200, ge=0)
 
 
 class LoggingConfig(_Group):
@@ -235,8 +251,15 @@ class OutputConfig(_Group):
     separate_preview_directory: str | None = None
     preview_dim: tuple[int, int] | None = (2520, 1400)  # [width, height]
     preview_center: tuple[float, float] = (0.45, 0.5)  # [height fraction, width fraction]
-    # The original saved with PIL's default quality (75); kept so outputs match in size and look.
+    # JPEG → JPEG keeps every block no mask touches (bit-identical); reencode writes it all at jpeg_quality.
+    jpeg_mode: JpegMode = JpegMode.LOSSLESS_OUTSIDE
+    # reencode (and PNG→JPEG, previews): the original saved with PIL's default quality (75).
     jpeg_quality: int = Field(default=75, ge=1, le=100)
+
+    @field_validator("jpeg_mode", mode="before")
+    @classmethod
+    def _jpeg_mode(cls, value: Any) -> Any:
+        return _enum_case_insensitive(JpegMode, value)
 
     @field_validator("preview_dim")
     @classmethod
@@ -803,6 +826,28 @@ def _inside(child: Path, parent: Path) -> bool:
     return True
 
 
+def _write_problem(folder: Path, need: int) -> str | None:
+    """Why files cannot be written below ``folder`` (probed with a real file), or None."""
+    probe_dir = folder
+    while not probe_dir.exists():
+        if probe_dir.parent == probe_dir:
+            return "has no existing parent folder"
+        probe_dir = probe_dir.parent
+    if not probe_dir.is_dir():
+        return f"cannot be created ({os.fspath(probe_dir)!r} is not a folder)"
+    try:
+        handle, name = tempfile.mkstemp(prefix=".masksmith-probe-", dir=probe_dir)
+        os.close(handle)
+        os.unlink(name)
+    except OSError as exc:
+        where = "" if probe_dir == folder else f" (its parent {os.fspath(probe_dir)!r})"
+        return f"is not writable{where}: {exc.strerror or exc}"
+    free = shutil.disk_usage(probe_dir).free
+    if free < need:
+        return f"has {free / 2**20:.0f} MB free, less than min_free_space_mb = {need // 2**20}"
+    return None
+
+
 def check_startup(
     config: AnonymiseConfig,
     *,
@@ -831,6 +876,17 @@ def check_startup(
         problems.append(("-a/--archive-folder", "the archive folder must be apart from input and output"))
     if log_dir is not None and Path(log_dir).exists() and not Path(log_dir).is_dir():
         problems.append(("-l/--log-folder", f"log folder {os.fspath(log_dir)!r} is not a folder"))
+    need = config.run.min_free_space_mb * 2**20
+    for flag, label, folder in (
+        ("-o/--output-folder", "output", outp),
+        ("-a/--archive-folder", "archive", arch),
+        ("-l/--log-folder", "log", Path(log_dir) if log_dir is not None else None),
+    ):
+        if folder is None:
+            continue
+        problem = _write_problem(folder, need)
+        if problem is not None:
+            problems.append((flag, f"{label} folder {os.fspath(folder)!r} {problem}"))
 
     for key in ("archive_json", "archive_preview", "archive_mask"):
         if getattr(out, key) and arch is None:

@@ -34,8 +34,11 @@ __all__ = [
     "ObjectMask",
     "Window",
     "cutout_windows",
+    "detect_tiled",
+    "detect_views",
     "detect_with_cutouts",
     "merge_views",
+    "split_window",
     "window_image",
     "window_positions",
 ]
@@ -105,6 +108,47 @@ def cutout_windows(
     cols = window_positions(width, win_w, int(step[1]), wrap=wrap)
     win_h, win_w = min(win_h, height), min(win_w, width)
     return [Window(top, left, win_h, win_w) for top in rows for left in cols]
+
+
+#: Overlap (pixels) between the tiles a too-large view is split into: an object up to this size is seen
+#: whole by one tile; larger ones are seen in parts (merged) and by the reduced whole-image pass.
+TILE_OVERLAP = 128
+
+
+def _tiles(length: int, count: int, overlap: int) -> list[tuple[int, int]]:
+    size = math.ceil((length + (count - 1) * overlap) / count)
+    starts = window_positions(length, size, size - overlap)
+    return [(start, min(size, length)) for start in starts]
+
+
+def split_window(
+    window: Window, max_pixels: int, *, image_width: int, overlap: int = TILE_OVERLAP
+) -> list[Window]:
+    """``window`` itself when it has at most ``max_pixels`` pixels, else overlapping tiles that cover it.
+
+    Tiles are added along the longer tile side until each tile fits; lefts stay below ``image_width``
+    (a tile of a window that wraps may itself wrap).
+    """
+    if window.height * window.width <= max_pixels:
+        return [window]
+    rows = cols = 1
+
+    def size(length: int, count: int) -> int:
+        return math.ceil((length + (count - 1) * overlap) / count)
+
+    while size(window.height, rows) * size(window.width, cols) > max_pixels:
+        tile_h, tile_w = size(window.height, rows), size(window.width, cols)
+        if tile_h <= 2 * overlap and tile_w <= 2 * overlap:
+            break  # cannot shrink further without tiles of only overlap
+        if tile_w >= tile_h:
+            cols += 1
+        else:
+            rows += 1
+    return [
+        Window(window.top + top, (window.left + left) % image_width, height, width)
+        for top, height in _tiles(window.height, rows, overlap)
+        for left, width in _tiles(window.width, cols, overlap)
+    ]
 
 
 def window_image(image: np.ndarray, window: Window) -> np.ndarray:
@@ -533,14 +577,52 @@ def detect_with_cutouts(
     full_pass: bool = True,
     merge_iou: float = MERGE_IOU,
     map_views: MapFn = map,
+    max_view_pixels: int | None = None,
 ) -> MaskedObjects:
     """Run ``detect`` on the full image (``full_pass``) and on every cutout window, then merge.
 
     ``map_views`` runs the detections (the built-in ``map`` one after another; an executor's ``map``
-    in parallel, results in order, so the merge is the same either way).
+    in parallel, results in order, so the merge is the same either way). Windows of more than
+    ``max_view_pixels`` are split into overlapping tiles (the full pass is left to ``detect``, which
+    may run it on a reduced copy).
     """
     height, width = image.shape[:2]
     windows = cutout_windows(height, width, step=step, downscale=downscale, wrap=wrap)
+    if max_view_pixels is not None:
+        windows = [tile for w in windows for tile in split_window(w, max_view_pixels, image_width=width)]
+    return detect_views(
+        image, detect, windows, full_pass=full_pass, wrap=wrap, merge_iou=merge_iou, map_views=map_views
+    )
+
+
+def detect_tiled(
+    image: np.ndarray,
+    detect: DetectFn,
+    *,
+    max_view_pixels: int,
+    wrap: bool = False,
+    map_views: MapFn = map,
+) -> MaskedObjects:
+    """Detect an image larger than ``max_view_pixels``: a whole-image pass (which ``detect`` reduces) and
+    full-resolution overlapping tiles of at most ``max_view_pixels``, merged."""
+    height, width = image.shape[:2]
+    tiles = split_window(Window(0, 0, height, width), max_view_pixels, image_width=width)
+    return detect_views(image, detect, tiles, full_pass=True, wrap=wrap, map_views=map_views)
+
+
+def detect_views(
+    image: np.ndarray,
+    detect: DetectFn,
+    windows: Sequence[Window],
+    *,
+    full_pass: bool,
+    wrap: bool,
+    merge_iou: float = MERGE_IOU,
+    map_views: MapFn = map,
+) -> MaskedObjects:
+    """Run ``detect`` on the whole image (``full_pass``) and on each window; merge the views."""
+    height, width = image.shape[:2]
+    windows = list(windows)
     if full_pass:
         windows = [Window(0, 0, height, width), *windows]
 

@@ -60,6 +60,7 @@ class _WorkerSetup:
     config: AnonymiseConfig
     journal: bool
     detectors: Sequence[Detector] | None = None
+    rows: bool = False  # a database takes a row per image: actors record the owed row before publishing
 
     def __call__(self) -> _Run:
         from masksmith.anonymise.pipeline import (
@@ -79,6 +80,7 @@ class _WorkerSetup:
         )
         detect = _Timings(summary.timings).detect(self.config, models)
         walker = TreeWalker(self.input, self.output, self.archive, config=self.config, journal=self.journal)
+        walker.rows = self.rows
         return _Run(
             walker, self.config, detect=detect, detector_names=names, sink=NullSink(), notifier=NullNotifier(),
             journal=self.journal, summary=summary, log_file=None,
@@ -92,7 +94,7 @@ def _anonymise_one(run: _Run, paths: ImagePaths) -> _ImageDone:
     run.summary.timings.clear()
     try:
         item = run.read(paths)
-        objects = find_objects(item.image.pixels, run.detect, config=run.config)
+        objects = find_objects(item.view, run.detect, config=run.config)
         row = run.write(item, objects)
     except (_AbortRun, PathNotReachableError) as exc:
         return _ImageDone(None, exc.one_line(), abort=True)
@@ -115,7 +117,6 @@ def execute_distributed(
     clear_cache: bool,
 ) -> None:
     """The driver's loop: walk, skip done images, feed the actor pool, record every result in order of arrival."""
-    config = run.config
     jobs, bar = run.start(clear_cache=clear_cache, progress=progress)
     window = max(1, int(getattr(executor, "workers", 1))) * 4
     inflight: dict[Future[_ImageDone], ImagePaths] = {}
@@ -140,11 +141,7 @@ def execute_distributed(
                 summary.masked += 1
                 summary.count_hidden(result.row)
                 _log.info("done: %s", paths.input_file)
-                try:
-                    run.sink.add(result.row)
-                    summary.rows += 1
-                except Exception as exc:
-                    run.record_failure(paths, exc)
+                run.add_row(paths, result.row)
             update_bar()
 
     pool = executor.pool(setup, _anonymise_one, name="anonymise")
@@ -152,10 +149,7 @@ def execute_distributed(
     try:
         for paths in jobs:
             summary.identified += 1
-            if walker.is_done(paths):
-                summary.skipped += 1
-                if config.run.delete_input:
-                    run._after_done(paths, None)
+            if run.settled_before(paths):
                 update_bar()
                 continue
             while len(inflight) >= window:
@@ -172,6 +166,7 @@ def execute_distributed(
             run.sink.flush()
         finally:
             run.sink.close()
+    run.settle_rows()
     _log.info(
         "distributed over %d worker(s) in %.1f s",
         getattr(executor, "workers", 1),
@@ -188,9 +183,11 @@ def worker_setup(
     config: AnonymiseConfig,
     journal: bool,
     detectors: Sequence[Detector] | None,
+    *,
+    rows: bool = False,
 ) -> _WorkerSetup:
     """The picklable recipe each actor builds its run from."""
     return _WorkerSetup(
         os.fspath(input), os.fspath(output), os.fspath(archive) if archive is not None else None, config, journal,
-        list(detectors) if detectors is not None else None,
+        list(detectors) if detectors is not None else None, rows,
     )  # fmt: skip

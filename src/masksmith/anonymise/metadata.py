@@ -845,7 +845,13 @@ def build_metadata(
 
     rel = relative_input_dir(image_path, meta.exif_top_dir)
     if rel is None:
-        _log.warning("%s: no folder %r on the path; mappenavn lacks it", image_path, meta.exif_top_dir)
+        # a folder-convention message: the run shows it once (see pipeline._OncePerRun)
+        _log.warning(
+            "%s: no folder %r on the path; mappenavn lacks it",
+            image_path,
+            meta.exif_top_dir,
+            extra={"once_per_run": True},
+        )
     mappenavn = _mappenavn(
         meta.exif_mappenavn,
         {

@@ -13,6 +13,7 @@ messages to the injected notifier (both no-ops by default).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import logging
 import os
@@ -33,7 +34,7 @@ import numpy as np
 import numpy.typing as npt
 
 from masksmith.anonymise.config import AnonymiseConfig, DetectorName, DrawMode, check_startup, load_config
-from masksmith.anonymise.cutouts import MapFn, MaskedObjects, detect_with_cutouts
+from masksmith.anonymise.cutouts import MapFn, MaskedObjects, detect_tiled, detect_with_cutouts
 from masksmith.anonymise.detector_setup import (
     DETECTOR_CLASSES,
     detector_options,
@@ -42,7 +43,14 @@ from masksmith.anonymise.detector_setup import (
     uncovered_classes,
     warn_uncovered_once,
 )
-from masksmith.anonymise.draw import blur_kernel, draw_objects, output_exif
+from masksmith.anonymise.draw import blur_kernel, draw_objects
+from masksmith.anonymise.encoding import (
+    detection_view,
+    encode_output,
+    preview_pixels,
+    refuse_animated,
+    wants_lossless,
+)
 from masksmith.anonymise.metadata import build_metadata
 from masksmith.anonymise.previews import preview_crop
 from masksmith.anonymise.walker import (
@@ -58,7 +66,7 @@ from masksmith.anonymise.walker import (
 from masksmith.detect import Detections, Detector, create_detector, detect_downscaled
 from masksmith.errors import MasksmithError, MediaError
 from masksmith.executors import is_distributed, usable_cpus
-from masksmith.media.io import LoadedImage, encode_image, read_image
+from masksmith.media.io import LoadedImage, decode_image, encode_image, read_bytes, read_exif, read_image_size
 
 __all__ = [
     "REGISTRY_NAMES",
@@ -73,6 +81,7 @@ __all__ = [
     "build_detectors",
     "find_objects",
     "make_detect",
+    "memory_bound_mb",
 ]
 
 _log = logging.getLogger("masksmith.anonymise")
@@ -124,7 +133,9 @@ class Notifier(Protocol):
 
 
 class NullSink:
-    """A sink that drops every row."""
+    """A sink that drops every row (no database: rows are not part of an image being done)."""
+
+    takes_rows = False
 
     def add(self, row: Mapping[str, Any]) -> None:
         del row
@@ -171,6 +182,35 @@ MAX_DEFAULT_WORKERS = 8
 def detection_workers(config: AnonymiseConfig) -> int:
     """How many images are detected at once: the configured number, else one per usable core (up to 8)."""
     return config.run.detection_workers or min(usable_cpus(), MAX_DEFAULT_WORKERS)
+
+
+#: Memory model of a run (fitted to the runs in docs/benchmarks.md): the process with its models loaded;
+#: what one detection worker keeps per pixel of its largest view (CenterFace ~160 B and the plate cascade
+#: ~130 B, whose buffers outlive the call, plus copies); what one image in flight needs per pixel
+#: (decoded, drawn copy, mask, encoded file).
+BASE_MB = 700
+DETECTION_BYTES_PER_PIXEL = 350
+IMAGE_BYTES_PER_PIXEL = 12
+
+
+def memory_bound_mb(config: AnonymiseConfig, *, image_pixels: int | None = None) -> int:
+    """The documented peak-RSS bound of a run, in MB: a function of the worker counts and the caps.
+
+    ``BASE_MB + workers × DETECTION_BYTES_PER_PIXEL × detection_max_pixels + images in flight ×
+    IMAGE_BYTES_PER_PIXEL × pixels``, where an image has at most ``max_image_pixels`` (``image_pixels``
+    when all images are known to be that small) and at most ``detection_workers + max_num_async_workers
+    + 2`` images are in flight (one when a run has one image).
+    """
+    workers = detection_workers(config)
+    pixels = config.run.max_image_pixels if image_pixels is None else image_pixels
+    in_flight = 1 if image_pixels is not None else workers + config.run.max_num_async_workers + 2
+    detect = workers * DETECTION_BYTES_PER_PIXEL * config.run.detection_max_pixels
+    return BASE_MB + (detect + in_flight * IMAGE_BYTES_PER_PIXEL * pixels) // 2**20
+
+
+def detection_pixel_cap(config: AnonymiseConfig) -> int:
+    """The most pixels one detector call sees: ``max_num_pixels`` bounded by ``detection_max_pixels``."""
+    return min(config.detection.max_num_pixels, config.run.detection_max_pixels)
 
 
 def build_detectors(
@@ -283,10 +323,14 @@ def find_objects(
 ) -> MaskedObjects:
     """Detect (with cutouts when configured), merge and dilate: the objects to hide in ``image``.
 
-    ``map_views`` runs the cutout windows' detections (an executor's ``map`` runs them in parallel).
+    No detector sees more than ``detection_max_pixels``: larger windows and images are split into
+    overlapping full-resolution tiles, and ``detect`` (see :func:`detection_pixel_cap`) runs the
+    whole-image pass on a reduced copy. ``map_views`` runs the views' detections (an executor's ``map``
+    runs them in parallel).
     """
     det = config.detection
     wrap = det.cutout_wrap_around
+    budget = config.run.detection_max_pixels
     if det.use_cutouts:
         objects = detect_with_cutouts(
             image,
@@ -295,7 +339,10 @@ def find_objects(
             downscale=det.cutout_dim_downscale,
             wrap=wrap,
             map_views=map_views,
+            max_view_pixels=budget,
         )
+    elif image.shape[0] * image.shape[1] > budget:
+        objects = detect_tiled(image, detect, max_view_pixels=budget, wrap=wrap, map_views=map_views)
     else:
         found = list(detect(image))
         if found:
@@ -337,6 +384,8 @@ class RunSummary:
     seconds: float = 0.0
     cleaned: int = 0
     errors: list[str] = field(default_factory=list)
+    database: str | None = None  # where rows went (the SQLite file's path); None: no database
+    skipped_names: list[str] = field(default_factory=list)  # files whose extension is not accepted
     timings: dict[str, float] = field(default_factory=lambda: defaultdict(float))
     hidden: dict[str, int] = field(default_factory=dict)  # objects hidden per class over the run
     not_detected: list[str] = field(default_factory=list)  # kept classes no detector looked for
@@ -352,12 +401,11 @@ class RunSummary:
         return 1 if self.failed else 0
 
     def lines(self) -> list[str]:
-        return [
+        lines = [
             f"Identified images: {self.identified}",
             f"Skipped (already done): {self.skipped}",
             f"Failed: {self.failed}",
             f"Masked images: {self.masked}",
-            f"Rows written: {self.rows}",
             "Hidden per class: " + (", ".join(f"{k} {v}" for k, v in self.hidden.items()) or "none"),
             *(
                 [f"NOT HIDDEN (no detector for them): {', '.join(self.not_detected)}"]
@@ -369,8 +417,15 @@ class RunSummary:
                 if (per_detector := {k: v for k, v in self.timings.items() if k.startswith("model:")})
                 else []
             ),
-            f"Total time: {self.seconds:.1f} s",
         ]
+        if self.database is not None:
+            lines.append(f"Rows written: {self.rows} (to {self.database})")
+        if self.skipped_names:
+            shown = ", ".join(self.skipped_names[:10])
+            more = f" and {len(self.skipped_names) - 10} more" if len(self.skipped_names) > 10 else ""
+            lines.append(f"Not images by extension (skipped): {len(self.skipped_names)}: {shown}{more}")
+        lines.append(f"Total time: {self.seconds:.1f} s")
+        return lines
 
 
 class _Timings:
@@ -388,7 +443,7 @@ class _Timings:
         """:func:`make_detect` for ``config`` whose model time is added to the ``model`` stage."""
         return make_detect(
             models,
-            max_num_pixels=config.detection.max_num_pixels,
+            max_num_pixels=detection_pixel_cap(config),
             kept_classes=config.detection.kept_classes,
             timer=lambda s: self.add("model", s),
             config=config,
@@ -410,10 +465,20 @@ class _Loaded:
     image: LoadedImage
     file_time: datetime
     size: int
+    original: bytes | None = None  # the input file's bytes, kept for lossless JPEG output
+
+    @property
+    def view(self) -> np.ndarray:
+        """The pixels as 8-bit RGB for the detectors."""
+        return detection_view(self.image.pixels)
 
 
 class _AbortRun(MasksmithError):
     """A shared folder vanished: stop the run instead of failing every image."""
+
+
+class RowNotWritten(MasksmithError):
+    """An image's database row was not written; its files are kept and the row is retried next run."""
 
 
 def _encode_format(path: Path) -> str:
@@ -450,6 +515,9 @@ class _Run:
         self.log_file = log_file
         self.retry = config.run.file_access_retry_seconds
         self.timeout = config.run.file_access_timeout_seconds
+        self.expected_rows: dict[str, ImagePaths] = {}  # primary key -> image, rows added this run
+        self.row_errors: dict[str, str] = {}  # primary key -> why add() refused it
+        self.retried_rows: set[str] = set()  # keys of rows retried for images done earlier
 
     # --- walking ----------------------------------------------------------------------------
 
@@ -487,7 +555,11 @@ class _Run:
                     raise _AbortRun("the input folder is not reachable", file=self.walker.input_dir) from None
                 raise MediaError(source, "not found", f"not reachable for {self.timeout:g} s") from None
         with self.timings.stage("decode"):
-            loaded = read_image(source, mode="RGB")
+            data = read_bytes(source)
+            refuse_animated(data, source=os.fspath(source))
+            loaded = decode_image(data, source=os.fspath(source), max_pixels=self.config.run.max_image_pixels)
+            if loaded.pixels.ndim == 2:  # gray is drawn and written as RGB (16-bit kept)
+                loaded = dataclasses.replace(loaded, pixels=np.repeat(loaded.pixels[:, :, None], 3, axis=2))
         expected = _FORMATS.get(source.suffix.lower())
         if expected is not None and loaded.info.format != expected:
             raise MediaError(
@@ -496,7 +568,9 @@ class _Run:
                 f"the content is {loaded.info.format}, the name says {source.suffix}",
             )
         stat = source.stat()
-        return _Loaded(paths, loaded, datetime.fromtimestamp(min(stat.st_mtime, stat.st_ctime)), stat.st_size)
+        keep = data if wants_lossless(self.config, loaded.info, _encode_format(paths.output_file)) else None
+        when = datetime.fromtimestamp(min(stat.st_mtime, stat.st_ctime))
+        return _Loaded(paths, loaded, when, stat.st_size, keep)
 
     # --- writing ----------------------------------------------------------------------------
 
@@ -547,7 +621,6 @@ class _Run:
         with self.timings.stage("draw"):
             pixels, changed = draw_objects(item.image.pixels, objects, config=config.draw)
         with self.timings.stage("metadata"):
-            exif = output_exif(info.exif, reset_orientation=info.orientation_applied, source=info.path)
             stored = (info.height, info.width) if info.orientation >= 5 and info.orientation_applied else None
             size = stored or (info.width, info.height)
             row = build_metadata(
@@ -560,24 +633,28 @@ class _Run:
             )
             json_text = json.dumps(row, indent=4, ensure_ascii=False).encode("utf-8")
         with self.timings.stage("encode"):
-            encoded = encode_image(
+            encoded = encode_output(
                 pixels,
-                format=_encode_format(paths.output_file),
-                quality=config.outputs.jpeg_quality,
-                exif=exif,
-                name=paths.output_file,
-            )
+                changed,
+                info=info,
+                original=item.original,
+                output_format=_encode_format(paths.output_file),
+                config=config,
+                name=os.fspath(paths.output_file),
+            ).data
         preview_bytes = None
         previews = paths.preview_targets(config)
         dim = config.outputs.preview_dim
         if previews and dim is not None:
             with self.timings.stage("preview"):
-                crop = preview_crop(pixels, dim=dim, center=config.outputs.preview_center)
+                crop = preview_pixels(preview_crop(pixels, dim=dim, center=config.outputs.preview_center))
                 preview_bytes = encode_image(crop, format="JPEG", quality=config.outputs.jpeg_quality)
         targets = paths.expected_outputs(config, journal=self.journal)
         with self.timings.stage("write"):
             self._check_output_reachable()
             self.walker.mark_inflight(paths, targets)
+            if self.walker.rows:
+                self.walker.owe_row(paths, _row_record(size, objects.class_labels, item.file_time))
             try:
                 writes: list[tuple[Path, Callable[[Path], None]]] = []
                 for target in paths.json_targets(config):
@@ -607,11 +684,96 @@ class _Run:
                 for target in targets:
                     remove_path(partial_path(target))
                     remove_path(target)
+                self.walker.row_written(paths)  # nothing published: the whole image is redone
                 self.walker.clear_inflight(paths)
                 raise
             self.walker.clear_inflight(paths)
-        self._after_done(item.paths, item.size)
+        if not self.walker.rows:  # else once its row is written (settle_rows)
+            self._after_done(item.paths, item.size)
         return row
+
+    # --- database rows ------------------------------------------------------------------------
+
+    def settled_before(self, paths: ImagePaths) -> bool:
+        """Count an image met while walking; True when it needs no detection (done, or only its row owed)."""
+        summary = self.summary
+        state = self.walker.state(paths)
+        if state == "todo":
+            return False
+        summary.skipped += 1
+        if state == "row":
+            self.retry_row(paths)
+        elif self.config.run.delete_input:
+            self._after_done(paths, None)
+        return True
+
+    def retry_row(self, paths: ImagePaths) -> None:
+        """Rebuild the row of an image whose files are complete (nothing is detected or written again)."""
+        record = self.walker.owed_row(paths) or {}
+        try:
+            info = read_image_size(paths.input_file)
+            size: Any = record.get("image_size") or info
+            detected: Any = record.get("detected") or []
+            stamp = record.get("file_time")
+            file_time = datetime.fromisoformat(stamp) if isinstance(stamp, str) else None
+            if file_time is None:
+                stat = paths.input_file.stat()
+                file_time = datetime.fromtimestamp(min(stat.st_mtime, stat.st_ctime))
+            row = build_metadata(
+                paths.input_file,
+                read_exif(paths.input_file),
+                config=self.config,
+                image_size=(int(size[0]), int(size[1])),
+                detected=[str(label) for label in detected],
+                file_time=file_time,
+            )
+        except (MasksmithError, OSError, ValueError, TypeError, IndexError) as exc:
+            self.record_failure(
+                paths, RowNotWritten(f"database row not rebuilt: {exc}", file=paths.input_file)
+            )
+            return
+        _log.info("retrying the database row of %s", paths.input_file)
+        self.retried_rows.add(self.add_row(paths, row))
+
+    def add_row(self, paths: ImagePaths, row: Mapping[str, Any]) -> str:
+        """Hand the row of a finished image to the sink (whether it was written is settled at the end);
+        returns its key."""
+        if not self.walker.rows:
+            self.sink.add(row)  # a no-op sink: there is no database
+            return ""
+        key_of = getattr(self.sink, "row_key", None)
+        key = str(key_of(row)) if callable(key_of) else os.fspath(paths.input_file)
+        self.expected_rows[key] = paths
+        try:
+            self.sink.add(row)
+        except MasksmithError as exc:
+            self.row_errors[key] = exc.one_line()
+        except Exception as exc:
+            self.row_errors[key] = f"{type(exc).__name__}: {exc}"
+        return key
+
+    def settle_rows(self) -> None:
+        """After the sink is flushed and closed: count written rows, fail the images whose row was not."""
+        if not self.walker.rows:
+            return
+        written = getattr(self.sink, "written_keys", None)
+        reasons: Mapping[str, str] = getattr(self.sink, "rejections", {})
+        for key, paths in self.expected_rows.items():
+            error = self.row_errors.get(key)
+            if error is None and written is not None and key not in written:
+                error = reasons.get(key) or "not written (database unreachable?); cached and retried next run"
+            if error is None:
+                self.summary.rows += 1
+                self.walker.row_written(paths)
+                self._after_done(paths, None)
+                continue
+            if key in self.retried_rows:
+                self.summary.skipped -= 1
+            else:
+                self.summary.masked -= 1
+            self.record_failure(
+                paths, RowNotWritten(f"database row not written: {error}", file=paths.input_file)
+            )
 
     def _check_output_reachable(self) -> None:
         base = self.walker.output_dir
@@ -684,6 +846,11 @@ class _Run:
             _log.error("could not send the %s notification: %s", level, exc)
 
 
+def _row_record(size: tuple[int, int], detected: Sequence[str], file_time: datetime) -> dict[str, object]:
+    """What rebuilds an image's database row without detecting it again."""
+    return {"image_size": list(size), "detected": list(detected), "file_time": file_time.isoformat()}
+
+
 def _bytes_writer(data: bytes) -> Callable[[Path], None]:
     def write(path: Path) -> None:
         with open(path, "wb") as handle:
@@ -728,9 +895,31 @@ def _pipeline(
         yield window.popleft()
 
 
+class _OncePerRun(logging.Filter):
+    """Lets the first record of each ``once_per_run`` message template through and counts the repeats
+    (warnings about the Norwegian folder conventions would otherwise come once per image)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.counts: dict[str, int] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not getattr(record, "once_per_run", False):
+            return True
+        key = str(record.msg)
+        self.counts[key] = self.counts.get(key, 0) + 1
+        return self.counts[key] == 1
+
+    def report(self) -> None:
+        for template, count in self.counts.items():
+            if count > 1:
+                _log.warning("the warning %r applied to %d images (shown once)", template, count)
+
+
 def _setup_log_file(
     config: AnonymiseConfig, log_dir: Path | None
 ) -> tuple[Path | None, logging.Handler | None]:
+    """With ``-l``: a log file at ``log_level`` and nothing echoed to the terminal (the summary still is)."""
     if log_dir is None:
         return None, None
     log_dir.mkdir(parents=True, exist_ok=True)
@@ -739,13 +928,14 @@ def _setup_log_file(
     )
     path = log_dir / name
     handler = logging.FileHandler(path, encoding="utf-8")
-    handler.setLevel(logging.INFO)
+    level = logging.getLevelNamesMapping()[config.logging.log_level.value]
+    handler.setLevel(level)
     handler.setFormatter(
         logging.Formatter("[%(asctime)s %(levelname)s]: %(message)s", datefmt=config.logging.datetime_format)
     )
     _log.addHandler(handler)
-    if _log.level == logging.NOTSET or _log.level > logging.INFO:
-        _log.setLevel(logging.INFO)
+    _log.setLevel(level)
+    _log.propagate = False
     return path, handler
 
 
@@ -782,6 +972,10 @@ def anonymise(
         config = load_config(None)
     journal = journal or config.run.write_journal
     check_startup(config, input_dir=input, output_dir=output, archive_dir=archive, log_dir=log_dir)
+    saved_level, saved_propagate = _log.level, _log.propagate
+    once = _OncePerRun()
+    folder_log = logging.getLogger("masksmith.anonymise.metadata")
+    folder_log.addFilter(once)
     log_file, handler = _setup_log_file(config, Path(log_dir) if log_dir is not None else None)
     rows_sink: RowSink = sink if sink is not None else NullSink()
     note = _as_notifier(notifier)
@@ -789,6 +983,9 @@ def anonymise(
         _log.info("Call: %s", " ".join(sys.argv))
         _log.info("#### CONFIG START ####\n%s#### CONFIG END ####", config.redacted_yaml())
         walker = TreeWalker(input, output, archive, config=config, journal=journal)
+        walker.rows = bool(getattr(rows_sink, "takes_rows", True))
+        if walker.rows:
+            summary.database = str(getattr(rows_sink, "location", type(rows_sink).__name__))
         timings = _Timings(summary.timings)
         distributed = is_distributed(executor)
         # given detectors are shared by one worker: they may not be thread-safe
@@ -814,7 +1011,7 @@ def anonymise(
             if distributed:
                 from masksmith.anonymise.distributed import execute_distributed, worker_setup
 
-                setup = worker_setup(input, output, archive, config, journal, detectors)
+                setup = worker_setup(input, output, archive, config, journal, detectors, rows=walker.rows)
                 execute_distributed(
                     run, walker, summary, executor, setup, progress=progress, clear_cache=clear_cache
                 )
@@ -825,6 +1022,7 @@ def anonymise(
                 run.notify("critical", f"Execution stopped due to uncaught {type(exc).__name__}.", repr(exc))
             raise
         summary.seconds = time.perf_counter() - started
+        summary.skipped_names = [os.fspath(p) for p in walker.not_accepted]
         _log.info(_SEPARATOR)
         _log.info("Anonymisation finished.")
         _log.info("Input folder: %s", input)
@@ -836,9 +1034,13 @@ def anonymise(
             run.notify("finished", "Anonymisation finished.", "\n".join(summary.lines()))
         return summary
     finally:
+        folder_log.removeFilter(once)
+        once.report()
         if handler is not None:
             _log.removeHandler(handler)
             handler.close()
+        _log.setLevel(saved_level)
+        _log.propagate = saved_propagate
 
 
 def _execute(
@@ -864,11 +1066,7 @@ def _execute(
             summary.masked += 1
             summary.count_hidden(row)
             _log.info("done: %s", paths.input_file)
-            try:
-                run.sink.add(row)
-                summary.rows += 1
-            except Exception as exc:
-                run.record_failure(paths, exc)
+            run.add_row(paths, row)
         update_bar()
 
     def drain(limit: int) -> None:
@@ -880,10 +1078,7 @@ def _execute(
     def pending() -> Iterator[ImagePaths]:
         for paths in jobs:
             summary.identified += 1
-            if walker.is_done(paths):
-                summary.skipped += 1
-                if config.run.delete_input:
-                    run._after_done(paths, None)
+            if run.settled_before(paths):
                 update_bar()
                 continue
             yield paths
@@ -904,7 +1099,7 @@ def _execute(
     map_views: MapFn = window_pool.map if window_pool is not None else map
 
     def find(item: _Loaded) -> MaskedObjects:
-        return find_objects(item.image.pixels, run.detect, config=config, map_views=map_views)
+        return find_objects(item.view, run.detect, config=config, map_views=map_views)
 
     try:
         stream = _pipeline(pending(), run.read, find, reader_pool, detect_pool, depth=image_workers + 1)
@@ -948,5 +1143,6 @@ def _execute(
             run.sink.flush()
         finally:
             run.sink.close()
+    run.settle_rows()
     with contextlib.suppress(OSError):
         walker.inflight_dir.rmdir()

@@ -116,6 +116,8 @@ class RowSink(Protocol):
 class NullSink:
     """The sink when ``write_exif_to_db`` is off: accepts and drops rows."""
 
+    takes_rows = False
+
     def __init__(self) -> None:
         self.stats = SinkStats()
 
@@ -357,6 +359,8 @@ class DatabaseSink:
         self._closed = False
         self.stats = SinkStats()
         self.rejected_keys: set[str] = set()  # keys the database refused in this session
+        self.written_keys: set[str] = set()  # keys written (inserted or updated) in this session
+        self.rejections: dict[str, str] = {}  # key -> why it was refused
         _log.info("database rows go to table %s in %s", self.spec.key, self.url)
         self._probe()
         self._load_cache()
@@ -372,6 +376,18 @@ class DatabaseSink:
     def cache_file(self) -> Path | None:
         """The JSON-lines file holding unsent rows (None without a cache folder)."""
         return self._cache_file
+
+    @property
+    def location(self) -> str:
+        """Where rows go, for the run summary: the SQLite file's path, else the URL without password."""
+        url = self._engine.url
+        if url.get_backend_name() == "sqlite" and url.database:
+            return os.fspath(Path(url.database).resolve())
+        return self.url
+
+    def row_key(self, row: Mapping[str, Any]) -> str:
+        """The primary key a row is stored under."""
+        return str(row.get(self.spec.pk_source))
 
     def pending_keys(self) -> tuple[str, ...]:
         """Primary keys of rows not yet written."""
@@ -607,6 +623,7 @@ class DatabaseSink:
         except sa.exc.SQLAlchemyError as exc:
             unreachable = True
             result = self._unreachable(exc)
+        self.written_keys.update(written)
         for key in (*written, *rejected):
             self._pending.pop(key, None)
         if not unreachable:
@@ -621,6 +638,7 @@ class DatabaseSink:
     def _reject(self, key: str, reason: str) -> None:
         self.stats.rejected += 1
         self.rejected_keys.add(key)
+        self.rejections[key] = reason
         record = self._pending.get(key, {})
         _log.error("row %s rejected by %s: %s", key, self.url, reason)
         self._write_rejected(record, reason)

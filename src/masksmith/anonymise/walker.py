@@ -33,6 +33,7 @@ from masksmith.errors import MasksmithError
 __all__ = [
     "IMAGE_SUFFIXES",
     "INFLIGHT_DIR",
+    "ROWS_DIR",
     "ImagePaths",
     "PathNotReachableError",
     "TreeWalker",
@@ -45,6 +46,7 @@ _log = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 INFLIGHT_DIR = ".masksmith_inflight"
+ROWS_DIR = ".masksmith_rows"
 PREVIEW_SUFFIX = "_preview.jpg"
 
 
@@ -168,6 +170,8 @@ class TreeWalker:
         self.journal_root = self.output_dir.with_name(self.output_dir.name + "_journal")
         self.config = config
         self.journal = journal
+        self.rows = False  # set when a database takes one row per image: the row is part of "done"
+        self.not_accepted: list[Path] = []  # files met by walk() whose extension is not accepted
 
     # --- selection --------------------------------------------------------------------------
 
@@ -179,13 +183,23 @@ class TreeWalker:
             return False
         return not lower.rsplit(".", 1)[0].endswith("_preview")
 
+    @staticmethod
+    def is_ours(name: str) -> bool:
+        """Hidden files and what a run itself writes into the input tree (JSON, previews, partials)."""
+        lower = name.lower()
+        stem = lower.rsplit(".", 1)[0]
+        return name.startswith(".") or lower.endswith((".json", ".partial")) or stem.endswith("_preview")
+
     def walk(self) -> Iterator[ImagePaths]:
-        """The images below the input folder, in sorted order."""
+        """The images below the input folder, in sorted order; other files go to ``not_accepted``."""
+        self.not_accepted = []
         for root, dirs, files in os.walk(self.input_dir):
             dirs[:] = sorted(d for d in dirs if not d.startswith("."))
             for name in sorted(files):
                 if self.is_candidate(name):
                     yield self.paths_for(Path(root) / name)
+                elif not self.is_ours(name):
+                    self.not_accepted.append((Path(root) / name).relative_to(self.input_dir))
 
     def paths_for(self, input_file: Path) -> ImagePaths:
         """The paths of one input image."""
@@ -217,10 +231,45 @@ class TreeWalker:
         )
 
     def is_done(self, paths: ImagePaths) -> bool:
-        """True when every expected output exists and no in-flight marker says otherwise."""
+        """True when every expected output exists, no in-flight marker says otherwise and no row is owed."""
+        return self.state(paths) == "done"
+
+    def state(self, paths: ImagePaths) -> str:
+        """``"done"``, ``"row"`` (files complete, the database row still owed) or ``"todo"``."""
         if self.marker_path(paths).exists():
-            return False
-        return all(p.exists() for p in paths.expected_outputs(self.config, journal=self.journal))
+            return "todo"
+        if not all(p.exists() for p in paths.expected_outputs(self.config, journal=self.journal)):
+            return "todo"
+        if self.rows and self.row_marker_path(paths).exists():
+            return "row"
+        return "done"
+
+    # --- owed database rows -----------------------------------------------------------------
+
+    def row_marker_path(self, paths: ImagePaths) -> Path:
+        return self.output_dir / ROWS_DIR / self.marker_path(paths).name
+
+    def owe_row(self, paths: ImagePaths, record: dict[str, object]) -> None:
+        """Record (atomically, before the outputs are published) what rebuilds this image's row."""
+        marker = self.row_marker_path(paths)
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        temp = marker.with_name(marker.name + ".tmp")
+        temp.write_text(json.dumps({"input": os.fspath(paths.input_file), **record}), encoding="utf-8")
+        os.replace(temp, marker)
+
+    def owed_row(self, paths: ImagePaths) -> dict[str, object] | None:
+        """The record :meth:`owe_row` wrote, or None (none, or unreadable)."""
+        try:
+            record = json.loads(self.row_marker_path(paths).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        return record if isinstance(record, dict) else None
+
+    def row_written(self, paths: ImagePaths) -> None:
+        """The image's row is in the database: drop its marker."""
+        self.row_marker_path(paths).unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            (self.output_dir / ROWS_DIR).rmdir()
 
     # --- in-flight markers ------------------------------------------------------------------
 

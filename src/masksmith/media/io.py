@@ -54,6 +54,7 @@ __all__ = [
     "image_format",
     "jpeg_quantization_tables",
     "jpeg_subsampling",
+    "read_bytes",
     "read_exif",
     "read_image",
     "read_image_size",
@@ -253,6 +254,11 @@ def _read(path: str, size: int = -1) -> bytes:
         raise MediaError(path, "not an image", "is a directory") from None
     except OSError as err:
         raise MediaError(path, "unreadable", err.strerror or str(err)) from err
+
+
+def read_bytes(path: PathLike) -> bytes:
+    """The whole file; a MediaError naming it (``not found``, ``unreadable``) when it cannot be read."""
+    return _read(os.fspath(path))
 
 
 def image_format(path: PathLike) -> str:
