@@ -48,6 +48,7 @@ from masksmith.anonymise.walker import (
     wait_for_path,
 )
 from masksmith.detect import ROAD_CLASSES, Detections, Detector, create_detector, detect_downscaled
+from masksmith.detect.registry import face_detector_name
 from masksmith.errors import MasksmithError, MediaError
 from masksmith.executors import is_distributed, usable_cpus
 from masksmith.media.io import LoadedImage, encode_image, read_image
@@ -194,7 +195,11 @@ def build_detectors(
                 "classes": classes,
                 "intra_op_threads": model_threads,
             }
-        out.append((name, create_detector(REGISTRY_NAMES[name], **options)))
+        registry_name = REGISTRY_NAMES[name]
+        if name is DetectorName.CENTERFACE and face_detector_name() != registry_name:
+            _log.warning("CenterFace is not installed; using dlib's HOG face detector (frontal faces only)")
+            registry_name, options = face_detector_name(), {}
+        out.append((name, create_detector(registry_name, **options)))
     return out
 
 
