@@ -10,11 +10,11 @@ import pytest
 pytest.importorskip("dlib")
 pytest.importorskip("face_recognition_models")
 
-from skimage import data  # noqa: E402
+from skimage import data
 
-from masksmith.detect import FACE, class_id, create_detector, registry  # noqa: E402
-from masksmith.detect.dlib_faces import DlibFaceDetector  # noqa: E402
-from masksmith.errors import ModelUnavailable  # noqa: E402
+from masksmith.detect import FACE, class_id, create_detector, registry
+from masksmith.detect.dlib_faces import DlibFaceDetector
+from masksmith.errors import ModelUnavailable
 
 
 def test_finds_the_astronaut_face_with_five_landmarks_inside_it() -> None:

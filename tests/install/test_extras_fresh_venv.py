@@ -21,7 +21,9 @@ ROOT = Path(__file__).resolve().parents[2]
 pytestmark = [
     pytest.mark.install,
     pytest.mark.slow,
-    pytest.mark.skipif(bool(os.environ.get("MASKSMITH_SKIP_INSTALL_TESTS")), reason="MASKSMITH_SKIP_INSTALL_TESTS"),
+    pytest.mark.skipif(
+        bool(os.environ.get("MASKSMITH_SKIP_INSTALL_TESTS")), reason="MASKSMITH_SKIP_INSTALL_TESTS"
+    ),
 ]
 HINT = re.compile(r"pip install '(masksmith\[[a-z,]+\])'")
 EXTRA = re.compile(r"masksmith\[([a-z,]+)\]")

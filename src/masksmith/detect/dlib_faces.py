@@ -34,7 +34,9 @@ def _hog_detector() -> Any:
             try:
                 import dlib
             except ImportError:
-                raise ModelUnavailable(f"the dlib face detector needs dlib; {FACES_HINT}", argument="dlib") from None
+                raise ModelUnavailable(
+                    f"the dlib face detector needs dlib; {FACES_HINT}", argument="dlib"
+                ) from None
             _hog = dlib.get_frontal_face_detector()
         return _hog
 
