@@ -730,6 +730,8 @@ def _load_raw(
         raise SpecError(
             f"not valid JSON (line {exc.lineno} column {exc.colno}): {exc.msg}", file=path
         ) from None
+    except UnicodeDecodeError:
+        raise SpecError("not a JSON text file (not UTF-8 text; an image?)", file=path) from None
     if not isinstance(data, dict):
         raise SpecError("a specification is a JSON object with 'nodes' and 'links'", file=path)
     return data, path

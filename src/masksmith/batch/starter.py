@@ -1,6 +1,7 @@
 """``masksmith batch init``: a starter specification and a small image pool to run it on.
 
-The pool is written from scikit-image's bundled photos (nothing is downloaded). Beside it go the
+The pool (and a donor pool of the same photos under other names) is written from scikit-image's
+bundled photos (nothing is downloaded). Beside it go the
 files the documented examples of ``docs/batch-spec.md`` refer to: ``pairs.csv`` for PickPairedImage
 and ``external/`` (an externally processed copy of each photo plus its argument CSV) for
 PreProcessedMediaOperation.
@@ -33,6 +34,7 @@ class StarterFiles:
     folder: Path
     spec: Path
     pool: Path
+    donors: Path
     pairs: Path
     external: Path
 
@@ -40,7 +42,7 @@ class StarterFiles:
         """The ``batch create`` command line that runs the starter spec on the pool."""
         return (
             f"{masksmith} batch create --specification {self.spec} --projects {self.folder / 'projects'} "
-            f"--count {count} --global_variables image_dir={self.pool} --seed 1"
+            f"--count {count} --global_variables image_dir={self.pool},donor_dir={self.donors} --seed 1"
         )
 
 
@@ -72,13 +74,15 @@ def write_starter(folder: str | os.PathLike[str], *, force: bool = False) -> Sta
     spec_path = root / STARTER_SPEC
     if spec_path.exists() and not force:
         raise SpecError("exists; pass --force to overwrite it", file=str(spec_path))
-    pool, external = root / "pool", root / "external"
-    pool.mkdir(parents=True, exist_ok=True)
-    external.mkdir(parents=True, exist_ok=True)
+    pool, donors, external = root / "pool", root / "donors", root / "external"
+    for folder_ in (pool, donors, external):
+        folder_.mkdir(parents=True, exist_ok=True)
     pixels = _pool_pixels()
     for name, image in pixels.items():
-        if not (pool / f"{name}.png").exists():
-            media_io.write_image(pool / f"{name}.png", image)
+        # donors are the same photos under other names: a journal holds each file name once
+        for path in (pool / f"{name}.png", donors / f"{name}_donor.png"):
+            if not path.exists():
+                media_io.write_image(path, image)
         # "external" results: an unsharp mask made outside masksmith, named after its source
         blurred = cv2.GaussianBlur(image, (0, 0), 3)
         sharpened = cv2.addWeighted(image, 1.6, blurred, -0.6, 0)
@@ -90,4 +94,4 @@ def write_starter(folder: str | os.PathLike[str], *, force: bool = False) -> Sta
     lines = [f"{name},{names[(i + 1) % len(names)]}.png" for i, name in enumerate(names)]
     _atomic_write_text(pairs, "\n".join(lines) + "\n")
     _atomic_write_text(spec_path, json.dumps(starter_spec(), indent=2) + "\n")
-    return StarterFiles(root, spec_path, pool, pairs, external)
+    return StarterFiles(root, spec_path, pool, donors, pairs, external)

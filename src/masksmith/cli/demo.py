@@ -218,13 +218,13 @@ def run_demo(out: Path) -> list[Step]:
         shutil.rmtree(projects)
     create_args = ["batch", "create", "--specification", str(batch / "starter_spec.json")]
     create_args += ["--projects", str(projects), "--count", "3", "--seed", "1"]
-    create_args += ["--global_variables", f"image_dir={batch / 'pool'}"]
+    create_args += ["--global_variables", f"image_dir={batch / 'pool'},donor_dir={batch / 'donors'}"]
     create = _step("batch create", projects, create_args)
     steps.append(
         _step(
             "Batch project: three journals from the starter specification",
             batch / "index.html",
-            ["batch", "view", "--projects", str(projects), "--out", str(batch / "index.html")],
+            ["batch", "view", "--projects", str(projects), "--out", str(batch / "index.html"), "--force"],
             note=f"specification {init.page}; made by: {create.command}",
         )
     )
@@ -257,13 +257,11 @@ def run_demo(out: Path) -> list[Step]:
 
     render_journal_graph(journal, journal.directory / "_overview_.png")
     journal_page = out / "journal.html"
-    if journal_page.exists():
-        journal_page.unlink()
     steps.append(
         _step(
             "Sample journal: crop, resize, local blur, paste splice with a donor",
             journal_page,
-            ["journal", "view", str(journal.directory), "--out", str(journal_page)],
+            ["journal", "view", str(journal.directory), "--out", str(journal_page), "--force"],
             note="built with the Python API (masksmith.cli.demo.build_demo)",
         )
     )
@@ -282,7 +280,9 @@ def run_demo(out: Path) -> list[Step]:
     show_default=True,
     help="Folder for the photos, the results and index.html (must be empty or new).",
 )
-@click.option("--force", is_flag=True, help="Write into a non-empty --out (replacing the demo's own results).")
+@click.option(
+    "--force", is_flag=True, help="Write into a non-empty --out (replacing the demo's own results)."
+)
 def demo(out: Path, force: bool) -> None:
     """Run the three jobs on bundled photos and write one index page linking the results.
 
@@ -296,4 +296,6 @@ def demo(out: Path, force: bool) -> None:
     problems = sum(s.code != 0 for s in steps)
     click.echo(f"done in {time.perf_counter() - began:.1f} s; {problems} step(s) reported problems")
     click.echo(f"open {_shown(index)} in a browser, or serve it with:")
-    click.echo(f"  {masksmith_command()} journal view {shlex.quote(_shown(out / 'journals' / 'demo'))} --serve")
+    click.echo(
+        f"  {masksmith_command()} journal view {shlex.quote(_shown(out / 'journals' / 'demo'))} --serve"
+    )

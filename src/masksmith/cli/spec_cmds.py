@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -19,9 +20,31 @@ def default_workdir(projects: str | Path) -> Path:
     return Path(projects) / STATE_FOLDER
 
 
-def spec_json_schema() -> dict[str, object]:
+_BARE_VALUE = {"type": ["string", "number", "boolean", "array", "null"]}
+
+
+def _with_bare_values(node: Any) -> Any:
+    """Allow a bare value wherever an argument spec is expected (the loader reads it as ``type: value``)."""
+    if isinstance(node, dict):
+        one_of = node.get("oneOf")
+        if (
+            isinstance(one_of, list)
+            and one_of
+            and all(isinstance(ref, dict) and str(ref.get("$ref", "")).endswith("Arg") for ref in one_of)
+        ):
+            return {
+                "anyOf": [{"oneOf": one_of}, _BARE_VALUE],
+                "description": "an argument spec object, or a bare value meaning {'type': 'value', 'value': X}",
+            }
+        return {key: _with_bare_values(value) for key, value in node.items()}
+    if isinstance(node, list):
+        return [_with_bare_values(value) for value in node]
+    return node
+
+
+def spec_json_schema() -> dict[str, Any]:
     """The JSON Schema of a batch specification, generated from the models the loader validates with."""
-    schema: dict[str, object] = SpecDocument.model_json_schema(mode="validation")
+    schema: dict[str, Any] = _with_bare_values(SpecDocument.model_json_schema(mode="validation"))
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = "masksmith batch specification"
     return schema
@@ -44,6 +67,7 @@ def init_command(folder: Path, force: bool) -> None:
     files = write_starter(folder, force=force)
     click.echo(f"specification: {files.spec}")
     click.echo(f"image pool:    {files.pool}")
+    click.echo(f"donor pool:    {files.donors}")
     click.echo(f"pairing CSV:   {files.pairs}   (PickPairedImage examples)")
     click.echo(f"external:      {files.external}   (PreProcessedMediaOperation examples)")
     click.echo("make two journals from it with:")
