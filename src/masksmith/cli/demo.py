@@ -232,24 +232,24 @@ def run_demo(out: Path) -> list[Step]:
     for folder in (anonymised, anonymised.with_name("output_journal"), anonymised.with_name("output_error")):
         if folder.exists():
             shutil.rmtree(folder)
+    report = out / "anonymise" / "report.html"
     steps.append(
         _step(
             "Anonymisation: faces, people and plates hidden",
             out / "anonymise" / "report.html",
-            ["anonymise", "-i", str(photos), "-o", str(anonymised), "--no-progress"]
-            + ["--report", str(out / "anonymise" / "report.html")],
+            ["anonymise", "-i", str(photos), "-o", str(anonymised), "--no-progress", "--report", str(report)],
         )
     )
     facemask = out / "facemask"
     if facemask.exists():
         shutil.rmtree(facemask)
+    facemask_args = ["facemask", "--input", str(photos), "--output", str(facemask / "output")]
+    facemask_args += ["--n_augmentations", "2", "--seed", "1", "--crop_style", "buffalo"]
     steps.append(
         _step(
             "Face masks: two masked variants per face, aligned crops",
             facemask / "report.html",
-            ["facemask", "--input", str(photos), "--output", str(facemask / "output")]
-            + ["--n_augmentations", "2", "--seed", "1", "--crop_style", "buffalo"]
-            + ["--report", str(facemask / "report.html")],
+            [*facemask_args, "--report", str(facemask / "report.html")],
         )
     )
     journal = build_demo(out)
