@@ -16,7 +16,9 @@ pytest.importorskip("jinja2")
 pytestmark = pytest.mark.slow
 
 
-def test_demo_runs_every_job_and_links_the_results(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+def test_demo_runs_every_job_and_links_the_results(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
     monkeypatch.chdir(tmp_path)
     assert run(["demo", "--out", "demo-output"]) == 0
     printed = capsys.readouterr().out
