@@ -112,18 +112,25 @@ def validation_status(
     journal: Journal, validator: Callable[[Journal], Any] | None = None
 ) -> ValidationStatus:
     """Validate a journal when a validator exists; never raises (a failing validator is a status)."""
+    return validated(journal, validator)[0]
+
+
+def validated(
+    journal: Journal, validator: Callable[[Journal], Any] | None = None
+) -> tuple[ValidationStatus, list[Any] | None]:
+    """The status and the findings (None when no validator ran or it failed); never raises."""
     fn = validator if validator is not None else validate_function()
     if fn is None:
-        return NOT_VALIDATED
+        return NOT_VALIDATED, None
     try:
         result = fn(journal)
     except MasksmithError as exc:
-        return ValidationStatus("failed", f"validation failed: {exc.one_line()}")
+        return ValidationStatus("failed", f"validation failed: {exc.one_line()}"), None
     except Exception as exc:  # the report must still list the journal
         log.debug("validation failed", exc_info=True)
-        return ValidationStatus("failed", f"validation failed: {type(exc).__name__}: {exc}")
-    findings = getattr(result, "findings", result)
-    return summarise_findings(findings or [])
+        return ValidationStatus("failed", f"validation failed: {type(exc).__name__}: {exc}"), None
+    findings = list(getattr(result, "findings", result) or [])
+    return summarise_findings(findings), findings
 
 
 # ---- the batch index -------------------------------------------------------------------------------
@@ -233,13 +240,14 @@ def build_batch_index(
         journal_page = pages / f"{slug}.html"
         try:
             with opened_journal(source) as journal:
-                status = validation_status(journal, validator)
+                status, findings = validated(journal, validator)
                 result = build_report(
                     journal,
                     journal_page,
                     thumb_size=thumb_size,
                     max_side=max_side,
                     index_href=f"../{page.name}",
+                    findings=findings,
                 )
         except MasksmithError as exc:
             rows.append(
