@@ -573,7 +573,7 @@ def finding_entries(findings: Sequence[Any]) -> list[dict[str, Any]]:
                 "message": str(getattr(finding, "message", finding)),
             }
         )
-    out.sort(key=lambda f: _SEVERITY_RANK.get(f["severity"], 9))
+    out.sort(key=lambda f: _SEVERITY_RANK.get(str(f["severity"]), 9))
     return out
 
 
@@ -640,7 +640,7 @@ def _given_masks(journal: Journal, data: Mapping[str, Any]) -> list[tuple[str, s
 def _given_mask_entries(
     journal: Journal, data: Mapping[str, Any], assets: AssetFolder, index: int, *, max_side: int
 ) -> list[dict[str, Any]]:
-    entries = []
+    entries: list[dict[str, Any]] = []
     for k, (kind, name, path) in enumerate(_given_masks(journal, data)):
         try:
             pixels = fit_within(web_pixels(media_io.read_image(path).pixels), max_side, nearest=True)
