@@ -8,6 +8,7 @@ import sys
 from bench import (
     bench_anonymise,
     bench_batch,
+    bench_demo,
     bench_facemask,
     bench_journal_edge,
     bench_plugins,
@@ -23,6 +24,7 @@ BENCHMARKS = [
     bench_anonymise.run,
     bench_facemask.run,
     bench_ray.run,
+    bench_demo.run,
 ]
 
 
