@@ -9,6 +9,7 @@ from bench import (
     bench_anonymise,
     bench_batch,
     bench_containment,
+    bench_demo,
     bench_facemask,
     bench_journal_edge,
     bench_plugins,
@@ -25,6 +26,7 @@ BENCHMARKS = [
     bench_facemask.run,
     bench_ray.run,
     bench_containment.run,
+    bench_demo.run,
 ]
 
 

@@ -88,8 +88,9 @@ def test_ignore_flag_and_exit_codes(
     assert result.exit_code == code, result.output
     assert (tmp_path / "out" / "broken.tgz").exists() == (code == 0)
     reports = list(projects.glob("ErrorReport_*.csv"))
-    assert len(reports) == 1
-    assert ("ERROR" in reports[0].read_text()) == ("--skipValidation" not in flags)
+    # one report per run; none when validation was skipped and there is nothing to report
+    assert len(reports) == (0 if "--skipValidation" in flags else 1)
+    assert all("ERROR" in report.read_text() for report in reports)
 
 
 @pytest.mark.parametrize(

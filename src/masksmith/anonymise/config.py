@@ -348,7 +348,11 @@ class DetectionConfig(_Group):
     @classmethod
     def _detectors(cls, value: Any) -> Any:
         if isinstance(value, list):
-            return [_enum_case_insensitive(DetectorName, v) for v in value]
+            # `masksmith models list` spells registry names with '-' (hog-people): both spellings work
+            return [
+                _enum_case_insensitive(DetectorName, v.replace("-", "_") if isinstance(v, str) else v)
+                for v in value
+            ]
         return value
 
     @field_validator("model_class_map")

@@ -22,7 +22,7 @@ import socket
 import sys
 import threading
 import time
-from collections import defaultdict, deque
+from collections import Counter, defaultdict, deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -64,6 +64,7 @@ from masksmith.anonymise.walker import (
     wait_for_path,
 )
 from masksmith.detect import Detections, Detector, create_detector, detect_downscaled
+from masksmith.detect.registry import face_detector_name
 from masksmith.errors import MasksmithError, MediaError
 from masksmith.executors import is_distributed, usable_cpus
 from masksmith.media.io import LoadedImage, decode_image, encode_image, read_bytes, read_exif, read_image_size
@@ -244,7 +245,11 @@ def build_detectors(
             }
             if det.model_class_map is not None:
                 options["class_map"] = det.model_class_map
-        out.append((name, create_detector(REGISTRY_NAMES[name], **options)))
+        registry_name = REGISTRY_NAMES[name]
+        if name is DetectorName.CENTERFACE and face_detector_name() != registry_name:
+            _log.warning("CenterFace is not installed; using dlib's HOG face detector (frontal faces only)")
+            registry_name, options = face_detector_name(), {}
+        out.append((name, create_detector(registry_name, **options)))
     return out
 
 
@@ -254,7 +259,8 @@ def load_models(
     """The configured detectors, built now (or the given ones), and their names for logs and journals."""
     if detectors is None:
         built = build_detectors(config, model_threads=model_threads)
-        return [d for _, d in built], [REGISTRY_NAMES[n] for n, _ in built]
+        # the detector's own name: dlib-faces when it stood in for a missing CenterFace
+        return [d for _, d in built], [str(getattr(d, "name", REGISTRY_NAMES[n])) for n, d in built]
     models = list(detectors)
     return models, [str(getattr(d, "name", type(d).__name__)) for d in models]
 
@@ -577,11 +583,13 @@ class _Run:
     def _journal_arguments(self, objects: MaskedObjects, width: int) -> dict[str, Any]:
         draw = self.config.draw
         mode = draw.effective_mode
-        labels = sorted(set(objects.class_labels))
+        counts = Counter(objects.class_labels)
+        labels = sorted(counts)
         args: dict[str, Any] = {
             "detector": self.detector_names[0] if self.detector_names else "manual",
             "draw mode": _JOURNAL_DRAW_MODE[mode],
             "classes": ",".join(labels) if labels else "none",
+            "counts": ",".join(f"{label}:{counts[label]}" for label in labels) or "none",
             "score threshold": self.config.detection.score_threshold,
         }
         dilation = self.config.detection.mask_dilation_pixels

@@ -77,6 +77,7 @@ class RunSummary:
     failed: int = 0
     skipped: int = 0
     exhausted: bool = False
+    exhausted_reason: str = ""  # which pool or permute group ran out
     stopped: bool = False
     seconds: float = 0.0
     projects: list[str] = field(default_factory=list)
@@ -88,7 +89,10 @@ class RunSummary:
         return self.failed == 0
 
     def line(self) -> str:
-        extra = " (pool exhausted)" if self.exhausted else (" (stopped on error)" if self.stopped else "")
+        if self.exhausted:
+            extra = f" (stopped: {self.exhausted_reason or 'pool exhausted'})"
+        else:
+            extra = " (stopped on error)" if self.stopped else ""
         return (
             f"made {self.made}, failed {self.failed}, skipped {self.skipped}{extra} in {self.seconds:.1f} s"
         )
@@ -311,6 +315,7 @@ class BatchExecutor:
             else:
                 self.summary.skipped += 1
                 self.summary.exhausted = True
+                self.summary.exhausted_reason = self.summary.exhausted_reason or (outcome.error or "")
                 log.warning("stopping: %s", outcome.error)
                 self._stop.set()
             if bar is not None:

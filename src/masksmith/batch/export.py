@@ -52,7 +52,13 @@ from masksmith.batch.state import CompletionFile
 from masksmith.errors import ExportError, MasksmithError, ModelUnavailable
 from masksmith.executors import is_distributed
 from masksmith.journal import paths, store
-from masksmith.journal.bulk import ARCHIVE_SUFFIXES, JournalReport, find_journals, write_error_report
+from masksmith.journal.bulk import (
+    ARCHIVE_SUFFIXES,
+    JournalReport,
+    find_journals,
+    report_note,
+    write_error_report,
+)
 from masksmith.journal.model import TIME_FORMAT, default_username, now_text
 from masksmith.journal.project import Journal
 from masksmith.journal.validate import Finding, Severity, has_errors, validate
@@ -152,7 +158,7 @@ class ExportResult:
 @dataclass(frozen=True)
 class ExportSummary:
     results: tuple[ExportResult, ...]
-    report: Path
+    report: Path | None  # None: no findings, no ErrorReport written
     target: str
     seconds: float
     complete_file: Path | None = None
@@ -167,7 +173,7 @@ class ExportSummary:
 
     def line(self) -> str:
         counts = ", ".join(f"{self.count(s)} {s.value}" for s in ExportStatus)
-        return f"export to {self.target}: {counts} in {self.seconds:.1f}s; report {self.report}"
+        return f"export to {self.target}: {counts} in {self.seconds:.1f}s; {report_note(self.report)}"
 
 
 # --------------------------------------------------------------------------------------------------

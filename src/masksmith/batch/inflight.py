@@ -192,8 +192,9 @@ def claim_pick(
         used = picklist.used()
         unused = [f for f in pool if os.path.basename(f) not in used]
         if not unused:
+            where = f" in {os.path.dirname(pool[0]) or '.'}" if pool else ""
             raise PoolExhausted(
-                f"picklist {picklist.name!r} is exhausted: all {len(pool)} files of the pool are used",
+                f"picklist {picklist.name!r} is exhausted: all {len(pool)} files of the pool{where} are used",
                 file=picklist.path,
             )
         choice = unused[int(rng.integers(len(unused)))] if rng is not None else unused[0]

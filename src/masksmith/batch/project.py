@@ -69,6 +69,7 @@ from masksmith.batch.spec import (
     SelectionNode,
     load_spec,
 )
+from masksmith.batch.spec_check import check_required_arguments
 from masksmith.batch.state import FailureLog, Picklist, PoolExhausted, ProjectClaims, dumps, list_pool
 from masksmith.errors import JournalError, MasksmithError, PluginError, SpecError
 from masksmith.journal import paths
@@ -377,6 +378,7 @@ class BatchProject:
         )
         self.filename = os.fspath(spec) if isinstance(spec, str | os.PathLike) else None
         self._check_functions()
+        check_required_arguments(self.spec, file=self.filename)
 
     @property
     def name(self) -> str:
@@ -935,6 +937,11 @@ class _ProjectRun:
         journal = self._j()
         operation = journal.catalogue.find(op_name)
         params = dict(operation.mandatory) if operation is not None else {}
+        # the plugin's own default comes before a random draw from the catalogue's wider value list
+        defaults = {a.name: a.default for a in plugin.arguments if a.default is not None} if plugin else {}
+        for pname in params:
+            if values.get(pname) in (None, "") and pname in defaults:
+                values[pname] = defaults[pname]
         if plugin is not None:
             for arg in plugin.arguments:
                 if arg.required and arg.default is None and arg.name not in params:

@@ -25,6 +25,7 @@ from masksmith.cli.executor_options import executor_options, make_executor
 from masksmith.cli.export_cmds import batch_export_command
 from masksmith.cli.extend_cmds import batch_extend_command
 from masksmith.cli.runner import EXIT_FAILURES, run_group
+from masksmith.cli.spec_cmds import default_workdir, init_command, schema_command
 from masksmith.cli.validate_cmds import batch_validate_command
 from masksmith.cli.view_cmds import batch_view_command
 
@@ -44,6 +45,8 @@ batch.add_command(batch_validate_command, "validate")
 batch.add_command(batch_view_command, "view")
 batch.add_command(batch_export_command, "export")
 batch.add_command(batch_extend_command, "extend")
+batch.add_command(init_command, "init")
+batch.add_command(schema_command, "schema")
 
 
 @batch.command("create")
@@ -56,9 +59,8 @@ batch.add_command(batch_extend_command, "extend")
 @click.option(
     "--workdir",
     type=click.Path(file_okay=False),
-    default=".",
-    show_default=True,
-    help="Run state: picklists, permutation cursors, failure files, log. Keep it apart from image pools.",
+    default=None,
+    help="Run state: picklists, permutation cursors, failure files, log. Keep it apart from image pools. Default: <projects>/.masksmith/.",
 )
 @click.option("--loglevel", default="50", show_default=True, help="Log level for <workdir>/masksmith.log.")
 @click.option("--graph", is_flag=True, help="Write <name>.png and <name>.csv of the spec into the workdir.")
@@ -93,7 +95,7 @@ def create(
     projects: str,
     count: int,
     threads: int,
-    workdir: str,
+    workdir: str | None,
     loglevel: str,
     graph: bool,
     global_variables: str,
@@ -113,6 +115,7 @@ def create(
 ) -> None:
     """Make COUNT journals from a batch specification into PROJECTS."""
     export_target = _export_target(export) if export else None
+    workdir = workdir if workdir is not None else str(default_workdir(projects))
     project = BatchProject(specification)
     if graph:
         Path(workdir).mkdir(parents=True, exist_ok=True)

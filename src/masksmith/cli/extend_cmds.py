@@ -13,6 +13,7 @@ import click
 from masksmith.batch.extend import extend_projects, parse_rules
 from masksmith.cli.executor_options import chosen_executor, executor_options
 from masksmith.cli.runner import EXIT_FAILURES, run_group
+from masksmith.cli.spec_cmds import default_workdir
 
 __all__ = ["batch_extend_command", "main"]
 
@@ -59,9 +60,8 @@ def _names(text: str | None) -> list[str]:
 @click.option(
     "--workdir",
     type=click.Path(file_okay=False),
-    default=".",
-    show_default=True,
-    help="Run state: picklists, permutation cursors, claims.",
+    default=None,
+    help="Run state: picklists, permutation cursors, claims. Default: <projects>/.masksmith/.",
 )
 @click.option(
     "--skip_validation",
@@ -90,7 +90,7 @@ def batch_extend_command(
     username: str | None,
     organization: str | None,
     threads: int,
-    workdir: str,
+    workdir: str | None,
     skip_validation: bool,
     test_mode: bool,
     passthru: str,
@@ -118,7 +118,7 @@ def batch_extend_command(
             passthrus=_names(passthru),
             global_variables=global_variables,
             initializers=_names(initializers),
-            workdir=workdir,
+            workdir=workdir if workdir is not None else str(default_workdir(projects)),
             seed=seed,
             progress=False if quiet else None,
             loglevel=loglevel,

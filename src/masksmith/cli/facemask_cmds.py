@@ -218,8 +218,13 @@ def _run(ctx: click.Context, input_path: Path, output: Path, **flags: Any) -> No
     if flags["report_page"] is not None:
         from masksmith.report.index import build_image_run_index, journal_run_rows
 
+        missed = (
+            summary.missed_path.read_text(encoding="utf-8").splitlines()
+            if summary.missed_path.is_file()
+            else []
+        )
         page = build_image_run_index(
-            journal_run_rows(output),
+            journal_run_rows(output, missed=missed),
             flags["report_page"],
             title=f"Face masks for {input_path}",
             edge_masks=True,

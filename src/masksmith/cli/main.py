@@ -19,6 +19,7 @@ SUBCOMMANDS = {
     "anonymise": "masksmith.cli.anonymise_cmds:anonymise_group",
     "models": "masksmith.cli.anonymise_cmds:models_group",
     "plugins": "masksmith.cli.plugins_cmds:plugins",
+    "operations": "masksmith.cli.operations_cmds:operations",
     "facemask": "masksmith.cli.facemask_cmds:facemask_command",
     "demo": "masksmith.cli.demo:demo",
 }
@@ -62,7 +63,8 @@ def cli(ctx: click.Context, verbose: bool, quiet: bool) -> None:
       facemask  draw surgical, N95 and cloth masks on faces; aligned face crops
       models    which detection models are installed, per class; fetch the known ones
       plugins   the manipulation plugins batch specifications can use
-      demo      build a sample journal from bundled images and show where it is
+      operations the operation catalogue: parameters, types, defaults, rules
+      demo      all three jobs on bundled photos, with one index page of the results
     Run 'masksmith COMMAND --help' for the options of each command.
     """
     ctx.ensure_object(dict)

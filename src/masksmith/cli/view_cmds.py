@@ -48,6 +48,20 @@ _out_option = click.option(
     type=click.Path(path_type=Path, dir_okay=False),
     help="HTML file to write; its media go to <name>_assets/ beside it.",
 )
+_batch_out_option = click.option(
+    "--out",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="HTML file to write; one page per journal goes to <name>_journals/ beside it.",
+)
+_force_option = click.option("--force", is_flag=True, help="Replace an existing page (and its media folder).")
+
+
+def _refuse_existing(page: Path, force: bool) -> None:
+    """An existing page is replaced only with --force (it may be someone's report)."""
+    if page.exists() and not force:
+        raise click.UsageError(f"{page} exists; pass --force to replace it or --out to write elsewhere")
+
+
 _serve_option = click.option("--serve", is_flag=True, help="Serve the page on 127.0.0.1 after writing it.")
 _port_option = click.option(
     "--port",
@@ -59,9 +73,10 @@ _port_option = click.option(
 @click.command("view")
 @click.argument("journal_path", metavar="JOURNAL", type=click.Path(path_type=Path, exists=True))
 @_out_option
+@_force_option
 @_serve_option
 @_port_option
-def view_command(journal_path: Path, out: Path | None, serve: bool, port: int | None) -> None:
+def view_command(journal_path: Path, out: Path | None, force: bool, serve: bool, port: int | None) -> None:
     """Write a self-contained viewer page for JOURNAL (folder, JSON or .tgz), or serve it.
 
     Default --out: report.html in the current folder (a temporary folder with --serve). The page
@@ -70,6 +85,7 @@ def view_command(journal_path: Path, out: Path | None, serve: bool, port: int | 
     """
     chosen_port = _check_port(serve, port)
     with _target(out, "report.html", serve) as page:
+        _refuse_existing(page, force)
         result = build_journal_report(journal_path, page)
         for warning in result.warnings:
             click.echo(f"warning: {warning}", err=True)
@@ -88,12 +104,13 @@ def view_command(journal_path: Path, out: Path | None, serve: bool, port: int | 
     required=True,
     help="Folder of journals (journal folders and .tgz archives).",
 )
-@_out_option
+@_batch_out_option
+@_force_option
 @_serve_option
 @_port_option
 @click.pass_context
 def batch_view_command(
-    ctx: click.Context, projects: Path, out: Path | None, serve: bool, port: int | None
+    ctx: click.Context, projects: Path, out: Path | None, force: bool, serve: bool, port: int | None
 ) -> None:
     """Write an index page of every journal under --projects, with one viewer page per journal.
 
@@ -108,6 +125,7 @@ def batch_view_command(
             click.echo(f"  {path.name}", err=True)
 
     with _target(out, "index.html", serve) as page:
+        _refuse_existing(page, force)
         result = build_batch_index(projects, page, progress=progress)
         failed = [row for row in result.rows if row.href is None]
         for row in failed:

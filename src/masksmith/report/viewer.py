@@ -531,6 +531,7 @@ def _edge_entries(
                 "arguments": data.get("arguments") or {},
                 "attributes": attributes,
                 "mask": {"overlay": overlay, "raw": raw, "file": maskname, "problem": problem},
+                "given": _given_mask_entries(journal, data, assets, index, max_side=max_side),
             }
         )
     return entries
@@ -568,6 +569,104 @@ def _probe_entries(
     return by_final
 
 
+_VALIDATE_MODULE = "masksmith.journal.validate"
+_SEVERITY_RANK = {"CRITICAL": 0, "ERROR": 1, "WARNING": 2, "INFO": 3}
+
+
+def finding_entries(findings: Sequence[Any]) -> list[dict[str, Any]]:
+    """Validation findings as plain data for the page: severity, start/end node ids, rule, message."""
+    out = []
+    for finding in findings:
+        severity = getattr(finding, "severity", None)
+        out.append(
+            {
+                "severity": str(getattr(severity, "name", severity) or "INFO").upper(),
+                "start": getattr(finding, "start", None),
+                "end": getattr(finding, "end", None),
+                "rule": str(getattr(finding, "rule", "") or ""),
+                "message": str(getattr(finding, "message", finding)),
+            }
+        )
+    out.sort(key=lambda f: _SEVERITY_RANK.get(str(f["severity"]), 9))
+    return out
+
+
+def journal_findings(journal: Journal) -> tuple[list[dict[str, Any]], str]:
+    """Validate ``journal`` (when the validator exists); the findings and a one-line status. Never raises."""
+    try:
+        module = importlib.import_module(_VALIDATE_MODULE)
+        result = module.validate(journal)
+    except ModuleNotFoundError:
+        return [], "not validated"
+    except MasksmithError as exc:
+        return [], f"validation failed: {exc.one_line()}"
+    except Exception as exc:  # the page must still be written
+        log.debug("validation failed", exc_info=True)
+        return [], f"validation failed: {type(exc).__name__}: {exc}"
+    entries = finding_entries(list(getattr(result, "findings", result) or []))
+    return entries, _findings_status(entries)
+
+
+def _findings_status(entries: Sequence[Mapping[str, Any]]) -> str:
+    errors = sum(1 for f in entries if f["severity"] in ("ERROR", "CRITICAL"))
+    warnings = sum(1 for f in entries if f["severity"] == "WARNING")
+    if not errors and not warnings:
+        return "valid" + (f" ({len(entries)} note(s))" if entries else "")
+    return ", ".join(
+        part
+        for part in (f"{errors} error(s)" if errors else "", f"{warnings} warning(s)" if warnings else "")
+        if part
+    )
+
+
+def _journal_file(journal: Journal, name: Any) -> Path | None:
+    """``name`` as a file inside the journal folder, or None (names from a journal are untrusted)."""
+    if not isinstance(name, str) or not name:
+        return None
+    root = journal.directory.resolve()
+    path = (root / name).resolve()
+    if not path.is_relative_to(root) or not path.is_file():
+        return None
+    return path
+
+
+def _given_masks(journal: Journal, data: Mapping[str, Any]) -> list[tuple[str, str, Path]]:
+    """Masks handed to an operation: the input mask and file-typed arguments such as substitute masks."""
+    found: list[tuple[str, str, Path]] = []
+    input_mask = _journal_file(journal, data.get("inputmaskname"))
+    if input_mask is not None:
+        found.append(("input mask", "inputmaskname", input_mask))
+    operation = journal.catalogue.find(str(data.get("op", "")))
+    arguments = data.get("arguments") or {}
+    for name, value in arguments.items():
+        param = operation.parameters.get(name) if operation is not None else None
+        is_image = param is not None and str(param.type).startswith("file:image")
+        if not is_image and name != "inputmaskname":
+            continue
+        path = _journal_file(journal, value)
+        if path is None or any(path == p for _, _, p in found):
+            continue
+        kind = "substitute mask" if param is not None and param.use_as_composite else "input mask"
+        found.append((kind, name, path))
+    return found
+
+
+def _given_mask_entries(
+    journal: Journal, data: Mapping[str, Any], assets: AssetFolder, index: int, *, max_side: int
+) -> list[dict[str, Any]]:
+    entries: list[dict[str, Any]] = []
+    for k, (kind, name, path) in enumerate(_given_masks(journal, data)):
+        try:
+            pixels = fit_within(web_pixels(media_io.read_image(path).pixels), max_side, nearest=True)
+            href = assets.write_image(f"e{index}_given{k}", pixels)
+            entries.append({"kind": kind, "name": name, "file": path.name, "image": href, "problem": ""})
+        except (MediaError, ValueError) as exc:
+            entries.append(
+                {"kind": kind, "name": name, "file": path.name, "image": None, "problem": str(exc)}
+            )
+    return entries
+
+
 def _legend(journal: Journal, edges: Sequence[Mapping[str, Any]]) -> dict[str, list[dict[str, Any]]]:
     types = {str(d.get("nodetype", "")) for _, d in journal.graph.nodes()}
     node_items = [{"label": t, "colour": hex_colour(c)} for t, c in NODE_TYPE_COLOURS.items() if t in types]
@@ -594,11 +693,13 @@ def build_report(
     thumb_size: int = THUMB_SIZE,
     max_side: int = MAX_IMAGE_SIDE,
     index_href: str | None = None,
+    findings: Sequence[Any] | None = None,
 ) -> ReportResult:
     """Write the journal's page to ``out`` (an ``.html`` file) and its media to ``<stem>_assets/`` beside it.
 
     ``probes`` overrides the probes computed by ``masksmith.journal.probes`` (when that module exists).
-    ``index_href`` adds a link back to a batch index. Returns what was written.
+    ``index_href`` adds a link back to a batch index. ``findings`` are validation findings already
+    computed (None: the journal is validated here). Returns what was written.
     """
     page = Path(out)
     if page.suffix.lower() not in (".html", ".htm"):
@@ -615,6 +716,11 @@ def build_report(
     probe_set = collect_probes(journal, probes)
     probe_entries = _probe_entries(journal, probe_set, assets, media, max_side=max_side)
     finals = set(journal.graph.final_nodes())
+    if findings is None:
+        finding_list, findings_status = journal_findings(journal)
+    else:
+        finding_list = finding_entries(findings)
+        findings_status = _findings_status(finding_list)
 
     nodes: dict[str, Any] = {}
     for node_id, data in journal.graph.nodes():
@@ -641,6 +747,8 @@ def build_report(
         "edges": edges,
         "probes": {"status": probe_set.status, "message": probe_set.message, "byFinal": probe_entries},
         "warnings": list(journal.warnings),
+        "findings": finding_list,
+        "findingsStatus": findings_status,
         "categories": {k: hex_colour(v) for k, v in CATEGORY_COLOURS.items()},
     }
     env = template_environment()

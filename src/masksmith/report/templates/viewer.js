@@ -42,10 +42,36 @@
     return typeof value === "string" ? JSON.stringify(value) : String(value);
   }
 
-  // Plain values as text, lists inline, objects as a nested table one level deep.
+  // A transform matrix as the Journaling Tool stores it: {"r": 3, "c": 3, "r0": [..], "r1": [..], ...}.
+  function matrixRows(value) {
+    if (!value || typeof value !== "object" || Array.isArray(value)) { return null; }
+    var rows = Number(value.r), cols = Number(value.c);
+    if (!(rows > 0 && cols > 0)) { return null; }
+    var out = [];
+    for (var i = 0; i < rows; i++) {
+      var row = value["r" + i];
+      if (!Array.isArray(row) || row.length !== cols) { return null; }
+      out.push(row);
+    }
+    return out;
+  }
+
+  function matrixTable(rows) {
+    return el("table", { className: "matrix", "aria-label": rows.length + " by " + rows[0].length + " matrix" },
+      [el("tbody", null, rows.map(function (row) {
+        return el("tr", null, row.map(function (v) {
+          var n = Number(v);
+          return el("td", { text: isFinite(n) ? String(Math.round(n * 10000) / 10000) : String(v) });
+        }));
+      }))]);
+  }
+
+  // Plain values as text, lists inline, matrices as a small table, objects as a nested table one level deep.
   function formatValue(value, nested) {
     if (value === null || value === undefined || value === "") { return el("span", { className: "muted", text: "—" }); }
     if (typeof value !== "object") { return document.createTextNode(String(value)); }
+    var matrix = matrixRows(value);
+    if (matrix) { return matrixTable(matrix); }
     if (Array.isArray(value)) {
       return document.createTextNode(value.length ? value.map(function (v) {
         return typeof v === "object" && v !== null ? compact(v) : String(v);
@@ -121,6 +147,50 @@
     children.forEach(function (child) { if (child) { body.appendChild(child); } });
   }
 
+  // ---- validation findings -------------------------------------------------------------------------
+  var findings = data.findings || [];
+  function findingLevel(f) {
+    return f.severity === "ERROR" || f.severity === "CRITICAL" ? "error" : (f.severity === "WARNING" ? "warning" : "info");
+  }
+  function findingsFor(kind, id) {
+    return findings.filter(function (f) {
+      if (kind === "edge") { return f.start && f.end && f.start + "->" + f.end === id; }
+      if (kind === "node") { return (f.start === id && !f.end) || (f.end === id && !f.start); }
+      return !f.start && !f.end;
+    });
+  }
+  function findingItem(f, withWhere) {
+    var where = null;
+    if (withWhere && f.start && f.end && edgesById[f.start + "->" + f.end]) { where = edgeButton(edgesById[f.start + "->" + f.end]); }
+    else if (withWhere && (f.start || f.end) && data.nodes[f.start || f.end]) { where = nodeButton(f.start || f.end); }
+    else if (withWhere) { where = el("span", { className: "muted", text: "journal" }); }
+    return el("li", { className: "finding finding-" + findingLevel(f), "data-severity": f.severity }, [
+      el("span", { className: "severity", text: f.severity }), " ",
+      where, where ? ": " : null, f.message,
+      f.rule ? el("span", { className: "muted rule", text: " (" + f.rule + ")" }) : null
+    ]);
+  }
+  function findingsSection(list, id, title, withWhere) {
+    if (!list.length) { return null; }
+    return el("section", { className: "findings", id: id, "aria-label": title }, [
+      el("h3", { text: title }),
+      el("ul", { className: "finding-list" }, list.map(function (f) { return findingItem(f, withWhere); }))
+    ]);
+  }
+  function markFindings() {
+    if (!svg) { return; }
+    findings.forEach(function (f) {
+      var level = findingLevel(f);
+      if (level === "info") { return; }
+      var items = f.start && f.end ? graphElements("edge", f.start + "->" + f.end)
+        : ((f.start || f.end) ? graphElements("node", f.start || f.end) : []);
+      items.forEach(function (item) {
+        if (!item.classList.contains("finding-error")) { item.classList.add("finding-" + level); }
+        if (level === "error") { item.classList.remove("finding-warning"); }
+      });
+    });
+  }
+
   // ---- views -------------------------------------------------------------------------------------
   function showSummary() {
     var probes = data.probes;
@@ -129,7 +199,10 @@
       attrs.projectdescription ? el("p", { className: "description", text: attrs.projectdescription }) : null,
       el("p", { className: "muted", text: Object.keys(data.nodes).length + " nodes, " + data.edges.length +
         " operations. Select a node or an operation in the graph, or from the lists below." }),
-      el("p", { id: "probe-status", className: "note", text: "Probes: " + probes.message })
+      el("p", { id: "probe-status", className: "note", text: "Probes: " + probes.message }),
+      el("p", { id: "validation-status", className: "note validation-" + (findings.some(function (f) { return findingLevel(f) === "error"; }) ? "error" : "ok"),
+        text: "Validation: " + (data.findingsStatus || "not validated") }),
+      findingsSection(findings, "journal-findings", "Validation findings", true)
     ];
     if (data.warnings.length) {
       children.push(el("ul", { className: "warnings", "aria-label": "Warnings" },
@@ -152,6 +225,7 @@
     var outgoing = data.edges.filter(function (e) { return e.source === id; });
     var children = [
       el("p", { className: "badges" }, [chip(node.type || "node", node.colour), " ", el("span", { className: "muted", text: node.file })]),
+      findingsSection(findingsFor("node", id), "node-findings", "Validation findings", false),
       mediaFigure({ node: id, caption: node.file + (node.width ? " — shown at " + node.width + "×" + node.height : "") })
     ];
     if (incoming.length) {
@@ -220,6 +294,7 @@
     var children = [
       el("p", { className: "badges" }, [chip(edge.category, edge.colour, edge.donor), " ", nodeButton(edge.source), " → ", nodeButton(edge.target)]),
       edge.description ? el("p", { className: "description", text: edge.description }) : null,
+      findingsSection(findingsFor("edge", id), "edge-findings", "Validation findings", false),
       el("div", { className: "side-by-side", role: "group", "aria-label": "Before and after" }, [
         mediaFigure({
           node: edge.source, overlay: mask.overlay, overlayId: "mask-overlay", toggleId: "mask-toggle",
@@ -233,10 +308,29 @@
         stats.join(" · "),
         mask.raw ? el("span", null, [" · ", el("a", { href: mask.raw, target: "_blank", rel: "noopener", text: "mask file" })]) : null
       ]),
+      givenMasks(edge),
       attributeTable("Arguments", edge.arguments, "edge-arguments"),
       el("details", null, [el("summary", { text: "All edge attributes" }), attributeTable("Edge attributes", attrs, "edge-attributes")])
     ];
     setDetails("Operation " + edge.op, children);
+  }
+
+  // Input and substitute masks handed to the operation, shown as images (255 = selected).
+  function givenMasks(edge) {
+    var given = edge.given || [];
+    if (!given.length) { return null; }
+    return el("section", { className: "given-masks", id: "given-masks", "aria-label": "Masks given with the operation" }, [
+      el("h3", { text: "Masks given with the operation" }),
+      el("div", { className: "side-by-side" }, given.map(function (m, k) {
+        return el("figure", { className: "media given-mask", "data-kind": m.kind }, [
+          m.image
+            ? el("a", { href: m.image, target: "_blank", rel: "noopener", className: "stage-link" },
+              [el("img", { src: m.image, alt: m.kind + " " + m.file, id: "given-mask-" + k, decoding: "async" })])
+            : el("div", { className: "placeholder", text: m.problem || "unreadable" }),
+          el("figcaption", { text: m.kind + " (" + m.name + "): " + m.file })
+        ]);
+      }))
+    ]);
   }
 
   // ---- selection -----------------------------------------------------------------------------------
@@ -320,6 +414,7 @@
 
   // ---- zoom ------------------------------------------------------------------------------------------
   var naturalWidth = svg ? parseFloat(svg.getAttribute("width")) || 800 : 800;
+  var naturalHeight = svg ? parseFloat(svg.getAttribute("height")) || 600 : 600;
   function setScale(scale) {
     state.scale = Math.max(0.1, Math.min(3, scale));
     if (svg) {
@@ -327,9 +422,16 @@
       svg.style.height = "auto";
     }
   }
-  function fitScale() {
-    return Math.min(1, (scroller.clientWidth - 4) / naturalWidth);
+  // The pane's height is capped by CSS (max-height); fit the whole graph into its width and that height.
+  function availableHeight() {
+    var cap = parseFloat(getComputedStyle(scroller).maxHeight);
+    var fromTop = window.innerHeight - scroller.getBoundingClientRect().top - 12;
+    return Math.max(120, isFinite(cap) ? Math.min(cap, Math.max(fromTop, cap * 0.5)) : fromTop);
   }
+  function fitScale() {
+    return Math.min(1, (scroller.clientWidth - 4) / naturalWidth, (availableHeight() - 4) / naturalHeight);
+  }
+  state.fitScale = fitScale;
   document.getElementById("zoom-in").addEventListener("click", function () { setScale(state.scale * 1.25); });
   document.getElementById("zoom-out").addEventListener("click", function () { setScale(state.scale / 1.25); });
   document.getElementById("zoom-fit").addEventListener("click", function () { setScale(fitScale()); });
@@ -345,7 +447,8 @@
 
   // ---- start -----------------------------------------------------------------------------------------
   decorateGraph();
-  setScale(Math.max(fitScale(), 0.45));
+  markFindings();
+  setScale(Math.max(fitScale(), 0.3));
   fromHash("initial");
   centreOnBase();
   window.addEventListener("hashchange", function () { fromHash(false); });
