@@ -177,3 +177,25 @@ def test_with_a_people_vehicle_model_every_person_and_vehicle_is_hidden(photos: 
         assert value >= 0.8, (cls, value)
     # the masks are the hand boxes themselves, so what spills out is the 4-px dilation rim around half the photo
     assert result.photos[0].false_positive_area <= 0.015
+
+
+def test_large_faces_are_covered_chin_to_forehead(photos: Path) -> None:
+    import cv2
+
+    from masksmith.anonymise.photo_eval import AnnotatedPhoto, TrueObject, score_photo
+    from masksmith.media.io import read_image
+
+    zidane = read_image(photos / "zidane.jpg", mode="RGB").pixels
+    factor = 3.125  # 1280x720 -> 4000x2250: faces 450-600 px high, the open-mouthed one in profile
+    big = cv2.resize(zidane, (4000, 2250), interpolation=cv2.INTER_LINEAR)
+    faces = [
+        o for p in load_annotations(BOXES) if p.file == "zidane.jpg" for o in p.objects if o.cls == "face"
+    ]
+    scaled = AnnotatedPhoto(
+        "zidane_4000.jpg",
+        tuple(TrueObject(o.cls, tuple(v * factor for v in o.box)) for o in faces),  # type: ignore[arg-type]
+    )
+    result = score_photo(scaled, anonymiser(load_config())(big))
+    assert len(result.coverage) == 2
+    for _, coverage in result.coverage:
+        assert coverage >= 0.95, result.coverage

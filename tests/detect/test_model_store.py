@@ -145,3 +145,20 @@ def test_catalogue_pins_the_zoo_mask_rcnn() -> None:
     assert entry.size == 45_769_352
     assert entry.sha256 == "4409935e855719fd6cd986f7ec2a3de840d0bd9c9cf7a0cba84ce95377f5b476"
     assert entry.url.endswith("MaskRCNN-12-int8.onnx") and "Apache-2.0" in entry.licence
+
+
+def test_models_list_per_class_says_what_is_missing_and_how_to_get_it() -> None:
+    from masksmith.detect.model_coverage import class_rows
+    from masksmith.detect.registry import ModelRow
+
+    rows = [
+        ModelRow("centerface", "face", True, "x", "pip"),
+        ModelRow("hog-people", "person", True, "x", "pip"),
+        ModelRow("mask-rcnn", "instance-segmentation", False, "", "masksmith models fetch maskrcnn-12-int8"),
+        ModelRow("text-plates", "licence_plate", False, "", "pip install rapidocr"),
+    ]
+    lines = {line.split()[0]: line for line in class_rows(rows)}
+    assert "yes: centerface" in lines["face"]
+    assert lines["person"].split(None, 1)[1].startswith("NO (only hog-people (weak cue))")
+    assert "masksmith models fetch maskrcnn-12-int8" in lines["car"]
+    assert "NO; to get one: pip install rapidocr" in lines["licence_plate"]

@@ -103,7 +103,7 @@ def warn_uncovered_once(config: AnonymiseConfig, names: Sequence[DetectorName]) 
         _log.warning(
             "NOT HIDDEN: no detector for %s in this run, so these are left visible. To hide people and "
             "vehicles run 'masksmith models fetch maskrcnn-12-int8' (then the default config uses it) or "
-            "list mask_rcnn / yolo_seg with a model in 'detectors'; 'masksmith models list' shows what "
+            "list mask_rcnn / yolo_seg / yolox with a model in 'detectors'; 'masksmith models list' shows what "
             "this machine can detect.",
             ", ".join(missing),
         )

@@ -1073,7 +1073,12 @@ def _execute(
         else:
             summary.masked += 1
             summary.count_hidden(row)
-            _log.info("done: %s", paths.input_file)
+            hidden = row.get("detekterte_objekter") or {}
+            _log.info(
+                "done: %s (%s)",
+                paths.input_file,
+                ", ".join(f"{k} {v}" for k, v in hidden.items()) or "nothing hidden",
+            )
             run.add_row(paths, row)
         update_bar()
 
