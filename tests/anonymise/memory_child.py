@@ -39,6 +39,15 @@ class _Box:
         )
 
 
+def _peak_rss_mb() -> float:
+    """This process's peak RSS: VmHWM belongs to the address space, which exec makes anew (ru_maxrss
+    keeps the parent's peak at fork when that was higher)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def make(path: Path, width: int, height: int) -> None:
     import cv2
 
@@ -75,12 +84,14 @@ def run(source: Path, out: Path, config_path: Path, limit_mb: int | None, stub: 
         inp, out, config=config, detectors=[box] if box else None, progress=False, journal=False
     )
     seconds = time.perf_counter() - started
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    peak = _peak_rss_mb()
     print(
         json.dumps(
             {
                 "peak_mb": round(peak),
                 "seconds": round(seconds, 1),
+                "cpu_seconds": round(usage.ru_utime + usage.ru_stime, 1),
                 "masked": summary.masked,
                 "failed": summary.failed,
                 "errors": summary.errors,

@@ -271,8 +271,8 @@ def test_log_level_is_honoured_and_l_writes_only_the_file(
     [log_file] = (tmp_path / "logs").iterdir()
     text = log_file.read_text(encoding="utf-8")
     assert "INFO" not in text and "done:" not in text  # log_level WARNING
-    assert text.count("no folder 'tilSladding' on the path") == 1
-    assert "applied to 3 images (shown once)" in text
+    assert text.count("no folder 'tilSladding' on the path; mappenavn lacks it\n") == 1
+    assert "(and 2 more images alike; shown once per run)" in text
     assert "tilSladding" not in capsys.readouterr().err  # -l: nothing echoed to the terminal
 
 

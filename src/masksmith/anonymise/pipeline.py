@@ -910,18 +910,22 @@ class _OncePerRun(logging.Filter):
     def __init__(self) -> None:
         super().__init__()
         self.counts: dict[str, int] = {}
+        self.first: dict[str, str] = {}
 
     def filter(self, record: logging.LogRecord) -> bool:
         if not getattr(record, "once_per_run", False):
             return True
         key = str(record.msg)
         self.counts[key] = self.counts.get(key, 0) + 1
-        return self.counts[key] == 1
+        if self.counts[key] == 1:
+            self.first[key] = record.getMessage()
+            return True
+        return False
 
     def report(self) -> None:
-        for template, count in self.counts.items():
+        for key, count in self.counts.items():
             if count > 1:
-                _log.warning("the warning %r applied to %d images (shown once)", template, count)
+                _log.warning("%s (and %d more images alike; shown once per run)", self.first[key], count - 1)
 
 
 def _setup_log_file(
