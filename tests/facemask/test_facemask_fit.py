@@ -87,7 +87,8 @@ def test_changed_is_exactly_the_changed_pixels(
     assert alpha.shape == changed.shape == astronaut.shape[:2]
     assert alpha.dtype == np.float32 and changed.dtype == bool
     assert np.array_equal(changed, np.any(out != astronaut, axis=2))
-    assert not changed[alpha == 0].any()
+    assert changed[alpha == 0].sum() <= 0.002 * changed.sum()  # only pinched-off pinholes, filled
+    assert changed[alpha > 0].all()
     assert alpha.min() >= 0.0 and alpha.max() <= 1.0
     soft = (alpha > 0.02) & (alpha < 0.98)
     assert soft.sum() > 50  # feathered rim

@@ -278,7 +278,9 @@ def test_pairs_manifest_masks_and_coco_line_up_with_the_journal(
 
     with open(out / "manifest.csv", newline="") as handle:
         rows = list(csv.DictReader(handle))
-    assert json.loads((out / "manifest.json").read_text()) == rows
+    typed = json.loads((out / "manifest.json").read_text())  # the same rows, numbers as numbers
+    assert [{k: str(v) for k, v in r.items()} for r in typed] == rows
+    assert all(isinstance(r["masked"], int) and isinstance(r["face_index"], int) for r in typed)
     unmasked = [r for r in rows if r["masked"] == "0"]
     masked = [r for r in rows if r["masked"] == "1"]
     assert len(unmasked) == 2 * 2 and len(masked) == 2 * 2 * 2

