@@ -800,8 +800,8 @@ def augment_faces(
 
     Faces turned beyond ``max_yaw`` / ``max_pitch`` degrees are logged ``skipped: pose`` and get no
     mask. ``pairs`` also writes the unmasked crops of every face and a crop-aligned mask PNG per masked
-    crop; ``coco`` writes COCO annotations (and the full masked frames they describe); the manifest
-    is always written. ``device`` is ``cpu``, ``cuda`` or ``auto`` (see :func:`execution_providers`).
+    crop; ``coco`` writes COCO annotations (and the full masked frames they describe); either writes
+    the manifest. ``device`` is ``cpu``, ``cuda`` or ``auto`` (see :func:`execution_providers`).
     """
     if not mask and not crop:
         raise ConfigError(
@@ -878,7 +878,8 @@ def augment_faces(
                     coco_crops.add_item(item)
                 for item in result.coco_images:
                     coco_images.add_item(item)
-    summary.manifest_path, _ = write_manifest(out_root, manifest)
+    if pairs or coco:
+        summary.manifest_path, _ = write_manifest(out_root, manifest)
     if coco:
         coco_crops.write(out_root / "coco_crops.json")
         coco_images.write(out_root / "coco_images.json")

@@ -219,7 +219,7 @@ def upright_face(
         half = box_side / 2
         ubox = np.array([centre[0] - half, centre[1] - half, centre[0] + half, centre[1] + half])
         return UprightFace(np.array([[1.0, 0, 0], [0, 1.0, 0]]), ubox, pts, roll, (iw, ih), searched)
-    view = round(2.4 * box_side * scale)
+    view = round(1.9 * box_side * scale)
     m = _affine(-roll, scale, centre, np.array([view / 2 - 0.5, view / 2 - 0.5]))
     half = box_side * scale / 2
     c = view / 2 - 0.5
@@ -231,9 +231,8 @@ def upright_view(image: NDArray[np.uint8], face: UprightFace) -> NDArray[np.uint
     """The upright view of ``image`` described by ``face`` (the image itself when no resampling is needed)."""
     if face.size == (image.shape[1], image.shape[0]) and np.allclose(face.matrix, np.eye(2, 3)):
         return image
-    interp = cv2.INTER_CUBIC if face.matrix[0, 0] ** 2 + face.matrix[0, 1] ** 2 > 1.01 else cv2.INTER_LINEAR
     return np.asarray(
-        cv2.warpAffine(image, face.matrix, face.size, flags=interp, borderMode=cv2.BORDER_REPLICATE),
+        cv2.warpAffine(image, face.matrix, face.size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE),
         dtype=np.uint8,
     )
 

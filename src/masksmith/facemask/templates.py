@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
-from functools import cached_property
+from functools import cached_property, lru_cache
 from typing import Any
 
 import cv2
@@ -528,11 +528,13 @@ def _draw_kn95(c: _Canvas, body: NDArray[np.float64], colour: RGB, rng: np.rando
     _stroke(c.shade, seam + [0.018 * c.ppu, 0], 0.1, 0.012 * c.ppu)
     # welded rim a little inside the edge, embossed as a row of dots
     _stroke(c.shade, body, -0.12, 0.05 * c.ppu, closed=True)
-    inner = body + (centre - body) * 0.07
-    n = max(12, int(len(inner) * 2))
-    for t in np.linspace(0, 1, n, endpoint=False):
-        q = _along(np.vstack([inner, inner[:1]]), float(t))
-        cv2.circle(c.shade, (round(q[0] * _ONE), round(q[1] * _ONE)), round(0.012 * c.ppu * _ONE), -0.2, -1, cv2.LINE_AA, _SHIFT)
+    inner = np.vstack([body + (centre - body) * 0.07, body[:1] + (centre - body[:1]) * 0.07])
+    cum = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(inner, axis=0), axis=1))])
+    at = np.arange(0.0, cum[-1], max(2.0, 0.045 * c.ppu))
+    dots = np.stack([np.interp(at, cum, inner[:, 0]), np.interp(at, cum, inner[:, 1])], axis=1)
+    radius = max(1, round(0.012 * c.ppu * _ONE))
+    for q in np.round(dots * _ONE).astype(int):
+        cv2.circle(c.shade, (int(q[0]), int(q[1])), radius, -0.2, -1, cv2.LINE_AA, _SHIFT)
     noise = rng.normal(0.0, 0.025, size=(c.h, c.w)).astype(np.float32)
     c.shade += cv2.GaussianBlur(noise, (0, 0), 0.8)
     loop = _tint(colour, 0.9) if sum(colour) > 300 else _tint(colour, 1.3)
@@ -731,9 +733,18 @@ def to_gray(rgb: RGB) -> RGB:
 
 
 def _triangulate(points: NDArray[np.float64]) -> NDArray[np.int32]:
+    """Delaunay triangles of the anchors; they only scale with the template size, so computed once."""
+    unit = (points - points.min(axis=0)) / max(float(np.ptp(points[:, 0])), 1e-9)
+    return _triangles_for(tuple(map(tuple, np.round(unit, 6))))
+
+
+@lru_cache(maxsize=8)
+def _triangles_for(points: tuple[tuple[float, ...], ...]) -> NDArray[np.int32]:
     from scipy.spatial import Delaunay
 
-    return np.asarray(Delaunay(points).simplices, dtype=np.int32)
+    triangles = np.asarray(Delaunay(np.array(points)).simplices, dtype=np.int32)
+    triangles.setflags(write=False)
+    return triangles
 
 
 def draw_style(
