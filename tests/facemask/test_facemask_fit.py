@@ -97,7 +97,8 @@ def test_changed_is_exactly_the_changed_pixels(
     assert np.array_equal(changed2, np.any(shaded != astronaut, axis=2))
     skin = changed2 & (alpha2 == 0)
     assert skin.sum() > 20
-    assert (shaded[skin].astype(int).sum(axis=1) <= astronaut[skin].astype(int).sum(axis=1)).all()
+    before, after = astronaut[skin].astype(int).sum(axis=1), shaded[skin].astype(int).sum(axis=1)
+    assert ((after <= before) | (before == 0)).all()  # darker (pure black can only be marked by +1)
     near = cv2.dilate((alpha2 > 0).astype(np.uint8), np.ones((9, 9), np.uint8)) > 0
     assert near[skin].all()
 

@@ -111,8 +111,8 @@ def warp_template(
 ) -> NDArray[np.float32]:
     """Warp the template into ``roi`` = (x0, y0, x1, y1) of the image: (h, w, 4) float32.
 
-    Channels 0–2 are premultiplied colour (0..255), channel 3 alpha (0..1). Pixels outside the
-    anchor mesh get alpha exactly 0.
+    Channels 0–2 are premultiplied colour (0..255), channel 3 alpha (0..1); a thin-plate spline
+    through the anchors maps the ROI onto the template, whose outside is transparent.
     """
     x0, y0, x1, y1 = roi
     w, h = x1 - x0, y1 - y0
@@ -130,29 +130,52 @@ def warp_template(
         premul = np.asarray(cv2.resize(premul, (nw, nh), interpolation=cv2.INTER_AREA), dtype=np.float32)
         src = (src + 0.5) * [nw / tw, nh / th] - 0.5
 
-    tris = template.triangles
-    affines = _triangle_affines(src, dst, tris)
-    n_tri = len(tris)
-    labels = np.full((h, w), n_tri, np.int32)  # n_tri = outside every triangle
-    for t in range(n_tri):
-        if np.isnan(affines[t, 0, 0]):
-            continue
-        poly = np.round(dst[tris[t]] * 16).astype(np.int32)
-        cv2.fillConvexPoly(labels, poly, t, lineType=cv2.LINE_8, shift=4)
-        # fillConvexPoly leaves some pixels on a shared edge to neither triangle: 1-px pinholes
-        cv2.polylines(labels, [poly], True, t, 1, cv2.LINE_8, shift=4)
-    # One coefficient row per triangle, plus a last row that sends outside pixels off the template.
-    coef = np.zeros((n_tri + 1, 6), np.float32)
-    coef[:n_tri] = np.nan_to_num(affines.reshape(n_tri, 6), nan=0.0)
-    coef[:n_tri][np.isnan(affines[:, 0, 0])] = (0, 0, -10, 0, 0, -10)
-    coef[n_tri] = (0, 0, -10, 0, 0, -10)
-    c = coef[labels]  # (h, w, 6)
-    xx = np.arange(w, dtype=np.float32)[None, :]
-    yy = np.arange(h, dtype=np.float32)[:, None]
-    map_x = c[..., 0] * xx + c[..., 1] * yy + c[..., 2]
-    map_y = c[..., 3] * xx + c[..., 4] * yy + c[..., 5]
+    map_x, map_y = _tps_maps(dst, src, w, h)
     warped = cv2.remap(premul, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
     return np.asarray(warped, dtype=np.float32)
+
+
+TPS_STEP = 4  # the spline is evaluated every this many pixels and interpolated in between
+
+
+def _tps_maps(
+    dst: NDArray[np.float64], src: NDArray[np.float64], w: int, h: int
+) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
+    """Thin-plate-spline maps (for ``cv2.remap``) taking every ROI pixel to template coordinates.
+
+    The spline passes through the anchor pairs and bends as little as it can in between, so a print
+    or a pleat runs smoothly over the face instead of kinking at triangle edges.
+    """
+    scale = max(float(np.ptp(dst[:, 0])), float(np.ptp(dst[:, 1])), 1.0)
+    origin = dst.mean(axis=0)
+    d = (dst - origin) / scale
+    n = len(d)
+
+    def kernel(a: NDArray[np.float64], b: NDArray[np.float64]) -> NDArray[np.float64]:
+        r2 = ((a[:, None, :] - b[None, :, :]) ** 2).sum(axis=2)
+        return np.asarray(np.where(r2 > 0, r2 * np.log(np.maximum(r2, 1e-300)), 0.0), dtype=np.float64)
+
+    system = np.zeros((n + 3, n + 3))
+    system[:n, :n] = kernel(d, d) + 1e-6 * np.eye(n)
+    system[:n, n] = 1.0
+    system[:n, n + 1 :] = d
+    system[n, :n] = 1.0
+    system[n + 1 :, :n] = d.T
+    rhs = np.zeros((n + 3, 2))
+    rhs[:n] = src
+    coef = np.linalg.lstsq(system, rhs, rcond=None)[0]
+    gw, gh = w // TPS_STEP + 2, h // TPS_STEP + 2
+    gx, gy = np.meshgrid(np.arange(gw) * TPS_STEP, np.arange(gh) * TPS_STEP)
+    grid = (np.stack([gx.ravel(), gy.ravel()], axis=1) - origin) / scale
+    vals = kernel(grid, d) @ coef[:n] + coef[n] + grid @ coef[n + 1 :]
+    coarse = vals.reshape(gh, gw, 2).astype(np.float32)
+    # grid node k sits on pixel k·STEP: separable linear interpolation between nodes
+    fx, fy = np.arange(w) / TPS_STEP, np.arange(h) / TPS_STEP
+    ix, iy = fx.astype(np.int64), fy.astype(np.int64)
+    tx, ty = (fx - ix).astype(np.float32)[None, :, None], (fy - iy).astype(np.float32)[:, None, None]
+    rows = coarse[:, ix] * (1 - tx) + coarse[:, ix + 1] * tx
+    full = rows[iy] * (1 - ty) + rows[iy + 1] * ty
+    return np.ascontiguousarray(full[..., 0]), np.ascontiguousarray(full[..., 1])
 
 
 def _shading(

@@ -76,6 +76,7 @@ _FRAME_X0, _FRAME_Y0, _FRAME_W_IO, _FRAME_H_IO = -1.5, -0.2, 3.0, 2.25
 JAW_PUSH = 0.035
 CHIN_PUSH = 0.06
 EAR_PUSH = 0.07
+OUTER_PUSH = 0.1
 
 PALETTES: dict[MaskType, dict[str, RGB]] = {
     MaskType.SURGICAL: {
@@ -232,6 +233,11 @@ def face_anchors(
     for side, top, low, s in (("left", 0, 2, spread[0]), ("right", 16, 14, spread[1])):
         add(f"ear_{side}", lm[top] + (JAW_PUSH + EAR_PUSH) * s * face_w * _unit(lm[top] - centre))
         add(f"ear_{side}_low", lm[low] + (JAW_PUSH + 0.7 * EAR_PUSH) * s * face_w * _unit(lm[low] - centre))
+    # an outer ring below the jaw so that the mesh, and with it the warp, reaches past every outline
+    # (a soft edge cut by the mesh's hull would show as a jagged, hard edge)
+    for i in (3, 5, 8, 11, 13):
+        side = spread[0] if i < 8 else spread[1] if i > 8 else (spread[0] + spread[1]) / 2
+        add(f"outer_{i:02d}", lm[i] + (JAW_PUSH * side + OUTER_PUSH) * face_w * _unit(lm[i] - centre))
     add("under_eye_left", (lm[40] + lm[41]) / 2 + (0.38 + drop) * nose_vec)
     add("under_eye_right", (lm[46] + lm[47]) / 2 + (0.38 + drop) * nose_vec)
     add("nose_bridge_top", lm[27] + drop * nose_vec)
@@ -480,7 +486,9 @@ def _draw_surgical(c: _Canvas, body: NDArray[np.float64], colour: RGB, rng: np.r
         ),
         closed=False,
     )
-    _stroke(c.shade, wire + np.array([0, 0.03 * c.ppu]), 0.08, 0.035 * c.ppu)
+    # the wire: a raised, lit ridge with a crease under it
+    _stroke(c.shade, wire + np.array([0, 0.035 * c.ppu]), 0.16, 0.03 * c.ppu)
+    _stroke(c.shade, wire + np.array([0, 0.065 * c.ppu]), -0.14, 0.018 * c.ppu)
     loop_colour = _tint(colour, 1.35) if sum(colour) < 600 else _tint(colour, 0.92)
     c.colors.append(_tint(colour, 1.08))  # nose wire highlight
     _loops(c, loop_colour, 0.035 * c.ppu, starts=(1, 5))
