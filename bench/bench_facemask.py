@@ -254,7 +254,10 @@ def per_face(work: Path, photos: dict[str, Path], repeat: int = 5, rounds: int =
     each in its own process, rounds interleaved; medians."""
     script = work / "per_face.py"
     script.write_text(_PER_FACE)
-    trees = {"before (" + BASELINE + ")": _baseline_tree(work), "now": Path(__file__).resolve().parents[1] / "src"}
+    trees = {
+        "before (" + BASELINE + ")": _baseline_tree(work),
+        "now": Path(__file__).resolve().parents[1] / "src",
+    }
     results: dict[str, dict[str, list[tuple[float, int]]]] = {k: {} for k in trees}
     files = [str(p) for p in photos.values()]
     for _ in range(rounds):
@@ -274,7 +277,9 @@ def per_face(work: Path, photos: dict[str, Path], repeat: int = 5, rounds: int =
             faces = values[0][1]
             per[label] = (statistics.median(v[0] for v in values) / max(faces, 1), faces)
         before, now = (per[label] for label in trees)
-        rows.append((name, before[1], f"{before[0]:.1f}", now[1], f"{now[0]:.1f}", f"{now[0] / before[0]:.2f}"))
+        rows.append(
+            (name, before[1], f"{before[0]:.1f}", now[1], f"{now[0]:.1f}", f"{now[0] / before[0]:.2f}")
+        )
     header = ("image", "faces before", "ms/face before", "faces now", "ms/face now", "now ÷ before")
     return (
         f"### Per face: detect + 68 landmarks (+ pose now) + one mask + 3 crops, before vs now "
@@ -290,7 +295,9 @@ def pose_photos(folder: Path) -> dict[str, Path]:
     try:
         import matplotlib
 
-        hopper = cv2.imread(str(Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg"))[:, :, ::-1]
+        hopper = cv2.imread(str(Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg"))[
+            :, :, ::-1
+        ]
         photos["Grace Hopper 512×600"] = hopper
     except ImportError:
         hopper = astro
@@ -299,7 +306,9 @@ def pose_photos(folder: Path) -> dict[str, Path]:
     photos["astronaut rolled 60°"] = cv2.warpAffine(astro, m, (w, h))
     group = np.full((480, 640, 3), 110, np.uint8)
     for i, (im, size) in enumerate(((astro, 150), (hopper, 180), (astro, 110), (hopper, 130))):
-        group[100 : 100 + size, 20 + 155 * i : 20 + 155 * i + size] = cv2.resize(im, (size, size), interpolation=cv2.INTER_AREA)
+        group[100 : 100 + size, 20 + 155 * i : 20 + 155 * i + size] = cv2.resize(
+            im, (size, size), interpolation=cv2.INTER_AREA
+        )
     photos["4 faces 640×480 (~40–60 px)"] = group
     paths = {}
     for i, (name, im) in enumerate(photos.items()):

@@ -140,7 +140,9 @@ def test_every_face_at_every_roll_is_masked_right_or_skipped(
         assert total_masked == 3 * len(ANGLES), report  # upright faces: masked at every roll
 
 
-def test_turned_head_is_skipped_for_pose_in_the_log(real_photos: dict[str, np.ndarray], tmp_path: Path) -> None:
+def test_turned_head_is_skipped_for_pose_in_the_log(
+    real_photos: dict[str, np.ndarray], tmp_path: Path
+) -> None:
     source = tmp_path / "in" / "cameraman.png"
     source.parent.mkdir()
     media_io.write_image(source, real_photos["cameraman"][..., 0])
@@ -151,7 +153,9 @@ def test_turned_head_is_skipped_for_pose_in_the_log(real_photos: dict[str, np.nd
     assert rows[0]["output_path"] == "" and rows[0]["detail"]
 
 
-def test_pose_limits_skip_faces_and_log_the_angles(real_photos: dict[str, np.ndarray], tmp_path: Path) -> None:
+def test_pose_limits_skip_faces_and_log_the_angles(
+    real_photos: dict[str, np.ndarray], tmp_path: Path
+) -> None:
     source = tmp_path / "in" / "hopper.png"
     source.parent.mkdir()
     media_io.write_image(source, real_photos["hopper"])
@@ -206,7 +210,7 @@ def test_small_faces_are_fitted(
 def _holes_and_parts(mask: np.ndarray) -> tuple[int, int]:
     padded = np.pad(mask.astype(np.uint8), 1)
     parts, _ = cv2.connectedComponents(padded, connectivity=8)
-    background, labels = cv2.connectedComponents(1 - padded, connectivity=4)
+    _, labels = cv2.connectedComponents(1 - padded, connectivity=4)
     holes = len(set(np.unique(labels[padded == 0])) - {0, labels[0, 0]})
     return parts - 1, holes
 
@@ -254,7 +258,11 @@ def test_grayscale_photo_gets_gray_masks_and_every_colour_is_logged(
         if row["mask_color2"]:
             assert row["mask_color2"] in colours
         out = media_io.read_image(tmp_path / "out" / row["output_path"]).pixels
-        assert out.ndim == 3 and np.array_equal(out[..., 0], out[..., 1]) and np.array_equal(out[..., 1], out[..., 2])
+        assert (
+            out.ndim == 3
+            and np.array_equal(out[..., 0], out[..., 1])
+            and np.array_equal(out[..., 1], out[..., 2])
+        )
 
 
 def test_pairs_manifest_masks_and_coco_line_up_with_the_journal(
@@ -299,7 +307,11 @@ def test_pairs_manifest_masks_and_coco_line_up_with_the_journal(
         union = np.zeros(group.shape[:2], bool)
         start = base
         while True:
-            nxt = [e for e in graph.successors(start) if f"augmentation {aug.index}" in graph.edges[start, e]["description"]]
+            nxt = [
+                e
+                for e in graph.successors(start)
+                if f"augmentation {aug.index}" in graph.edges[start, e]["description"]
+            ]
             if not nxt:
                 break
             union |= journal.edge_mask(start, nxt[0])
@@ -317,7 +329,9 @@ def test_pairs_manifest_masks_and_coco_line_up_with_the_journal(
         )  # fmt: skip
         np.testing.assert_array_equal(label, carried)
         # and the masked crop differs from the unmasked one only where the mask says
-        pair = next(u for u in unmasked if u["face_index"] == r["face_index"] and u["crop_style"] == r["crop_style"])
+        pair = next(
+            u for u in unmasked if u["face_index"] == r["face_index"] and u["crop_style"] == r["crop_style"]
+        )
         a = media_io.read_image(out / r["crop_path"]).pixels.astype(int)
         b = media_io.read_image(out / pair["crop_path"]).pixels.astype(int)
         differs = np.any(a != b, axis=2)
@@ -338,7 +352,9 @@ def test_pairs_manifest_masks_and_coco_line_up_with_the_journal(
                     continue
                 drawn = coco.annToMask(a).astype(bool)
                 if name == "coco_crops.json":
-                    truth = media_io.read_image(out / img["file_name"].replace(".png", "_mask.png")).pixels > 0
+                    truth = (
+                        media_io.read_image(out / img["file_name"].replace(".png", "_mask.png")).pixels > 0
+                    )
                 else:  # one mask annotation per face: that face's journal edge mask
                     aug_index = int(img["file_name"].split("_aug")[1].split("_")[0])
                     truth = augs[aug_index].changed[a["face_index"]]
@@ -350,11 +366,19 @@ def test_pairs_manifest_masks_and_coco_line_up_with_the_journal(
                 assert rle_iou > 0.85, (name, img["file_name"], rle_iou)
 
 
-def test_output_names_are_unique_whatever_the_case(real_photos: dict[str, np.ndarray], tmp_path: Path) -> None:
+def test_output_names_are_unique_whatever_the_case(
+    real_photos: dict[str, np.ndarray], tmp_path: Path
+) -> None:
     source = tmp_path / "in"
     source.mkdir()
     small = cv2.resize(real_photos["astronaut"], (256, 256), interpolation=cv2.INTER_AREA)
-    for name, fmt in (("x.png", "PNG"), ("x.PNG", "PNG"), ("y.jpg", "JPEG"), ("y.JPG", "JPEG"), ("x_png.jpg", "JPEG")):
+    for name, fmt in (
+        ("x.png", "PNG"),
+        ("x.PNG", "PNG"),
+        ("y.jpg", "JPEG"),
+        ("y.JPG", "JPEG"),
+        ("x_png.jpg", "JPEG"),
+    ):
         media_io.write_image(source / name, small, format=fmt)
     summary = augment_faces(source, tmp_path / "out", seed=1, progress=False, crop_styles=("buffalo",))
     rows = read_log(tmp_path / "out" / "logs.csv")

@@ -28,7 +28,9 @@ __all__ = [
     "warp_template",
 ]
 
-ALPHA_FLOOR = 1.0 / 64  # warped alpha below this is dropped: invisible, and it would scatter stray changed pixels
+ALPHA_FLOOR = (
+    1.0 / 64
+)  # warped alpha below this is dropped: invisible, and it would scatter stray changed pixels
 
 _LEFT_JAW = (1, 2, 3, 4)
 _RIGHT_JAW = (15, 14, 13, 12)
@@ -316,12 +318,16 @@ def apply_mask(
     if shadow > 0:
         # soft shadow: the mask's silhouette blurred and pushed down the face, on skin only
         soft = cv2.GaussianBlur(alpha, (0, 0), max(0.6, 0.012 * face_width))
-        shift = np.float32([[1, 0, down[0] * 0.018 * face_width], [0, 1, down[1] * 0.018 * face_width]])
-        cast = cv2.warpAffine(soft, shift, (alpha.shape[1], alpha.shape[0]), flags=cv2.INTER_LINEAR)
+        shift = np.array(
+            [[1, 0, down[0] * 0.018 * face_width], [0, 1, down[1] * 0.018 * face_width]], np.float32
+        )
+        cast = np.asarray(
+            cv2.warpAffine(soft, shift, (alpha.shape[1], alpha.shape[0]), flags=cv2.INTER_LINEAR), np.float32
+        )
         # only where the pushed-down silhouette exceeds the soft one in place: under lower edges, not above
-        dark = np.clip(2.5 * (cast - soft), 0.0, 1.0) * (1.0 - alpha) * shadow
-        dark = np.where(dark < 2.0 / 255.0, 0.0, dark)  # the faint tail would only scatter single pixels
-        skin = skin * (1.0 - dark[..., None])
+        dark = (np.clip(2.5 * (cast - soft), 0.0, 1.0) * (1.0 - alpha) * shadow).astype(np.float32)
+        dark = np.where(dark < 2.0 / 255.0, np.float32(0.0), dark)  # a faint tail would scatter single pixels
+        skin = np.asarray(skin * (1.0 - dark[..., None]), np.float32)
     else:
         dark = np.zeros_like(alpha)
     blended = skin * (1.0 - alpha[..., None]) + colour

@@ -43,8 +43,8 @@ from masksmith.executors import is_distributed, usable_cpus
 from masksmith.facemask.align import CropStyle, crop
 from masksmith.facemask.faces import DEFAULT_MAX_PITCH, DEFAULT_MAX_YAW, find_face_poses
 from masksmith.facemask.fit import MaskFit, apply_mask, coverage_problem, draw_fit
-from masksmith.facemask.pose import FacePose
 from masksmith.facemask.logs import RunLog
+from masksmith.facemask.pose import FacePose
 from masksmith.facemask.templates import MaskStyle, MaskType, draw_style, render_style
 from masksmith.facemask.training import CocoBuilder, box_through, crop_mask, mask_polygons, write_manifest
 from masksmith.media import io as media_io
@@ -240,7 +240,9 @@ def _jobs(source: Path, output: Path) -> list[_Job]:
             argument="output",
         )
     if _inside(source, output):
-        raise ConfigError(f"the input folder {source} lies inside the output folder {output}", argument="output")
+        raise ConfigError(
+            f"the input folder {source} lies inside the output folder {output}", argument="output"
+        )
     files = find_images(source)
     relatives = [p.relative_to(source) for p in files]
     return [
@@ -385,8 +387,13 @@ def find_faces(
 
 def is_grayscale(image_rgb: NDArray[np.uint8]) -> bool:
     """Whether an RGB image is really gray (channels within 2 levels everywhere, on a sample)."""
-    sample = image_rgb[:: max(1, image_rgb.shape[0] // 256), :: max(1, image_rgb.shape[1] // 256)].astype(np.int16)
-    return bool(np.abs(sample[..., 0] - sample[..., 1]).max() <= 2 and np.abs(sample[..., 1] - sample[..., 2]).max() <= 2)
+    sample = image_rgb[:: max(1, image_rgb.shape[0] // 256), :: max(1, image_rgb.shape[1] // 256)].astype(
+        np.int16
+    )
+    return bool(
+        np.abs(sample[..., 0] - sample[..., 1]).max() <= 2
+        and np.abs(sample[..., 1] - sample[..., 2]).max() <= 2
+    )
 
 
 def _template_size(landmarks68: NDArray[np.float32]) -> int:
@@ -635,7 +642,12 @@ def _unmasked_crops(
             cropped = _crop_face(options, rgb, face, style)
             out = writer.write(f"face{i}_{style.value}_original", cropped.image)
             result.rows.append(
-                {"image_path": job.source, **_face_fields(face, i), "crop_style": style.value, "output_path": out}
+                {
+                    "image_path": job.source,
+                    **_face_fields(face, i),
+                    "crop_style": style.value,
+                    "output_path": out,
+                }
             )
             result.manifest.append(_manifest_row(job, face, i, style.value, out, augmentation_index=""))
             if options.coco:
@@ -645,7 +657,11 @@ def _unmasked_crops(
 def _process_loaded(options: FaceMaskOptions, job: _Job, loaded: Any) -> _ImageResult:
     rgb = np.ascontiguousarray(as_rgb_uint8(loaded.pixels))
     faces = find_faces(
-        _models().detector, rgb, landmarks68=options.mask, max_yaw=options.max_yaw, max_pitch=options.max_pitch
+        _models().detector,
+        rgb,
+        landmarks68=options.mask,
+        max_yaw=options.max_yaw,
+        max_pitch=options.max_pitch,
     )
     base_row: dict[str, Any] = {"image_path": job.source}
     if not faces:
@@ -732,7 +748,9 @@ def _coco_full(path: str, aug: Augmentation, faces: Sequence[Face]) -> dict[str,
     item: dict[str, Any] = {"file_name": path, "width": w, "height": h, "faces": [], "masks": []}
     for i, face in enumerate(faces):
         b = [float(v) for v in face.box]
-        item["faces"].append(([round(b[0], 2), round(b[1], 2), round(b[2] - b[0], 2), round(b[3] - b[1], 2)], i))
+        item["faces"].append(
+            ([round(b[0], 2), round(b[1], 2), round(b[2] - b[0], 2), round(b[3] - b[1], 2)], i)
+        )
         style, diff = aug.styles[i], aug.changed[i]
         if style is not None and diff is not None:
             item["masks"].append((mask_polygons(diff), i, style.type.value))
@@ -818,9 +836,14 @@ def augment_faces(
     if not 16 <= crop_size <= 2048:
         raise ConfigError(f"must be 16..2048 pixels, got {crop_size}", argument="crop_size")
     if not 0 < max_yaw <= 90 or not 0 < max_pitch <= 90:
-        raise ConfigError(f"pose limits must be in (0, 90] degrees, got {max_yaw}/{max_pitch}", argument="max_yaw")
+        raise ConfigError(
+            f"pose limits must be in (0, 90] degrees, got {max_yaw}/{max_pitch}", argument="max_yaw"
+        )
     if (pairs or coco) and not mask:
-        raise ConfigError("--pairs and --coco describe drawn masks; they cannot be combined with --no_mask", argument="pairs")
+        raise ConfigError(
+            "--pairs and --coco describe drawn masks; they cannot be combined with --no_mask",
+            argument="pairs",
+        )
     execution_providers(device)
     if not isinstance(executor, str):
         executor = executor if is_distributed(executor) else "thread"
@@ -871,7 +894,9 @@ def augment_faces(
             summary.missed += int(result.missed and not result.unreadable)
             summary.unreadable += int(result.unreadable)
             summary.failed += int(result.failed)
-            summary.skipped += sum(1 for row in result.rows if str(row.get("error", "")).startswith("skipped"))
+            summary.skipped += sum(
+                1 for row in result.rows if str(row.get("error", "")).startswith("skipped")
+            )
             manifest.extend(result.manifest)
             if coco:
                 for item in result.coco_crops:

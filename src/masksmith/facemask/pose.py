@@ -232,7 +232,9 @@ def upright_view(image: NDArray[np.uint8], face: UprightFace) -> NDArray[np.uint
     if face.size == (image.shape[1], image.shape[0]) and np.allclose(face.matrix, np.eye(2, 3)):
         return image
     return np.asarray(
-        cv2.warpAffine(image, face.matrix, face.size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE),
+        cv2.warpAffine(
+            image, face.matrix, face.size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+        ),
         dtype=np.uint8,
     )
 
@@ -257,10 +259,10 @@ def estimate_pose(landmarks68: NDArray[Any], *, roll: float | None = None) -> Fa
     centre = pts.mean(axis=0)
     camera = np.array([[focal, 0, centre[0]], [0, focal, centre[1]], [0, 0, 1]], np.float64)
     distance = focal * _MODEL_EYE_SPAN / max(eye_span, 1.0)
-    rvec = np.zeros((3, 1))
-    tvec = np.array([[0.0], [0.0], [distance]])
-    ok, rvec, tvec = cv2.solvePnP(
-        _MODEL_3D, pts.reshape(-1, 1, 2), camera, None, rvec, tvec, True, cv2.SOLVEPNP_ITERATIVE
+    guess_r = np.zeros((3, 1))
+    guess_t = np.array([[0.0], [0.0], [distance]])
+    ok, rvec, _ = cv2.solvePnP(
+        _MODEL_3D, pts.reshape(-1, 1, 2), camera, None, guess_r, guess_t, True, cv2.SOLVEPNP_ITERATIVE
     )
     if not ok:
         return FacePose(0.0, 0.0, face_roll if roll is None else roll)

@@ -236,8 +236,8 @@ def face_anchors(
     # an outer ring below the jaw so that the mesh, and with it the warp, reaches past every outline
     # (a soft edge cut by the mesh's hull would show as a jagged, hard edge)
     for i in (3, 5, 8, 11, 13):
-        side = spread[0] if i < 8 else spread[1] if i > 8 else (spread[0] + spread[1]) / 2
-        add(f"outer_{i:02d}", lm[i] + (JAW_PUSH * side + OUTER_PUSH) * face_w * _unit(lm[i] - centre))
+        reach = spread[0] if i < 8 else spread[1] if i > 8 else (spread[0] + spread[1]) / 2
+        add(f"outer_{i:02d}", lm[i] + (JAW_PUSH * reach + OUTER_PUSH) * face_w * _unit(lm[i] - centre))
     add("under_eye_left", (lm[40] + lm[41]) / 2 + (0.38 + drop) * nose_vec)
     add("under_eye_right", (lm[46] + lm[47]) / 2 + (0.38 + drop) * nose_vec)
     add("nose_bridge_top", lm[27] + drop * nose_vec)
@@ -424,7 +424,8 @@ def _loops(
         hi = c.side(side, starts[0], starts[0])[0]
         lo = c.side(side, starts[1], starts[1])[0]
         ear, ear_low = c.a[f"ear_{side}"], c.a[f"ear_{side}_low"]
-        ends = ((hi, ear - [0, spread * c.ppu], -1.0), (lo, ear_low + [0, spread * c.ppu], 1.0))
+        lift = np.array([0.0, spread * c.ppu])
+        ends = ((hi, ear - lift, -1.0), (lo, ear_low + lift, 1.0))
         for p0, p1, bend in ends:
             mid = _lerp(p0, p1, 0.55) + np.array([0.0, (bend * 0.4 * spread - 0.03) * c.ppu])
             curve = _spline(np.stack([p0, mid, p1]), closed=False, samples=10)
@@ -444,7 +445,9 @@ def _valve(c: _Canvas, p: NDArray[np.float64], colour: RGB) -> None:
     # shadow the cap throws onto the cup (down and to the side)
     ds = np.hypot(xx - (p[0] + off[0]), yy - (p[1] + off[1])) / (rad * 1.15)
     c.shade -= (0.35 * np.clip(1.0 - ds, 0, 1) ** 0.5).astype(np.float32)
-    cv2.circle(c.rgb, (round(p[0] * _ONE), round(p[1] * _ONE)), round(rad * _ONE), valve, -1, cv2.LINE_AA, _SHIFT)
+    cv2.circle(
+        c.rgb, (round(p[0] * _ONE), round(p[1] * _ONE)), round(rad * _ONE), valve, -1, cv2.LINE_AA, _SHIFT
+    )
     # dome: lit from the upper side, darker towards the lower rim
     d = np.hypot(xx - p[0], yy - p[1]) / rad
     inside = d <= 1.0
@@ -452,7 +455,9 @@ def _valve(c: _Canvas, p: NDArray[np.float64], colour: RGB) -> None:
     c.shade = np.where(inside, c.shade * 0 + light, c.shade).astype(np.float32)
     centre_i = (round(p[0] * _ONE), round(p[1] * _ONE))
     cv2.circle(c.shade, centre_i, round(rad * _ONE), -0.3, max(1, round(0.025 * c.ppu)), cv2.LINE_AA, _SHIFT)
-    cv2.circle(c.shade, centre_i, round(0.6 * rad * _ONE), -0.14, max(1, round(0.02 * c.ppu)), cv2.LINE_AA, _SHIFT)
+    cv2.circle(
+        c.shade, centre_i, round(0.6 * rad * _ONE), -0.14, max(1, round(0.02 * c.ppu)), cv2.LINE_AA, _SHIFT
+    )
     for k in range(5):
         y = p[1] - 0.35 * rad + k * 0.18 * rad
         half = 0.45 * rad * np.sqrt(max(0.0, 1 - ((y - p[1]) / (0.6 * rad)) ** 2))
@@ -531,9 +536,10 @@ def _draw_kn95(c: _Canvas, body: NDArray[np.float64], colour: RGB, rng: np.rando
     centre = (a["nose_tip"] + a["lip_bottom"]) / 2
     r = np.hypot((xx - centre[0]) / (1.1 * c.ppu), (yy - centre[1]) / (1.0 * c.ppu))
     c.shade += (0.06 - 0.18 * np.clip(r, 0, 1.3) ** 2).astype(np.float32)
-    seam = _spline(np.stack([a["mask_top"] - [0, 0.09 * c.ppu], a["nose_tip"], a["lip_bottom"], a["chin_bottom"]]), closed=False)
+    top = a["mask_top"] - np.array([0.0, 0.09 * c.ppu])
+    seam = _spline(np.stack([top, a["nose_tip"], a["lip_bottom"], a["chin_bottom"]]), closed=False)
     _stroke(c.shade, seam, -0.25, 0.02 * c.ppu)
-    _stroke(c.shade, seam + [0.018 * c.ppu, 0], 0.1, 0.012 * c.ppu)
+    _stroke(c.shade, seam + np.array([0.018 * c.ppu, 0.0]), 0.1, 0.012 * c.ppu)
     # welded rim a little inside the edge, embossed as a row of dots
     _stroke(c.shade, body, -0.12, 0.05 * c.ppu, closed=True)
     inner = np.vstack([body + (centre - body) * 0.07, body[:1] + (centre - body[:1]) * 0.07])
