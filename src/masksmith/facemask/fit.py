@@ -310,7 +310,8 @@ def apply_mask(
     gain = _shading(roi, alpha, face_width, shading)
     colour = colour * gain[..., None]
     if rng is not None:
-        sigma = min(_grain(roi), 12.0)
+        # fine detail of skin is not all noise: take part of it, and never more than a visible film grain
+        sigma = min(0.6 * _grain(roi), 6.0)
         if sigma > 0.3:
             noise = rng.normal(0.0, sigma, size=alpha.shape).astype(np.float32)
             colour = colour + noise[..., None] * alpha[..., None]
