@@ -240,6 +240,24 @@ def test_fit_varies_with_the_seed(detector: CenterFaceDetector, real_photos: dic
     assert len(fits) == 9
 
 
+@pytest.mark.parametrize("name", ["astronaut", "hopper"])
+def test_masks_worn_under_the_nose_leave_it_bare(
+    detector: CenterFaceDetector, real_photos: dict[str, np.ndarray], name: str
+) -> None:
+    photo = real_photos[name]
+    ref = _reference_68(detector, photo)[0]
+    faces = find_faces(detector, photo)
+    augs = list(augment_image(photo, faces, image_rng(6, name), n_augmentations=4, below_nose=1.0))
+    for aug in augs:
+        changed, fit = aug.changed[0], aug.fits[0]
+        assert changed is not None and fit is not None and fit.below_nose
+        assert _clear(changed, ref[30], 1), aug.index  # nose tip bare
+        assert _covered(changed, ref[48]) and _covered(changed, ref[54]) and _covered(changed, ref[57])
+        assert all(_clear(changed, ref[i]) for i in range(36, 48))
+    default = next(augment_image(photo, faces, image_rng(6, name), n_augmentations=1))
+    assert default.fits[0] is not None and not default.fits[0].below_nose
+
+
 def test_grayscale_photo_gets_gray_masks_and_every_colour_is_logged(
     real_photos: dict[str, np.ndarray], tmp_path: Path
 ) -> None:

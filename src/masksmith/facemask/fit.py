@@ -43,14 +43,18 @@ class MaskFit:
 
     drop: float = 0.0
     loose: float = 1.0
+    below_nose: bool = False
 
     def as_text(self) -> str:
-        return f"drop {self.drop:+.2f} loose {self.loose:.2f}"
+        return f"drop {self.drop:+.2f} loose {self.loose:.2f}" + (" below nose" if self.below_nose else "")
 
 
-def draw_fit(rng: np.random.Generator) -> MaskFit:
-    """A seeded fit: top edge from a little higher to a quarter of the nose lower, snug to loose."""
-    return MaskFit(drop=float(rng.uniform(-0.06, 0.25)), loose=float(rng.uniform(0.7, 1.5)))
+def draw_fit(rng: np.random.Generator, *, below_nose: float = 0.0) -> MaskFit:
+    """A seeded fit: top edge from a little higher to a quarter of the nose lower, snug to loose, and
+    worn under the nose with probability ``below_nose``."""
+    drop, loose = float(rng.uniform(-0.06, 0.25)), float(rng.uniform(0.7, 1.5))
+    under = bool(below_nose > 0 and rng.random() < below_nose)
+    return MaskFit(drop=drop, loose=loose, below_nose=under)
 
 
 def _check_landmarks(landmarks68: NDArray[Any]) -> NDArray[np.float64]:
@@ -219,10 +223,12 @@ def coverage_problem(
     *,
     threshold: float = 0.5,
     changed: NDArray[np.bool_] | None = None,
+    nose: bool = True,
 ) -> str | None:
     """What is wrong with a drawn mask, or None: the nose tip and both mouth corners must be covered
     (alpha ≥ ``threshold``) and every eye point left clear (alpha < 0.02 within 3 % of the face's
-    width of it; with ``changed``, no changed pixel there either)."""
+    width of it; with ``changed``, no changed pixel there either). ``nose`` False (a mask worn under
+    the nose) instead wants the nose tip left clear."""
     lm = _check_landmarks(landmarks68)
     h, w = alpha.shape[:2]
     r = max(1, round(0.03 * float(np.linalg.norm(lm[16] - lm[0]))))
@@ -234,10 +240,13 @@ def coverage_problem(
             return float("nan")
         return float(alpha[yi, xi])
 
-    for name, i in (("nose tip", 30), ("image-left mouth corner", 48), ("image-right mouth corner", 54)):
+    points = (("nose tip", 30),) if nose else ()
+    for name, i in (*points, ("image-left mouth corner", 48), ("image-right mouth corner", 54)):
         v = at(i)
         if v == v and v < threshold:  # NaN (outside the image) is not drawn and not wrong
             return f"{name} not covered (alpha {v:.2f})"
+    if not nose and at(30) >= 0.02:
+        return f"nose tip covered by a mask worn under the nose (alpha {at(30):.2f})"
     for i in range(36, 48):
         x, y = (round(float(v)) for v in lm[i])
         patch = alpha[max(0, y - r) : max(0, y + r + 1), max(0, x - r) : max(0, x + r + 1)]

@@ -91,6 +91,7 @@ class FaceMaskOptions:
     pairs: bool = False
     coco: bool = False
     device: str = "cpu"
+    below_nose: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -411,12 +412,14 @@ def augment_image(
     mask_types: Sequence[MaskType | str] = tuple(MaskType),
     keep_steps: bool = False,
     gray: bool | None = None,
+    below_nose: float = 0.0,
 ) -> Iterator[Augmentation]:
     """Yield ``n_augmentations`` masked copies; each face draws its own style and fit from ``rng``.
 
     Faces marked to skip get no mask. A drawn mask that would leave the nose tip or a mouth corner
     bare or touch an eye point is not kept: that face is skipped for ``fit`` in this augmentation.
-    ``gray`` (default: detected) draws gray masks. ``keep_steps`` also keeps the image after each
+    ``gray`` (default: detected) draws gray masks; ``below_nose`` is the chance a mask is worn under
+    the nose (its check then wants the nose tip clear). ``keep_steps`` also keeps the image after each
     drawn face (for journals). The input is not mutated.
     """
     gray = is_grayscale(image_rgb) if gray is None else gray
@@ -439,8 +442,10 @@ def augment_image(
                 skips.append((face.skip or "pose", face.detail))
                 continue
             style = draw_style(rng, tuple(mask_types), gray=gray)
-            fit = draw_fit(rng)
-            template = render_style(style, rng=rng, size=_template_size(face.landmarks68))
+            fit = draw_fit(rng, below_nose=below_nose)
+            template = render_style(
+                style, rng=rng, size=_template_size(face.landmarks68), below_nose=fit.below_nose
+            )
             yaw = face.pose.yaw if face.pose is not None else None
             grain_seed = int(rng.integers(2**63))  # every try draws the same grain; rng moves on once
             for _ in range(FIT_RETRIES + 1):
@@ -448,14 +453,16 @@ def augment_image(
                     current, face.landmarks68, template, yaw_deg=yaw, fit=fit,
                     rng=np.random.default_rng(grain_seed),
                 )  # fmt: skip
-                problem = coverage_problem(alpha, face.landmarks68, changed=diff)
+                problem = coverage_problem(alpha, face.landmarks68, changed=diff, nose=not fit.below_nose)
                 if problem is None:
                     break
                 # an eye touched: sit lower on the nose; nose or mouth bare: stand further off the face
                 fit = (
-                    MaskFit(drop=fit.drop + 0.12, loose=fit.loose)
+                    MaskFit(drop=fit.drop + 0.12, loose=fit.loose, below_nose=fit.below_nose)
                     if problem.startswith("eye")
-                    else MaskFit(drop=max(fit.drop - 0.1, -0.06), loose=fit.loose + 0.3)
+                    else MaskFit(
+                        drop=max(fit.drop - 0.1, -0.06), loose=fit.loose + 0.3, below_nose=fit.below_nose
+                    )
                 )
             if problem is not None:
                 styles.append(None)
@@ -685,7 +692,7 @@ def _process_loaded(options: FaceMaskOptions, job: _Job, loaded: Any) -> _ImageR
             journal, base = _new_journal(job, rgb, loaded, tmp_dir)
         augs = augment_image(
             rgb, faces, rng, n_augmentations=options.n_augmentations, mask_types=options.mask_types,
-            keep_steps=options.journal,
+            keep_steps=options.journal, below_nose=options.below_nose,
         )  # fmt: skip
         for aug in augs:
             if journal is not None and any(style is not None for style in aug.styles):
@@ -807,6 +814,7 @@ def augment_faces(
     pairs: bool = False,
     coco: bool = False,
     device: str = "cpu",
+    below_nose: float = 0.0,
 ) -> RunSummary:
     """Mask and/or crop every face in ``input`` (an image or a folder tree) into ``output``.
 
@@ -845,6 +853,8 @@ def augment_faces(
             argument="pairs",
         )
     execution_providers(device)
+    if not 0.0 <= below_nose <= 1.0:
+        raise ConfigError(f"must be a probability in 0..1, got {below_nose}", argument="below_nose")
     if not isinstance(executor, str):
         executor = executor if is_distributed(executor) else "thread"
     elif executor not in ("process", "thread"):
@@ -878,6 +888,7 @@ def augment_faces(
         pairs=pairs,
         coco=coco,
         device=device,
+        below_nose=float(below_nose),
     )
     summary = RunSummary(seed=run_seed, output=out_root)
     started = time.perf_counter()

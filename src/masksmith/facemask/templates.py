@@ -679,12 +679,14 @@ def render_template(
     loops: bool = True,
     color2: RGB | str | None = None,
     gray: bool = False,
+    below_nose: bool = False,
 ) -> Template:
     """Draw one mask as an RGBA template ``size`` pixels wide (height ≈ 0.75·size).
 
     ``loops=False`` leaves out the ear loops / straps, keeping every drawn pixel on the face.
     ``color2`` is a printed pattern's second colour (drawn from ``rng`` when None); ``gray`` renders
-    the finished mask in gray levels. ``Template.colors`` lists every colour drawn, as ``#rrggbb``.
+    the finished mask in gray levels. ``below_nose`` cuts the top edge under the nose (a mask worn
+    pulled down). ``Template.colors`` lists every colour drawn, as ``#rrggbb``.
     """
     try:
         kind = MaskType(str(mask_type).lower())
@@ -720,6 +722,8 @@ def render_template(
     rgb = np.clip(c.rgb * (1.0 + shade[..., None]), 0, 255)
     if gray:
         rgb = np.repeat(rgb @ np.array([0.299, 0.587, 0.114], np.float32), 3).reshape(rgb.shape)
+    if below_nose:
+        _cut_below_nose(c)
     alpha = cv2.GaussianBlur(np.clip(c.alpha, 0, 1), (0, 0), max(0.6, c.w / 450))
     rgba = np.dstack([rgb, alpha * 255.0])
     rgba = np.rint(rgba).astype(np.uint8)
@@ -731,6 +735,27 @@ def render_template(
         mask_type=kind,
         colors=tuple(dict.fromkeys(_hex(col, gray=gray) for col in c.colors)),
     )
+
+
+def _cut_below_nose(c: _Canvas) -> None:
+    """Clear the mask above a line just under the nose that rises towards the ears (worn pulled down)."""
+    a = c.a
+    under = a["nose_base"][1] + 0.06 * c.ppu
+    left, right = c.side("left", 2, 2)[0], c.side("right", 2, 2)[0]
+    edge = _spline(
+        np.stack(
+            [
+                left - np.array([0.3 * c.ppu, 0.0]),
+                [a["nose_left"][0] - 0.15 * c.ppu, under + 0.02 * c.ppu],
+                [a["nose_base"][0], under],
+                [a["nose_right"][0] + 0.15 * c.ppu, under + 0.02 * c.ppu],
+                right + np.array([0.3 * c.ppu, 0.0]),
+            ]
+        ),
+        closed=False,
+    )
+    above = np.vstack([edge, [[c.w + 10.0, -10.0], [-10.0, -10.0]]])
+    _fill(c.alpha, above, 0.0)
 
 
 def _hex(colour: Any, *, gray: bool = False) -> str:
@@ -792,7 +817,12 @@ _PRINTS = frozenset({"dots", "stripes", "checks", "floral"})
 
 
 def render_style(
-    style: MaskStyle, *, rng: np.random.Generator, size: int = 384, loops: bool = True
+    style: MaskStyle,
+    *,
+    rng: np.random.Generator,
+    size: int = 384,
+    loops: bool = True,
+    below_nose: bool = False,
 ) -> Template:
     """Render the template for a drawn :class:`MaskStyle`."""
     return render_template(
@@ -804,4 +834,5 @@ def render_style(
         loops=loops,
         color2=style.rgb2,
         gray=style.gray,
+        below_nose=below_nose,
     )
