@@ -426,3 +426,18 @@ def test_cli_empty_input_output_inside_input_and_device(tmp_path: Path) -> None:
     else:
         assert result.exit_code == 2 and "onnxruntime-gpu" in result.output
     shutil.rmtree(tmp_path / "o", ignore_errors=True)
+
+
+def test_full_frame_pairs_list_a_full_frame_mask(real_photos: dict[str, np.ndarray], tmp_path: Path) -> None:
+    source = tmp_path / "in" / "astro.png"
+    source.parent.mkdir()
+    media_io.write_image(source, real_photos["astronaut"])
+    augment_faces(source, tmp_path / "out", seed=4, crop=False, pairs=True, n_augmentations=2, progress=False)
+    with open(tmp_path / "out" / "manifest.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [r["crop_style"] for r in rows] == ["full", "full"] and all(r["masked"] == "1" for r in rows)
+    for r in rows:
+        frame = media_io.read_image(tmp_path / "out" / r["crop_path"]).pixels
+        label = media_io.read_image(tmp_path / "out" / r["mask_path"]).pixels
+        assert label.shape == frame.shape[:2] and set(np.unique(label)) == {0, 255}
+        np.testing.assert_array_equal(np.any(frame != real_photos["astronaut"], axis=2), label == 255)

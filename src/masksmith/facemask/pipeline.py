@@ -704,6 +704,11 @@ def _process_loaded(options: FaceMaskOptions, job: _Job, loaded: Any) -> _ImageR
                 if options.coco:
                     result.coco_images.append(_coco_full(full, aug, faces))
             union = aug.union() if labels and drawn_any else None
+            full_mask = ""
+            if union is not None and not options.crop:
+                full_mask = writer.write(
+                    f"aug{aug.index}_masked_mask", np.where(union, 255, 0).astype(np.uint8)
+                )
             for i, face in enumerate(faces):
                 row = {**base_row, **_face_fields(face, i), "augmentation_index": aug.index}
                 style = aug.styles[i]
@@ -716,7 +721,8 @@ def _process_loaded(options: FaceMaskOptions, job: _Job, loaded: Any) -> _ImageR
                     result.rows.append({**row, "output_path": full})
                     result.manifest.append(
                         _manifest_row(job, face, i, "full", full, augmentation_index=aug.index, masked=1,
-                                      mask_type=style.type.value, mask_colors=" ".join(aug.colors[i]))
+                                      mask_type=style.type.value, mask_colors=" ".join(aug.colors[i]),
+                                      mask_path=full_mask)
                     )  # fmt: skip
                     continue
                 for crop_style in options.crop_styles:
