@@ -109,7 +109,7 @@ def _check_augmentations(
     return masked, skipped, problems
 
 
-@pytest.mark.parametrize("name", ["astronaut", "hopper", "cameraman"])
+@pytest.mark.parametrize("name", ["astronaut", "hopper", "hopper mirrored", "cameraman"])
 def test_every_face_at_every_roll_is_masked_right_or_skipped(
     detector: CenterFaceDetector, real_photos: dict[str, np.ndarray], name: str
 ) -> None:
@@ -199,12 +199,15 @@ def test_small_faces_are_fitted(
     canvas = np.full((480, 640, 3), 110, np.uint8)
     canvas[100 : 100 + small.shape[0], 200 : 200 + small.shape[1]] = small
     offset = np.array([200.0, 100.0])
-    refs = [(r + 0.5) * scale - 0.5 + offset for r in refs0]
-    faces = find_faces(detector, canvas)
-    assert len(faces) == 1
-    augs = list(augment_image(canvas, faces, image_rng(1, name), n_augmentations=6))
-    masked, _, problems = _check_augmentations(faces, augs, refs)
-    assert masked == 6 and not problems, problems
+    refs_up = [(r + 0.5) * scale - 0.5 + offset for r in refs0]
+    for angle in (0, 90, 180):  # small and turned: upright view, enlarged for dlib
+        image, m = _rotate(canvas, angle)
+        refs = [r @ m[:, :2].T + m[:, 2] for r in refs_up]
+        faces = find_faces(detector, image)
+        assert len(faces) == 1, angle
+        augs = list(augment_image(image, faces, image_rng(1, name), n_augmentations=6))
+        masked, _, problems = _check_augmentations(faces, augs, refs)
+        assert masked == 6 and not problems, (angle, problems)
 
 
 def _holes_and_parts(mask: np.ndarray) -> tuple[int, int]:
