@@ -14,6 +14,7 @@ per stage, measured in this process after warm-up.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import statistics
@@ -208,13 +209,126 @@ def stages(sets: dict[str, Path], repeat: int = 5) -> str:
     )
 
 
+BASELINE = "af95dcf"  # the facemask code before pose and the new rendering (issue 19)
+
+_PER_FACE = """
+import json, sys, time
+import numpy as np
+from masksmith.detect.centerface import CenterFaceDetector
+from masksmith.facemask import pipeline
+from masksmith.facemask.align import CropStyle, crop
+from masksmith.media import io as media_io
+
+files, repeat = json.loads(sys.argv[1]), int(sys.argv[2])
+det = CenterFaceDetector(threshold=0.5, max_side=960, intra_op_threads=1, cache_dir=None)
+images = [media_io.read_image(f).pixels for f in files]
+out = {}
+for r in range(repeat + 1):
+    for f, rgb in zip(files, images):
+        start = time.perf_counter()
+        faces = pipeline.find_faces(det, rgb)
+        aug = next(pipeline.augment_image(rgb, faces, pipeline.image_rng(r, f), n_augmentations=1))
+        for face in faces:
+            for style in CropStyle:
+                crop(aug.image, style=style, landmarks5=face.landmarks5, box=face.box)
+        if r:
+            out.setdefault(f, []).append(((time.perf_counter() - start) * 1000, len(faces)))
+print(json.dumps(out))
+"""
+
+
+def _baseline_tree(work: Path) -> Path:
+    """The project's ``src`` at :data:`BASELINE`, unpacked with ``git archive`` (needs the git history)."""
+    root = Path(__file__).resolve().parents[1]
+    target = work / "baseline"
+    target.mkdir()
+    archive = subprocess.run(
+        ["git", "-C", str(root), "archive", BASELINE, "src"], check=True, stdout=subprocess.PIPE
+    ).stdout
+    subprocess.run(["tar", "-x", "-C", str(target)], input=archive, check=True)
+    return target / "src"
+
+
+def per_face(work: Path, photos: dict[str, Path], repeat: int = 5, rounds: int = 3) -> str:
+    """Per-face ms (find faces + landmarks [+ pose], one mask, three crops) now vs :data:`BASELINE`,
+    each in its own process, rounds interleaved; medians."""
+    script = work / "per_face.py"
+    script.write_text(_PER_FACE)
+    trees = {
+        "before (" + BASELINE + ")": _baseline_tree(work),
+        "now": Path(__file__).resolve().parents[1] / "src",
+    }
+    results: dict[str, dict[str, list[tuple[float, int]]]] = {k: {} for k in trees}
+    files = [str(p) for p in photos.values()]
+    for _ in range(rounds):
+        for label, tree in trees.items():
+            env = {**os.environ, "PYTHONPATH": str(tree), "OMP_NUM_THREADS": "1"}
+            done = subprocess.run(
+                [sys.executable, str(script), json.dumps(files), str(repeat)],
+                check=True, stdout=subprocess.PIPE, env=env, cwd=work,
+            )  # fmt: skip
+            for f, values in json.loads(done.stdout).items():
+                results[label].setdefault(f, []).extend(values)
+    rows = []
+    for name, path in photos.items():
+        per = {}
+        for label in trees:
+            values = results[label][str(path)]
+            faces = values[0][1]
+            per[label] = (statistics.median(v[0] for v in values) / max(faces, 1), faces)
+        before, now = (per[label] for label in trees)
+        rows.append(
+            (name, before[1], f"{before[0]:.1f}", now[1], f"{now[0]:.1f}", f"{now[0] / before[0]:.2f}")
+        )
+    header = ("image", "faces before", "ms/face before", "faces now", "ms/face now", "now ÷ before")
+    return (
+        f"### Per face: detect + 68 landmarks (+ pose now) + one mask + 3 crops, before vs now "
+        f"(1 thread, {rounds}×{repeat} runs, medians)\n\n" + table(header, rows)
+    )
+
+
+def pose_photos(folder: Path) -> dict[str, Path]:
+    """Real photos the packages ship, as the per-face bench's inputs: upright, rolled 60°, small, a group."""
+    folder.mkdir(parents=True)
+    astro = data.astronaut()
+    photos = {"astronaut 512²": astro}
+    try:
+        import matplotlib
+
+        hopper = cv2.imread(str(Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg"))[
+            :, :, ::-1
+        ]
+        photos["Grace Hopper 512×600"] = hopper
+    except ImportError:
+        hopper = astro
+    h, w = astro.shape[:2]
+    m = cv2.getRotationMatrix2D((w / 2, h / 2), 60, 1.0)
+    photos["astronaut rolled 60°"] = cv2.warpAffine(astro, m, (w, h))
+    group = np.full((480, 640, 3), 110, np.uint8)
+    for i, (im, size) in enumerate(((astro, 150), (hopper, 180), (astro, 110), (hopper, 130))):
+        group[100 : 100 + size, 20 + 155 * i : 20 + 155 * i + size] = cv2.resize(
+            im, (size, size), interpolation=cv2.INTER_AREA
+        )
+    photos["4 faces 640×480 (~40–60 px)"] = group
+    paths = {}
+    for i, (name, im) in enumerate(photos.items()):
+        paths[name] = folder / f"p{i}.png"
+        cv2.imwrite(str(paths[name]), np.ascontiguousarray(im[:, :, ::-1]))
+    return paths
+
+
 def run(repeat: int = 3) -> str:
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         sets = make_sets(work / "sets")
         env_note = f"{os.cpu_count()} CPUs"
-        return f"{end_to_end(sets, work, repeat)}\n\n{stages(sets)}\n\n({env_note})"
+        faces = per_face(work, pose_photos(work / "photos"))
+        return f"{end_to_end(sets, work, repeat)}\n\n{stages(sets)}\n\n{faces}\n\n({env_note})"
 
 
 if __name__ == "__main__":
-    print(run())
+    if sys.argv[1:] == ["per_face"]:
+        with tempfile.TemporaryDirectory() as tmp:
+            print(per_face(Path(tmp), pose_photos(Path(tmp) / "photos")))
+    else:
+        print(run())

@@ -1,7 +1,7 @@
 """Real photos with faces that installed packages ship, extracted at test time (never committed).
 
 - scikit-image: the astronaut (frontal, colour) and the cameraman (a turned head, grayscale).
-- matplotlib: Grace Hopper's portrait (``mpl-data/sample_data/grace_hopper.jpg``).
+- matplotlib: Grace Hopper's portrait (``mpl-data/sample_data/grace_hopper.jpg``), also mirrored.
 """
 
 from __future__ import annotations
@@ -32,4 +32,5 @@ def real_photos() -> dict[str, np.ndarray]:
     if hopper is None:
         pytest.skip("matplotlib (dev dependency) ships Grace Hopper's photo; it is not installed")
     photos["hopper"] = np.asarray(media_io.read_image(hopper).pixels)
+    photos["hopper mirrored"] = np.ascontiguousarray(photos["hopper"][:, ::-1])
     return photos

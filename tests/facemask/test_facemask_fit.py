@@ -87,7 +87,8 @@ def test_changed_is_exactly_the_changed_pixels(
     assert alpha.shape == changed.shape == astronaut.shape[:2]
     assert alpha.dtype == np.float32 and changed.dtype == bool
     assert np.array_equal(changed, np.any(out != astronaut, axis=2))
-    assert not changed[alpha == 0].any()
+    assert changed[alpha == 0].sum() <= 0.002 * changed.sum()  # only pinched-off pinholes, filled
+    assert changed[alpha > 0].all()
     assert alpha.min() >= 0.0 and alpha.max() <= 1.0
     soft = (alpha > 0.02) & (alpha < 0.98)
     assert soft.sum() > 50  # feathered rim
@@ -96,7 +97,8 @@ def test_changed_is_exactly_the_changed_pixels(
     assert np.array_equal(changed2, np.any(shaded != astronaut, axis=2))
     skin = changed2 & (alpha2 == 0)
     assert skin.sum() > 20
-    assert (shaded[skin].astype(int).sum(axis=1) <= astronaut[skin].astype(int).sum(axis=1)).all()
+    before, after = astronaut[skin].astype(int).sum(axis=1), shaded[skin].astype(int).sum(axis=1)
+    assert ((after <= before) | (before == 0)).all()  # darker (pure black can only be marked by +1)
     near = cv2.dilate((alpha2 > 0).astype(np.uint8), np.ones((9, 9), np.uint8)) > 0
     assert near[skin].all()
 

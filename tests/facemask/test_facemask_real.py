@@ -109,7 +109,7 @@ def _check_augmentations(
     return masked, skipped, problems
 
 
-@pytest.mark.parametrize("name", ["astronaut", "hopper", "cameraman"])
+@pytest.mark.parametrize("name", ["astronaut", "hopper", "hopper mirrored", "cameraman"])
 def test_every_face_at_every_roll_is_masked_right_or_skipped(
     detector: CenterFaceDetector, real_photos: dict[str, np.ndarray], name: str
 ) -> None:
@@ -140,7 +140,9 @@ def test_every_face_at_every_roll_is_masked_right_or_skipped(
         assert total_masked == 3 * len(ANGLES), report  # upright faces: masked at every roll
 
 
-def test_turned_head_is_skipped_for_pose_in_the_log(real_photos: dict[str, np.ndarray], tmp_path: Path) -> None:
+def test_turned_head_is_skipped_for_pose_in_the_log(
+    real_photos: dict[str, np.ndarray], tmp_path: Path
+) -> None:
     source = tmp_path / "in" / "cameraman.png"
     source.parent.mkdir()
     media_io.write_image(source, real_photos["cameraman"][..., 0])
@@ -151,7 +153,9 @@ def test_turned_head_is_skipped_for_pose_in_the_log(real_photos: dict[str, np.nd
     assert rows[0]["output_path"] == "" and rows[0]["detail"]
 
 
-def test_pose_limits_skip_faces_and_log_the_angles(real_photos: dict[str, np.ndarray], tmp_path: Path) -> None:
+def test_pose_limits_skip_faces_and_log_the_angles(
+    real_photos: dict[str, np.ndarray], tmp_path: Path
+) -> None:
     source = tmp_path / "in" / "hopper.png"
     source.parent.mkdir()
     media_io.write_image(source, real_photos["hopper"])
@@ -195,18 +199,21 @@ def test_small_faces_are_fitted(
     canvas = np.full((480, 640, 3), 110, np.uint8)
     canvas[100 : 100 + small.shape[0], 200 : 200 + small.shape[1]] = small
     offset = np.array([200.0, 100.0])
-    refs = [(r + 0.5) * scale - 0.5 + offset for r in refs0]
-    faces = find_faces(detector, canvas)
-    assert len(faces) == 1
-    augs = list(augment_image(canvas, faces, image_rng(1, name), n_augmentations=6))
-    masked, _, problems = _check_augmentations(faces, augs, refs)
-    assert masked == 6 and not problems, problems
+    refs_up = [(r + 0.5) * scale - 0.5 + offset for r in refs0]
+    for angle in (0, 90, 180):  # small and turned: upright view, enlarged for dlib
+        image, m = _rotate(canvas, angle)
+        refs = [r @ m[:, :2].T + m[:, 2] for r in refs_up]
+        faces = find_faces(detector, image)
+        assert len(faces) == 1, angle
+        augs = list(augment_image(image, faces, image_rng(1, name), n_augmentations=6))
+        masked, _, problems = _check_augmentations(faces, augs, refs)
+        assert masked == 6 and not problems, (angle, problems)
 
 
 def _holes_and_parts(mask: np.ndarray) -> tuple[int, int]:
     padded = np.pad(mask.astype(np.uint8), 1)
     parts, _ = cv2.connectedComponents(padded, connectivity=8)
-    background, labels = cv2.connectedComponents(1 - padded, connectivity=4)
+    _, labels = cv2.connectedComponents(1 - padded, connectivity=4)
     holes = len(set(np.unique(labels[padded == 0])) - {0, labels[0, 0]})
     return parts - 1, holes
 
@@ -236,6 +243,24 @@ def test_fit_varies_with_the_seed(detector: CenterFaceDetector, real_photos: dic
     assert len(fits) == 9
 
 
+@pytest.mark.parametrize("name", ["astronaut", "hopper"])
+def test_masks_worn_under_the_nose_leave_it_bare(
+    detector: CenterFaceDetector, real_photos: dict[str, np.ndarray], name: str
+) -> None:
+    photo = real_photos[name]
+    ref = _reference_68(detector, photo)[0]
+    faces = find_faces(detector, photo)
+    augs = list(augment_image(photo, faces, image_rng(6, name), n_augmentations=4, below_nose=1.0))
+    for aug in augs:
+        changed, fit = aug.changed[0], aug.fits[0]
+        assert changed is not None and fit is not None and fit.below_nose
+        assert _clear(changed, ref[30], 1), aug.index  # nose tip bare
+        assert _covered(changed, ref[48]) and _covered(changed, ref[54]) and _covered(changed, ref[57])
+        assert all(_clear(changed, ref[i]) for i in range(36, 48))
+    default = next(augment_image(photo, faces, image_rng(6, name), n_augmentations=1))
+    assert default.fits[0] is not None and not default.fits[0].below_nose
+
+
 def test_grayscale_photo_gets_gray_masks_and_every_colour_is_logged(
     real_photos: dict[str, np.ndarray], tmp_path: Path
 ) -> None:
@@ -254,7 +279,11 @@ def test_grayscale_photo_gets_gray_masks_and_every_colour_is_logged(
         if row["mask_color2"]:
             assert row["mask_color2"] in colours
         out = media_io.read_image(tmp_path / "out" / row["output_path"]).pixels
-        assert out.ndim == 3 and np.array_equal(out[..., 0], out[..., 1]) and np.array_equal(out[..., 1], out[..., 2])
+        assert (
+            out.ndim == 3
+            and np.array_equal(out[..., 0], out[..., 1])
+            and np.array_equal(out[..., 1], out[..., 2])
+        )
 
 
 def test_pairs_manifest_masks_and_coco_line_up_with_the_journal(
@@ -278,7 +307,9 @@ def test_pairs_manifest_masks_and_coco_line_up_with_the_journal(
 
     with open(out / "manifest.csv", newline="") as handle:
         rows = list(csv.DictReader(handle))
-    assert json.loads((out / "manifest.json").read_text()) == rows
+    typed = json.loads((out / "manifest.json").read_text())  # the same rows, numbers as numbers
+    assert [{k: str(v) for k, v in r.items()} for r in typed] == rows
+    assert all(isinstance(r["masked"], int) and isinstance(r["face_index"], int) for r in typed)
     unmasked = [r for r in rows if r["masked"] == "0"]
     masked = [r for r in rows if r["masked"] == "1"]
     assert len(unmasked) == 2 * 2 and len(masked) == 2 * 2 * 2
@@ -297,7 +328,11 @@ def test_pairs_manifest_masks_and_coco_line_up_with_the_journal(
         union = np.zeros(group.shape[:2], bool)
         start = base
         while True:
-            nxt = [e for e in graph.successors(start) if f"augmentation {aug.index}" in graph.edges[start, e]["description"]]
+            nxt = [
+                e
+                for e in graph.successors(start)
+                if f"augmentation {aug.index}" in graph.edges[start, e]["description"]
+            ]
             if not nxt:
                 break
             union |= journal.edge_mask(start, nxt[0])
@@ -315,7 +350,9 @@ def test_pairs_manifest_masks_and_coco_line_up_with_the_journal(
         )  # fmt: skip
         np.testing.assert_array_equal(label, carried)
         # and the masked crop differs from the unmasked one only where the mask says
-        pair = next(u for u in unmasked if u["face_index"] == r["face_index"] and u["crop_style"] == r["crop_style"])
+        pair = next(
+            u for u in unmasked if u["face_index"] == r["face_index"] and u["crop_style"] == r["crop_style"]
+        )
         a = media_io.read_image(out / r["crop_path"]).pixels.astype(int)
         b = media_io.read_image(out / pair["crop_path"]).pixels.astype(int)
         differs = np.any(a != b, axis=2)
@@ -336,7 +373,9 @@ def test_pairs_manifest_masks_and_coco_line_up_with_the_journal(
                     continue
                 drawn = coco.annToMask(a).astype(bool)
                 if name == "coco_crops.json":
-                    truth = media_io.read_image(out / img["file_name"].replace(".png", "_mask.png")).pixels > 0
+                    truth = (
+                        media_io.read_image(out / img["file_name"].replace(".png", "_mask.png")).pixels > 0
+                    )
                 else:  # one mask annotation per face: that face's journal edge mask
                     aug_index = int(img["file_name"].split("_aug")[1].split("_")[0])
                     truth = augs[aug_index].changed[a["face_index"]]
@@ -348,11 +387,19 @@ def test_pairs_manifest_masks_and_coco_line_up_with_the_journal(
                 assert rle_iou > 0.85, (name, img["file_name"], rle_iou)
 
 
-def test_output_names_are_unique_whatever_the_case(real_photos: dict[str, np.ndarray], tmp_path: Path) -> None:
+def test_output_names_are_unique_whatever_the_case(
+    real_photos: dict[str, np.ndarray], tmp_path: Path
+) -> None:
     source = tmp_path / "in"
     source.mkdir()
     small = cv2.resize(real_photos["astronaut"], (256, 256), interpolation=cv2.INTER_AREA)
-    for name, fmt in (("x.png", "PNG"), ("x.PNG", "PNG"), ("y.jpg", "JPEG"), ("y.JPG", "JPEG"), ("x_png.jpg", "JPEG")):
+    for name, fmt in (
+        ("x.png", "PNG"),
+        ("x.PNG", "PNG"),
+        ("y.jpg", "JPEG"),
+        ("y.JPG", "JPEG"),
+        ("x_png.jpg", "JPEG"),
+    ):
         media_io.write_image(source / name, small, format=fmt)
     summary = augment_faces(source, tmp_path / "out", seed=1, progress=False, crop_styles=("buffalo",))
     rows = read_log(tmp_path / "out" / "logs.csv")
@@ -382,3 +429,18 @@ def test_cli_empty_input_output_inside_input_and_device(tmp_path: Path) -> None:
     else:
         assert result.exit_code == 2 and "onnxruntime-gpu" in result.output
     shutil.rmtree(tmp_path / "o", ignore_errors=True)
+
+
+def test_full_frame_pairs_list_a_full_frame_mask(real_photos: dict[str, np.ndarray], tmp_path: Path) -> None:
+    source = tmp_path / "in" / "astro.png"
+    source.parent.mkdir()
+    media_io.write_image(source, real_photos["astronaut"])
+    augment_faces(source, tmp_path / "out", seed=4, crop=False, pairs=True, n_augmentations=2, progress=False)
+    with open(tmp_path / "out" / "manifest.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [r["crop_style"] for r in rows] == ["full", "full"] and all(r["masked"] == "1" for r in rows)
+    for r in rows:
+        frame = media_io.read_image(tmp_path / "out" / r["crop_path"]).pixels
+        label = media_io.read_image(tmp_path / "out" / r["mask_path"]).pixels
+        assert label.shape == frame.shape[:2] and set(np.unique(label)) == {0, 255}
+        np.testing.assert_array_equal(np.any(frame != real_photos["astronaut"], axis=2), label == 255)

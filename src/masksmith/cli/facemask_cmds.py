@@ -161,6 +161,13 @@ def _options(output_default: str | None) -> list[Any]:
             "masked frames they describe.",
         ),
         click.option(
+            "--below_nose",
+            type=click.FloatRange(0.0, 1.0),
+            default=0.0,
+            show_default=True,
+            help="Chance that a mask is drawn worn under the nose (nose left bare, mouth covered).",
+        ),
+        click.option(
             "--device",
             type=click.Choice(["cpu", "cuda", "auto"]),
             default="cpu",
@@ -205,6 +212,7 @@ def _run(ctx: click.Context, input_path: Path, output: Path, **flags: Any) -> No
                 pairs=flags["pairs"],
                 coco=flags["coco"],
                 device=flags["device"],
+                below_nose=flags["below_nose"],
             )
     except MasksmithError as exc:
         raise FacemaskUsageError(exc.one_line()) from exc

@@ -16,8 +16,8 @@ import logging
 import os
 import tempfile
 import threading
-from pathlib import Path
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, Literal
 
 import cv2

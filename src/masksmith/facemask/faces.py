@@ -111,7 +111,12 @@ def fit_68(
     d = float(np.linalg.norm(up.five[1] - up.five[0]))
     off = float(np.max(np.linalg.norm(eyes - up.five[:2], axis=1))) / max(d, 1e-6)
     if abs(pose.yaw) > max_yaw or abs(pose.pitch) > max_pitch:
-        return lm, pose, "pose", f"yaw {pose.yaw:.1f}, pitch {pose.pitch:.1f} beyond ±{max_yaw:g}/±{max_pitch:g}"
+        return (
+            lm,
+            pose,
+            "pose",
+            f"yaw {pose.yaw:.1f}, pitch {pose.pitch:.1f} beyond ±{max_yaw:g}/±{max_pitch:g}",
+        )
     if off > EYE_AGREEMENT:
         return lm, pose, "fit", f"68-point eyes {off:.2f} eye distances from the detector's"
     return lm, pose, None, ""

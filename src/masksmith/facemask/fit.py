@@ -28,7 +28,9 @@ __all__ = [
     "warp_template",
 ]
 
-ALPHA_FLOOR = 1.0 / 64  # warped alpha below this is dropped: invisible, and it would scatter stray changed pixels
+ALPHA_FLOOR = (
+    1.0 / 64
+)  # warped alpha below this is dropped: invisible, and it would scatter stray changed pixels
 
 _LEFT_JAW = (1, 2, 3, 4)
 _RIGHT_JAW = (15, 14, 13, 12)
@@ -41,14 +43,18 @@ class MaskFit:
 
     drop: float = 0.0
     loose: float = 1.0
+    below_nose: bool = False
 
     def as_text(self) -> str:
-        return f"drop {self.drop:+.2f} loose {self.loose:.2f}"
+        return f"drop {self.drop:+.2f} loose {self.loose:.2f}" + (" below nose" if self.below_nose else "")
 
 
-def draw_fit(rng: np.random.Generator) -> MaskFit:
-    """A seeded fit: top edge from a little higher to a quarter of the nose lower, snug to loose."""
-    return MaskFit(drop=float(rng.uniform(-0.06, 0.25)), loose=float(rng.uniform(0.7, 1.5)))
+def draw_fit(rng: np.random.Generator, *, below_nose: float = 0.0) -> MaskFit:
+    """A seeded fit: top edge from a little higher to a quarter of the nose lower, snug to loose, and
+    worn under the nose with probability ``below_nose``."""
+    drop, loose = float(rng.uniform(-0.06, 0.25)), float(rng.uniform(0.7, 1.5))
+    under = bool(below_nose > 0 and rng.random() < below_nose)
+    return MaskFit(drop=drop, loose=loose, below_nose=under)
 
 
 def _check_landmarks(landmarks68: NDArray[Any]) -> NDArray[np.float64]:
@@ -111,8 +117,8 @@ def warp_template(
 ) -> NDArray[np.float32]:
     """Warp the template into ``roi`` = (x0, y0, x1, y1) of the image: (h, w, 4) float32.
 
-    Channels 0–2 are premultiplied colour (0..255), channel 3 alpha (0..1). Pixels outside the
-    anchor mesh get alpha exactly 0.
+    Channels 0–2 are premultiplied colour (0..255), channel 3 alpha (0..1); a thin-plate spline
+    through the anchors maps the ROI onto the template, whose outside is transparent.
     """
     x0, y0, x1, y1 = roi
     w, h = x1 - x0, y1 - y0
@@ -130,29 +136,52 @@ def warp_template(
         premul = np.asarray(cv2.resize(premul, (nw, nh), interpolation=cv2.INTER_AREA), dtype=np.float32)
         src = (src + 0.5) * [nw / tw, nh / th] - 0.5
 
-    tris = template.triangles
-    affines = _triangle_affines(src, dst, tris)
-    n_tri = len(tris)
-    labels = np.full((h, w), n_tri, np.int32)  # n_tri = outside every triangle
-    for t in range(n_tri):
-        if np.isnan(affines[t, 0, 0]):
-            continue
-        poly = np.round(dst[tris[t]] * 16).astype(np.int32)
-        cv2.fillConvexPoly(labels, poly, t, lineType=cv2.LINE_8, shift=4)
-        # fillConvexPoly leaves some pixels on a shared edge to neither triangle: 1-px pinholes
-        cv2.polylines(labels, [poly], True, t, 1, cv2.LINE_8, shift=4)
-    # One coefficient row per triangle, plus a last row that sends outside pixels off the template.
-    coef = np.zeros((n_tri + 1, 6), np.float32)
-    coef[:n_tri] = np.nan_to_num(affines.reshape(n_tri, 6), nan=0.0)
-    coef[:n_tri][np.isnan(affines[:, 0, 0])] = (0, 0, -10, 0, 0, -10)
-    coef[n_tri] = (0, 0, -10, 0, 0, -10)
-    c = coef[labels]  # (h, w, 6)
-    xx = np.arange(w, dtype=np.float32)[None, :]
-    yy = np.arange(h, dtype=np.float32)[:, None]
-    map_x = c[..., 0] * xx + c[..., 1] * yy + c[..., 2]
-    map_y = c[..., 3] * xx + c[..., 4] * yy + c[..., 5]
+    map_x, map_y = _tps_maps(dst, src, w, h)
     warped = cv2.remap(premul, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
     return np.asarray(warped, dtype=np.float32)
+
+
+TPS_STEP = 4  # the spline is evaluated every this many pixels and interpolated in between
+
+
+def _tps_maps(
+    dst: NDArray[np.float64], src: NDArray[np.float64], w: int, h: int
+) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
+    """Thin-plate-spline maps (for ``cv2.remap``) taking every ROI pixel to template coordinates.
+
+    The spline passes through the anchor pairs and bends as little as it can in between, so a print
+    or a pleat runs smoothly over the face instead of kinking at triangle edges.
+    """
+    scale = max(float(np.ptp(dst[:, 0])), float(np.ptp(dst[:, 1])), 1.0)
+    origin = dst.mean(axis=0)
+    d = (dst - origin) / scale
+    n = len(d)
+
+    def kernel(a: NDArray[np.float64], b: NDArray[np.float64]) -> NDArray[np.float64]:
+        r2 = ((a[:, None, :] - b[None, :, :]) ** 2).sum(axis=2)
+        return np.asarray(np.where(r2 > 0, r2 * np.log(np.maximum(r2, 1e-300)), 0.0), dtype=np.float64)
+
+    system = np.zeros((n + 3, n + 3))
+    system[:n, :n] = kernel(d, d) + 1e-6 * np.eye(n)
+    system[:n, n] = 1.0
+    system[:n, n + 1 :] = d
+    system[n, :n] = 1.0
+    system[n + 1 :, :n] = d.T
+    rhs = np.zeros((n + 3, 2))
+    rhs[:n] = src
+    coef = np.linalg.lstsq(system, rhs, rcond=None)[0]
+    gw, gh = w // TPS_STEP + 2, h // TPS_STEP + 2
+    gx, gy = np.meshgrid(np.arange(gw) * TPS_STEP, np.arange(gh) * TPS_STEP)
+    grid = (np.stack([gx.ravel(), gy.ravel()], axis=1) - origin) / scale
+    vals = kernel(grid, d) @ coef[:n] + coef[n] + grid @ coef[n + 1 :]
+    coarse = vals.reshape(gh, gw, 2).astype(np.float32)
+    # grid node k sits on pixel k·STEP: separable linear interpolation between nodes
+    fx, fy = np.arange(w) / TPS_STEP, np.arange(h) / TPS_STEP
+    ix, iy = fx.astype(np.int64), fy.astype(np.int64)
+    tx, ty = (fx - ix).astype(np.float32)[None, :, None], (fy - iy).astype(np.float32)[:, None, None]
+    rows = coarse[:, ix] * (1 - tx) + coarse[:, ix + 1] * tx
+    full = rows[iy] * (1 - ty) + rows[iy + 1] * ty
+    return np.ascontiguousarray(full[..., 0]), np.ascontiguousarray(full[..., 1])
 
 
 def _shading(
@@ -194,10 +223,12 @@ def coverage_problem(
     *,
     threshold: float = 0.5,
     changed: NDArray[np.bool_] | None = None,
+    nose: bool = True,
 ) -> str | None:
     """What is wrong with a drawn mask, or None: the nose tip and both mouth corners must be covered
     (alpha ≥ ``threshold``) and every eye point left clear (alpha < 0.02 within 3 % of the face's
-    width of it; with ``changed``, no changed pixel there either)."""
+    width of it; with ``changed``, no changed pixel there either). ``nose`` False (a mask worn under
+    the nose) instead wants the nose tip left clear."""
     lm = _check_landmarks(landmarks68)
     h, w = alpha.shape[:2]
     r = max(1, round(0.03 * float(np.linalg.norm(lm[16] - lm[0]))))
@@ -209,10 +240,13 @@ def coverage_problem(
             return float("nan")
         return float(alpha[yi, xi])
 
-    for name, i in (("nose tip", 30), ("image-left mouth corner", 48), ("image-right mouth corner", 54)):
+    points = (("nose tip", 30),) if nose else ()
+    for name, i in (*points, ("image-left mouth corner", 48), ("image-right mouth corner", 54)):
         v = at(i)
         if v == v and v < threshold:  # NaN (outside the image) is not drawn and not wrong
             return f"{name} not covered (alpha {v:.2f})"
+    if not nose and at(30) >= 0.02:
+        return f"nose tip covered by a mask worn under the nose (alpha {at(30):.2f})"
     for i in range(36, 48):
         x, y = (round(float(v)) for v in lm[i])
         patch = alpha[max(0, y - r) : max(0, y + r + 1), max(0, x - r) : max(0, x + r + 1)]
@@ -285,7 +319,8 @@ def apply_mask(
     gain = _shading(roi, alpha, face_width, shading)
     colour = colour * gain[..., None]
     if rng is not None:
-        sigma = min(_grain(roi), 12.0)
+        # fine detail of skin is not all noise: take part of it, and never more than a visible film grain
+        sigma = min(0.6 * _grain(roi), 6.0)
         if sigma > 0.3:
             noise = rng.normal(0.0, sigma, size=alpha.shape).astype(np.float32)
             colour = colour + noise[..., None] * alpha[..., None]
@@ -293,12 +328,16 @@ def apply_mask(
     if shadow > 0:
         # soft shadow: the mask's silhouette blurred and pushed down the face, on skin only
         soft = cv2.GaussianBlur(alpha, (0, 0), max(0.6, 0.012 * face_width))
-        shift = np.float32([[1, 0, down[0] * 0.018 * face_width], [0, 1, down[1] * 0.018 * face_width]])
-        cast = cv2.warpAffine(soft, shift, (alpha.shape[1], alpha.shape[0]), flags=cv2.INTER_LINEAR)
+        shift = np.array(
+            [[1, 0, down[0] * 0.018 * face_width], [0, 1, down[1] * 0.018 * face_width]], np.float32
+        )
+        cast = np.asarray(
+            cv2.warpAffine(soft, shift, (alpha.shape[1], alpha.shape[0]), flags=cv2.INTER_LINEAR), np.float32
+        )
         # only where the pushed-down silhouette exceeds the soft one in place: under lower edges, not above
-        dark = np.clip(2.5 * (cast - soft), 0.0, 1.0) * (1.0 - alpha) * shadow
-        dark = np.where(dark < 2.0 / 255.0, 0.0, dark)  # the faint tail would only scatter single pixels
-        skin = skin * (1.0 - dark[..., None])
+        dark = (np.clip(2.5 * (cast - soft), 0.0, 1.0) * (1.0 - alpha) * shadow).astype(np.float32)
+        dark = np.where(dark < 2.0 / 255.0, np.float32(0.0), dark)  # a faint tail would scatter single pixels
+        skin = np.asarray(skin * (1.0 - dark[..., None]), np.float32)
     else:
         dark = np.zeros_like(alpha)
     blended = skin * (1.0 - alpha[..., None]) + colour
@@ -307,9 +346,10 @@ def apply_mask(
     # gets pinholes wherever the mask's colour happens to round to the photo's: nudge those by one level.
     drawn = _fill_pinholes((alpha > 0) | (dark > 0), max_area=max(4, int(0.002 * face_width**2)))
     same = drawn & np.all(new_roi == roi, axis=2)
-    if same.any():  # all three channels alike, so gray stays gray
+    if same.any():  # channels alike stay alike, so gray stays gray
         px = new_roi[same].astype(np.int16)
-        step = np.where(px.mean(axis=1, keepdims=True) < 128, 1, -1)
+        step = np.where(px >= 1, -1, 0)  # darker, as a shadow would; black pixels go up by one
+        step[~(px >= 1).any(axis=1)] = 1
         new_roi[same] = np.clip(px + step, 0, 255).astype(np.uint8)
     out[y0:y1, x0:x1] = new_roi
     alpha_full[y0:y1, x0:x1] = alpha

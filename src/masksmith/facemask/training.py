@@ -47,7 +47,10 @@ MANIFEST_COLUMNS: tuple[str, ...] = (
     "crop_path",
     "mask_path",
 )
-COCO_CATEGORIES = ({"id": 1, "name": "face", "supercategory": "person"}, {"id": 2, "name": "mask", "supercategory": "occluder"})
+COCO_CATEGORIES = (
+    {"id": 1, "name": "face", "supercategory": "person"},
+    {"id": 2, "name": "mask", "supercategory": "occluder"},
+)
 _FACE, _MASK = 1, 2
 
 
@@ -92,7 +95,7 @@ def mask_polygons(mask: NDArray[Any]) -> tuple[list[list[float]], list[float], i
     if len(xs) == 0:
         return [], [0.0, 0.0, 0.0, 0.0], 0
     bbox = [float(xs.min()), float(ys.min()), float(xs.max() - xs.min() + 1), float(ys.max() - ys.min() + 1)]
-    return polys, bbox, int(len(xs))
+    return polys, bbox, len(xs)
 
 
 class CocoBuilder:
@@ -105,7 +108,9 @@ class CocoBuilder:
 
     def add_image(self, file_name: str, width: int, height: int) -> int:
         image_id = len(self.images) + 1
-        self.images.append({"id": image_id, "file_name": file_name, "width": int(width), "height": int(height)})
+        self.images.append(
+            {"id": image_id, "file_name": file_name, "width": int(width), "height": int(height)}
+        )
         return image_id
 
     def _add(self, image_id: int, category: int, bbox: Sequence[float], area: float, **extra: Any) -> None:
@@ -125,12 +130,18 @@ class CocoBuilder:
         self._add(image_id, _FACE, bbox, bbox[2] * bbox[3], segmentation=[], face_index=face_index)
 
     def add_mask(
-        self, image_id: int, outline: tuple[list[list[float]], list[float], int], face_index: int, mask_type: str
+        self,
+        image_id: int,
+        outline: tuple[list[list[float]], list[float], int],
+        face_index: int,
+        mask_type: str,
     ) -> None:
         """One occluder annotation from :func:`mask_polygons`'s (polygons, bbox, area)."""
         polys, bbox, area = outline
         if polys:
-            self._add(image_id, _MASK, bbox, area, segmentation=polys, face_index=face_index, mask_type=mask_type)
+            self._add(
+                image_id, _MASK, bbox, area, segmentation=polys, face_index=face_index, mask_type=mask_type
+            )
 
     def add_item(self, item: Mapping[str, Any]) -> None:
         """Add one image with its ``faces`` ([bbox, index]) and ``masks`` ([outline, index, type]) lists."""
