@@ -64,6 +64,7 @@ from masksmith.batch.spec import (
 from masksmith.batch.state import FailureLog, Picklist, PoolExhausted, ProjectClaims, dumps, list_pool
 from masksmith.errors import JournalError, MasksmithError, PluginError, SpecError
 from masksmith.journal.project import Journal
+from masksmith.media import geometry
 from masksmith.media import io as media_io
 from masksmith.media import masks
 from masksmith.plugins import Plugin, PluginContext, PluginResult, get_plugin, plugin_names
@@ -792,20 +793,34 @@ class _ProjectRun:
         """Journal node the operation starts from: ``source``, else the first connect-to predecessor."""
         if node.usebaseimage:
             return self._j().graph.base_node()
-        candidates = self.spec.connect_to_candidates(node_id)
-        if node.source is not None and node.source in self.local:
-            chosen = node.source
-        elif candidates:
-            chosen = candidates[0]
-        else:
-            preds = self.spec.predecessors(node_id)
-            if not preds:
-                raise SpecError("no predecessor to take the source image from", node=node_id)
-            chosen = preds[0]
+        chosen = self._connect_to_spec(node_id, node)
         state = self.local.get(chosen)
         if state is None or "node" not in state:
             raise SpecError(f"source node {chosen!r} produced no image", node=node_id)
         return str(state["node"])
+
+    def _connect_to_spec(self, node_id: str, node: PluginNode | PreProcessedMediaOperation) -> str:
+        """Spec node the operation starts from. Among several candidates, one on the base's path wins
+        (a donor branch joined without a ``donor`` flag is then the node's other predecessor)."""
+        candidates = self.spec.connect_to_candidates(node_id)
+        if node.source is not None and node.source in self.local:
+            return node.source
+        if len(candidates) > 1:
+            on_base_path = [c for c in candidates if self._on_base_path(c)]
+            return (on_base_path or candidates)[0]
+        if candidates:
+            return candidates[0]
+        preds = self.spec.predecessors(node_id)
+        if not preds:
+            raise SpecError("no predecessor to take the source image from", node=node_id)
+        return preds[0]
+
+    def _on_base_path(self, spec_node: str) -> bool:
+        state = self.local.get(spec_node)
+        if state is None or "node" not in state:
+            return False
+        graph = self._j().graph
+        return nx.has_path(graph.graph, graph.base_node(), str(state["node"]))
 
     def _donor_node(self, node_id: str, source: str | None) -> str:
         journal = self._j()
@@ -817,9 +832,21 @@ class _ProjectRun:
                 raise SpecError(f"donor source {source!r} produced no image", node=node_id)
             return str(state["node"])
         donors = [p for p in self.spec.predecessors(node_id) if self.spec.link(p, node_id).get("donor")]
+        if not donors:
+            # as the original: without a donor link, the donor is the node's other predecessor
+            node = self.spec.node(node_id)
+            start = self._connect_to_spec(node_id, node) if isinstance(node, PluginNode) else None
+            donors = [
+                p
+                for p in self.spec.predecessors(node_id)
+                if p != start
+                and not isinstance(self.spec.node(p), InputMaskPluginOperation)
+                and "node" in self.local.get(p, {})
+            ]
         if len(donors) != 1:
             raise SpecError(
-                f"donor argument without 'source' needs exactly one donor link, found {len(donors)}",
+                "donor argument without 'source' needs one donor link or exactly one predecessor besides"
+                f" the source image, found {len(donors)}" + (f" ({', '.join(donors)})" if donors else ""),
                 node=node_id,
             )
         return str(self.local[donors[0]]["node"])
@@ -918,7 +945,7 @@ class _ProjectRun:
             }
 
     def _passthrough(self, node_id: str, node: PluginNode) -> bool:
-        return self.ctx.test_mode or node_id in self.ctx.passthrus or node.plugin in self.ctx.passthrus
+        return self.ctx.test_mode or node_id in self.ctx.passthrus or node.plugin_name in self.ctx.passthrus
 
     def _run_plugin(
         self,
@@ -957,7 +984,7 @@ class _ProjectRun:
 
     def _plugin_inputs(self, node_id: str, node: Any) -> tuple[Plugin, str, Path, dict[str, Any]]:
         """What every plugin-running node starts from: the plugin, its source node and file, its arguments."""
-        plugin = get_plugin(node.plugin)
+        plugin = get_plugin(node.plugin_name)
         start = self._connect_to(node_id, node)
         return plugin, start, self._j().path_of(start), self._arguments(node_id, node)
 
@@ -995,12 +1022,13 @@ class _ProjectRun:
         ref = journal.record(
             start,
             target,
-            op=result.operation or plugin.operation,
+            op=_with_variant(result.operation or plugin.operation, node.variant),
             arguments=edge_args,
             donor=donors[0] if donors else None,
             input_mask=input_mask_file,
             target_pixels=result.target_pixels,
-            plugin_name=node.plugin,
+            changed=result.changed,
+            plugin_name=node.plugin_name,
             software_name=plugin.software,
             software_version=plugin.version,
             description=description,
@@ -1012,7 +1040,7 @@ class _ProjectRun:
         if node.semanticGroups:
             edge["semanticGroups"] = list(node.semanticGroups)
         if result.transform_matrix is not None:
-            edge["transform matrix"] = np.asarray(result.transform_matrix, float).tolist()
+            edge["transform matrix"] = geometry.matrix_to_jt(np.asarray(result.transform_matrix, float))
         for extra in donors[1:]:
             journal.add_donor_edge(extra, ref.end, save=False)
         journal.save()
@@ -1500,6 +1528,11 @@ def _is_recordable(value: Any) -> bool:
     if isinstance(value, Mapping):
         return all(_is_recordable(v) for v in value.values())
     return False
+
+
+def _with_variant(operation: str, variant: str | None) -> str:
+    """``Op::Variant`` for a spec's ``Plugin::Variant`` (the catalogue falls back to ``Op`` for lookups)."""
+    return f"{operation.split('::', 1)[0]}::{variant}" if variant else operation
 
 
 def _with_donor_arguments(plugin: Plugin, arguments: dict[str, Any], donor: Path | None) -> dict[str, Any]:

@@ -529,6 +529,16 @@ class PluginNode(SpecNode):
     def argument_specs(self) -> dict[str, ArgumentBase]:
         return dict(self.arguments)
 
+    @property
+    def plugin_name(self) -> str:
+        """The plugin to run: ``plugin`` without a ``::Variant`` suffix."""
+        return self.plugin.split("::", 1)[0]
+
+    @property
+    def variant(self) -> str | None:
+        """``Variant`` of ``Plugin::Variant``: the operation is recorded as ``<catalogue name>::Variant``."""
+        return self.plugin.split("::", 1)[1] if "::" in self.plugin else None
+
 
 class PluginOperation(PluginNode):
     """Runs a plugin on the connect-to predecessor's image, adding a media node and an edge."""
@@ -1078,6 +1088,9 @@ class BatchSpec:
         for node_id in self._order:
             node = self.node(node_id)
             preds = self.predecessors(node_id)
+            if isinstance(node, ImageSelection):
+                # a "connect": false link only orders execution and passes state (the original allows it)
+                preds = [p for p in preds if self.graph.edges[p, node_id].get("connect", True)]
             if isinstance(node, SelectionNode | NodeAttachment) and preds:
                 path = f"links[{link_index[(preds[0], node_id)]}]"
                 raise SpecError(
@@ -1110,7 +1123,7 @@ class BatchSpec:
                     node=node_id,
                     path=where,
                 )
-            if plugins is not None and isinstance(node, PluginNode) and node.plugin not in plugins:
+            if plugins is not None and isinstance(node, PluginNode) and node.plugin_name not in plugins:
                 raise SpecError(
                     f"{where}.plugin: unknown plugin {node.plugin!r}", node=node_id, path=f"{where}.plugin"
                 )

@@ -26,6 +26,7 @@ from masksmith.cli.export_cmds import batch_export_command
 from masksmith.cli.extend_cmds import batch_extend_command
 from masksmith.cli.runner import EXIT_FAILURES, run_group
 from masksmith.cli.validate_cmds import batch_validate_command
+from masksmith.errors import SpecError
 from masksmith.cli.view_cmds import batch_view_command
 
 
@@ -114,6 +115,12 @@ def create(
     """Make COUNT journals from a batch specification into PROJECTS."""
     export_target = _export_target(export) if export else None
     project = BatchProject(specification)
+    if project.spec.is_extension:
+        raise SpecError(
+            "this is an extension specification (it has a NodeAttachment node): run it on existing"
+            " journals with 'masksmith batch extend'",
+            file=specification,
+        )
     if graph:
         Path(workdir).mkdir(parents=True, exist_ok=True)
         project.save_graph_image(workdir)
