@@ -68,6 +68,9 @@ from masksmith.media import geometry
 from masksmith.media import io as media_io
 from masksmith.media import masks
 from masksmith.plugins import Plugin, PluginContext, PluginResult, get_plugin, plugin_names
+from masksmith.report.graph_image import render_graph_png
+
+OVERVIEW_FILE = "_overview_.png"
 
 __all__ = [
     "BatchProject",
@@ -749,7 +752,7 @@ class _ProjectRun:
         if section.edgeFilePaths:
             paths = journal.graph.attributes.setdefault("edgeFilePaths", {})
             if isinstance(paths, dict):
-                paths.update({p: None for p in section.edgeFilePaths})
+                paths.update({p: "" for p in section.edgeFilePaths})
         base = journal.graph.base_node()
         journal.graph.node(base).update(base_node.arguments)
         self.local[base_id] = {"node": base, "output": str(journal.path_of(base))}
@@ -1085,7 +1088,7 @@ class _ProjectRun:
                 out[name] = path.name
                 paths = journal.graph.attributes.setdefault("edgeFilePaths", {})
                 if isinstance(paths, dict):
-                    paths.setdefault(f"arguments.{name}", None)
+                    paths.setdefault(f"arguments.{name}", "")
             elif _is_recordable(value):
                 out[name] = _jsonable(value)
         return out
@@ -1215,6 +1218,7 @@ class _ProjectRun:
             _rename_finals(journal)
         journal.graph.label_nodes()
         journal.save()
+        write_overview(journal)
         if not self.ctx.skip_validation:
             # Passed-through plugins leave empty masks on purpose: report, do not fail, those projects.
             _validate(journal, strict=not self.passed_through, name=self.name)
@@ -1440,6 +1444,7 @@ class _ExtensionRun(_ProjectRun):
                 }
             )
         journal.save()
+        write_overview(journal)
         if self.ctx.skip_validation:
             return
         fresh = [f for f in _findings(journal) if _finding_key(f) not in known]
@@ -1528,6 +1533,22 @@ def _is_recordable(value: Any) -> bool:
     if isinstance(value, Mapping):
         return all(_is_recordable(v) for v in value.values())
     return False
+
+
+def write_overview(journal: Journal) -> Path | None:
+    """``_overview_.png``: the journal's graph drawn into its folder, as the original left with every project."""
+
+    def category_of(op: str) -> str:
+        operation = journal.catalogue.find(op)
+        return operation.category if operation is not None else ("Donor" if op == "Donor" else "")
+
+    try:
+        return render_graph_png(
+            journal.graph.graph, journal.directory / OVERVIEW_FILE, title=journal.name, category_of=category_of
+        )
+    except (OSError, ValueError) as exc:  # a picture must not cost the journal
+        log.warning("journal %s: no %s: %s", journal.name, OVERVIEW_FILE, exc)
+        return None
 
 
 def _with_variant(operation: str, variant: str | None) -> str:
