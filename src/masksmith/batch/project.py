@@ -1224,14 +1224,9 @@ class _ProjectRun:
             _validate(journal, strict=not self.passed_through, name=self.name)
 
     def _recompress(self, only: set[str] | None = None) -> None:
+        """Re-save each final as its own root was saved (as the original paired terminals with their
+        bases): the project base for the base path, a donor image for a final on a donor path."""
         journal = self._j()
-        base = journal.graph.base_node()
-        base_path = journal.path_of(base)
-        if base_path.suffix.lower() not in _RECOMPRESS_SUFFIXES:
-            log.warning(
-                "project %s: recompress skipped, base %s is not JPEG or TIFF", self.name, base_path.name
-            )
-            return
         try:
             plugin = get_plugin("CompressAs")
         except PluginError:
@@ -1239,7 +1234,19 @@ class _ProjectRun:
                 "recompress needs the CompressAs plugin, which is not installed", argument="recompress"
             ) from None
         for final in journal.graph.final_nodes():
-            if final == base or (only is not None and final not in only):
+            if only is not None and final not in only:
+                continue
+            base = _operation_root(journal, final)
+            if final == base:
+                continue
+            base_path = journal.path_of(base)
+            if base_path.suffix.lower() not in _RECOMPRESS_SUFFIXES:
+                log.warning(
+                    "project %s: recompress of %s skipped, its root %s is not JPEG or TIFF",
+                    self.name,
+                    final,
+                    base_path.name,
+                )
                 continue
             last = journal.graph.operation_predecessor(final)
             if last is not None and str(journal.graph.edge(last, final).get("op", "")).startswith(
@@ -1533,6 +1540,14 @@ def _is_recordable(value: Any) -> bool:
     if isinstance(value, Mapping):
         return all(_is_recordable(v) for v in value.values())
     return False
+
+
+def _operation_root(journal: Journal, node: str) -> str:
+    """The root a node descends from through operation links (not donor links)."""
+    current = node
+    while (previous := journal.graph.operation_predecessor(current)) is not None:
+        current = previous
+    return current
 
 
 def write_overview(journal: Journal) -> Path | None:
