@@ -242,3 +242,29 @@ def test_dir_mask_select_returns_the_named_mask(tmp_path: Path) -> None:
     result = _run("DirMaskSelect", source, tmp_path / "t.png", {"directory": str(folder)})
     assert result.mask is not None and np.array_equal(result.mask, mask)
     assert Path(result.variables["override_target"]).name == "coffee_sel.png"
+
+
+# --- SelectRegion: the original's choice ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["coffee", "astronaut", "chelsea", "rocket", "camera"])
+def test_select_region_picks_small_segments_or_a_box_never_the_image(name: str, tmp_path: Path) -> None:
+    """Over many seeds: a region of at most 1 % of the image (up to nearest-neighbour scaling), or the
+    48–64 px fallback box; never everything; and more than one distinct region across seeds."""
+    rgb = photo(name)
+    if rgb.ndim == 2:  # the camera man is gray
+        rgb = np.dstack([rgb] * 3)
+    source = tmp_path / "s.png"
+    media_io.write_image(source, rgb)
+    total = rgb.shape[0] * rgb.shape[1]
+    chosen = set()
+    for seed in range(30):
+        result = _run("SelectRegion", source, tmp_path / f"r{seed}.png", {"alpha": "no"}, seed=seed)
+        region = result.mask
+        assert region is not None and region.any() and not region.all()
+        ys, xs = np.nonzero(region)
+        height, width = int(np.ptp(ys)) + 1, int(np.ptp(xs)) + 1
+        is_box = region.sum() == height * width and 48 <= height <= 64
+        assert region.sum() <= 0.0125 * total or is_box, f"seed {seed}: {region.sum() / total:.3%}"
+        chosen.add(region.tobytes())
+    assert len(chosen) >= 5

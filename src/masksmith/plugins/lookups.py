@@ -98,7 +98,7 @@ class JSONSelector(Plugin):
                 raise PluginError(f"entry's {key!r} names no existing file", file=json_file, argument="File Key")
             variables["override_target"] = str(referenced)  # the selector's output, as in the original
             variables["file"] = str(referenced)
-        return PluginResult(variables=variables)
+        return PluginResult(variables=variables, file=Path(variables["file"]) if "file" in variables else None)
 
 
 class DirMaskSelect(Plugin):
