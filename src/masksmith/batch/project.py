@@ -63,6 +63,7 @@ from masksmith.batch.spec import (
 )
 from masksmith.batch.state import FailureLog, Picklist, PoolExhausted, ProjectClaims, dumps, list_pool
 from masksmith.errors import JournalError, MasksmithError, PluginError, SpecError
+from masksmith.journal.path_analysis import set_path_analysis
 from masksmith.journal.project import Journal
 from masksmith.media import geometry
 from masksmith.media import io as media_io
@@ -1217,6 +1218,7 @@ class _ProjectRun:
         if section.rename:
             _rename_finals(journal)
         journal.graph.label_nodes()
+        set_path_analysis(journal.graph, journal.catalogue)
         journal.save()
         write_overview(journal)
         if not self.ctx.skip_validation:
@@ -1450,6 +1452,7 @@ class _ExtensionRun(_ProjectRun):
                     "attachments": list(self.attachments),
                 }
             )
+        set_path_analysis(journal.graph, journal.catalogue)
         journal.save()
         write_overview(journal)
         if self.ctx.skip_validation:
