@@ -30,11 +30,22 @@ def value(v: Any) -> dict[str, Any]:
 
 
 def plugin(node_id: str, name: str, arguments: dict[str, Any] | None = None, **extra: Any) -> dict[str, Any]:
-    return {"op_type": "PluginOperation", "plugin": name, "id": node_id, "arguments": arguments or {}, **extra}
+    return {
+        "op_type": "PluginOperation",
+        "plugin": name,
+        "id": node_id,
+        "arguments": arguments or {},
+        **extra,
+    }
 
 
 def selector(node_id: str, name: str, arguments: dict[str, Any] | None = None) -> dict[str, Any]:
-    return {"op_type": "InputMaskPluginOperation", "plugin": name, "id": node_id, "arguments": arguments or {}}
+    return {
+        "op_type": "InputMaskPluginOperation",
+        "plugin": name,
+        "id": node_id,
+        "arguments": arguments or {},
+    }
 
 
 def base(node_id: str = "0", directory: str = "{image_dir}") -> dict[str, Any]:
@@ -45,10 +56,18 @@ def image(node_id: str, directory: str = "{donorImages}") -> dict[str, Any]:
     return {"op_type": "ImageSelection", "image_directory": directory, "picklist": "donorset", "id": node_id}
 
 
-def spec(nodes: list[dict[str, Any]], links: list[tuple[int, int] | dict[str, Any]], **graph: Any) -> dict[str, Any]:
+def spec(
+    nodes: list[dict[str, Any]], links: list[tuple[int, int] | dict[str, Any]], **graph: Any
+) -> dict[str, Any]:
     """A node-link spec; links by position, as the original's files write them."""
     out_links = [link if isinstance(link, dict) else {"source": link[0], "target": link[1]} for link in links]
-    return {"directed": True, "graph": {**GRAPH, **graph}, "nodes": nodes, "links": out_links, "multigraph": False}
+    return {
+        "directed": True,
+        "graph": {**GRAPH, **graph},
+        "nodes": nodes,
+        "links": out_links,
+        "multigraph": False,
+    }
 
 
 def basic_example() -> dict[str, Any]:
@@ -71,7 +90,9 @@ def basic_example() -> dict[str, Any]:
     )  # fmt: skip
 
 
-def media_pools(folder: Path, *, bases: tuple[str, ...] = ("coffee", "chelsea", "astronaut", "rocket")) -> dict[str, str]:
+def media_pools(
+    folder: Path, *, bases: tuple[str, ...] = ("coffee", "chelsea", "astronaut", "rocket")
+) -> dict[str, str]:
     """``image_dir`` (JPEG bases) and ``donorImages`` (PNG donors) filled with scikit-image photos."""
     base_dir, donor_dir = folder / "images", folder / "donors"
     base_dir.mkdir(parents=True, exist_ok=True)
@@ -92,7 +113,9 @@ def write_spec(folder: Path, data: dict[str, Any], name: str = "spec.json") -> P
 def run_spec(
     folder: Path, data: dict[str, Any], globals_: dict[str, Any], *, count: int = 1, seed: int = 1
 ) -> RunSummary:
-    executor = BatchExecutor(folder / "projects", workdir=folder / "work", global_variables=globals_, seed=seed)
+    executor = BatchExecutor(
+        folder / "projects", workdir=folder / "work", global_variables=globals_, seed=seed
+    )
     try:
         executor.run_project(BatchProject(write_spec(folder, data)), count)
     finally:

@@ -50,12 +50,14 @@ def _edge(journal: Journal, plugin_name: str) -> tuple[str, str, dict[str, Any]]
 
 @pytest.mark.slow
 @pytest.mark.parametrize("seed", range(1, 13))
-def test_basic_example_makes_valid_journals_for_every_seed(seed: int, pools: dict[str, str], tmp_path: Path) -> None:
+def test_basic_example_makes_valid_journals_for_every_seed(
+    seed: int, pools: dict[str, str], tmp_path: Path
+) -> None:
     summary = run_spec(tmp_path, basic_example(), pools, count=2, seed=seed)
     assert (summary.made, summary.failed) == (2, 0), summary.failures
     for journal in _journals(summary):
         assert not has_errors(validate(journal))
-        start, end, _ = _edge(journal, "SelectRegion")
+        _start, end, _ = _edge(journal, "SelectRegion")
         selected = journal.pixels(end)[:, :, 3] > 0
         assert 0 < selected.mean() < 0.5  # a region, never the whole image
 
@@ -63,7 +65,9 @@ def test_basic_example_makes_valid_journals_for_every_seed(seed: int, pools: dic
 # --- conventions -----------------------------------------------------------------------------------
 
 
-def test_plugin_variant_runs_the_plugin_and_records_the_variant(pools: dict[str, str], tmp_path: Path) -> None:
+def test_plugin_variant_runs_the_plugin_and_records_the_variant(
+    pools: dict[str, str], tmp_path: Path
+) -> None:
     data = spec([base(), plugin("1", "OutputPNG::Test", {"Image Rotated": value("yes")})], [(0, 1)])
     summary = run_spec(tmp_path, data, pools)
     assert (summary.made, summary.failed) == (1, 0), summary.failures
@@ -73,7 +77,9 @@ def test_plugin_variant_runs_the_plugin_and_records_the_variant(pools: dict[str,
     assert not has_errors(validate(journal))
 
 
-def test_donor_argument_without_source_takes_the_other_predecessor(pools: dict[str, str], tmp_path: Path) -> None:
+def test_donor_argument_without_source_takes_the_other_predecessor(
+    pools: dict[str, str], tmp_path: Path
+) -> None:
     """The COCO example's shape: the paste has two plain links and a donor argument naming no source."""
     data = spec(
         [
@@ -107,9 +113,18 @@ def test_connect_false_link_into_an_image_selection_orders_without_an_edge(
             image("2"),
             plugin("3", "OutputPNG", {"Image Rotated": value("yes")}),
             plugin("4", "SelectRegion", {"alpha": value("yes")}),
-            plugin("5", "PasteSplice", {"approach": value("random"), "donor": {"type": "donor", "source": "4"}}),
+            plugin(
+                "5", "PasteSplice", {"approach": value("random"), "donor": {"type": "donor", "source": "4"}}
+            ),
         ],
-        [(0, 1), {"source": 1, "target": 2, "connect": False}, (2, 3), (3, 4), (1, 5), {"source": 4, "target": 5, "donor": True}],
+        [
+            (0, 1),
+            {"source": 1, "target": 2, "connect": False},
+            (2, 3),
+            (3, 4),
+            (1, 5),
+            {"source": 4, "target": 5, "donor": True},
+        ],
     )
     summary = run_spec(tmp_path, data, pools)
     assert (summary.made, summary.failed) == (1, 0), summary.failures
@@ -120,7 +135,10 @@ def test_connect_false_link_into_an_image_selection_orders_without_an_edge(
 
 
 def test_create_refuses_an_extension_spec_up_front(pools: dict[str, str], tmp_path: Path) -> None:
-    data = spec([{"op_type": "NodeAttachment", "id": "0"}, plugin("1", "MedianBlur", {"kernelSize": value(5)})], [(0, 1)])
+    data = spec(
+        [{"op_type": "NodeAttachment", "id": "0"}, plugin("1", "MedianBlur", {"kernelSize": value(5)})],
+        [(0, 1)],
+    )
     path = write_spec(tmp_path, data)
     projects = tmp_path / "projects"
     code = run_group(batch, ["create", "--specification", str(path), "--projects", str(projects),
@@ -131,9 +149,14 @@ def test_create_refuses_an_extension_spec_up_front(pools: dict[str, str], tmp_pa
 
 
 def test_create_refusal_names_batch_extend(pools: dict[str, str], tmp_path: Path) -> None:
-    data = spec([{"op_type": "NodeAttachment", "id": "0"}, plugin("1", "MedianBlur", {"kernelSize": value(5)})], [(0, 1)])
+    data = spec(
+        [{"op_type": "NodeAttachment", "id": "0"}, plugin("1", "MedianBlur", {"kernelSize": value(5)})],
+        [(0, 1)],
+    )
     path = write_spec(tmp_path, data)
-    result = CliRunner().invoke(batch, ["create", "--specification", str(path), "--projects", str(tmp_path / "p")])
+    result = CliRunner().invoke(
+        batch, ["create", "--specification", str(path), "--projects", str(tmp_path / "p")]
+    )
     assert "batch extend" in str(result.exception) and "NodeAttachment" in str(result.exception)
 
 
@@ -145,7 +168,9 @@ def _plugin_specs(folder: Path) -> dict[str, tuple[dict[str, Any], dict[str, str
     folder.mkdir(parents=True, exist_ok=True)
     rotated = {"Image Rotated": value("yes")}
     choices = folder / "crops.json"
-    choices.write_text(json.dumps({"left": {"crop_x": 8, "crop_y": 16, "pixel_width": 200, "pixel_height": 150}}))
+    choices.write_text(
+        json.dumps({"left": {"crop_x": 8, "crop_y": 16, "pixel_width": 200, "pixel_height": 150}})
+    )
     masks_dir = folder / "masks"
     masks_dir.mkdir(exist_ok=True)
     for stem in ("coffee0", "chelsea1", "astronaut2", "rocket3"):
@@ -243,7 +268,9 @@ def test_extension_with_a_json_selected_donor_crop_and_camera_tables(tmp_path: P
     sized = tmp_path / "prnu.png"
     media_io.write_image(sized, photo("chelsea", 32, 48))
     entries = tmp_path / "cameras.json"
-    entries.write_text(json.dumps({"cam": {"prnu": str(sized), "qtable": str(qt_file(tmp_path))}}), encoding="utf-8")
+    entries.write_text(
+        json.dumps({"cam": {"prnu": str(sized), "qtable": str(qt_file(tmp_path))}}), encoding="utf-8"
+    )
     data = spec(
         [
             {"op_type": "NodeAttachment", "id": "base_PNG"},

@@ -70,7 +70,9 @@ def read_jt_journal(path: Path) -> JTJournal:
                 raise FormatError(f"link {start}->{end}: exifdiff must be a dictionary")
             for tag, change in link["exifdiff"].items():
                 if not (isinstance(change, list) and change and change[0] in ("change", "add", "delete")):
-                    raise FormatError(f"link {start}->{end}: exifdiff[{tag!r}] is not [change|add|delete, ...]")
+                    raise FormatError(
+                        f"link {start}->{end}: exifdiff[{tag!r}] is not [change|add|delete, ...]"
+                    )
         if "transform matrix" in link:
             matrices[(start, end)] = deserialize_matrix(link["transform matrix"])
         elif "transform matrix" in link.get("arguments", {}):

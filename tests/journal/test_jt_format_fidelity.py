@@ -49,7 +49,9 @@ def test_the_original_format_reader_gets_the_same_matrices(made: list[Path]) -> 
         journal = Journal.open(folder)
         for (start, end), matrix in jt.matrices.items():
             data = journal.graph.edge(start, end)
-            ours = geometry.matrix_from_jt(data.get("transform matrix", data.get("arguments", {}).get("transform matrix")))
+            ours = geometry.matrix_from_jt(
+                data.get("transform matrix", data.get("arguments", {}).get("transform matrix"))
+            )
             assert ours is not None and np.allclose(matrix, ours)
             seen += 1
     assert seen >= 4  # the pastes, the crop and the rotation carry one
@@ -66,7 +68,9 @@ def test_crop_and_rotation_matrices_are_what_the_plugins_did(made: list[Path]) -
 
 def test_nodes_links_and_project_carry_the_original_attributes(made: list[Path]) -> None:
     for folder in made:
-        jt = read_jt_journal(find_journal_json(folder))  # xpos/ypos, linkcolor, exifdiff, edgeFilePaths checked
+        jt = read_jt_journal(
+            find_journal_json(folder)
+        )  # xpos/ypos, linkcolor, exifdiff, edgeFilePaths checked
         colours = [link["linkcolor"] for _, _, link in jt.links if link["op"] != "Donor"]
         assert len(set(colours)) == len(colours)
         positions = {(n["xpos"], n["ypos"]) for n in jt.nodes.values()}
@@ -99,19 +103,23 @@ def test_psnr_and_ssim_match_scikit_image(made: list[Path]) -> None:
             if "ssim" not in data:
                 continue
             a, b = journal.pixels(start), journal.pixels(end)
-            assert data["ssim"] == pytest.approx(structural_similarity(a, b, channel_axis=2, data_range=255), abs=1e-9)
+            assert data["ssim"] == pytest.approx(
+                structural_similarity(a, b, channel_axis=2, data_range=255), abs=1e-9
+            )
             if "psnr" in data:
                 assert data["psnr"] == pytest.approx(peak_signal_noise_ratio(a, b, data_range=255), abs=1e-9)
             if "local psnr" in data:
                 changed = journal.edge_mask(start, end)
-                assert data["local psnr"] == pytest.approx(peak_signal_noise_ratio(a[changed], b[changed], data_range=255))
+                assert data["local psnr"] == pytest.approx(
+                    peak_signal_noise_ratio(a[changed], b[changed], data_range=255)
+                )
             checked += 1
     assert checked >= 6
 
 
 def test_select_mask_is_the_selected_region(made: list[Path]) -> None:
     journal = Journal.open(made[0])
-    start, end, data = next((s, e, d) for s, e, d in journal.graph.edges() if d["op"] == "SelectRegion")
+    _start, end, data = next((s, e, d) for s, e, d in journal.graph.edges() if d["op"] == "SelectRegion")
     written = media_io.read_image(journal.directory / data["selectmaskname"]).pixels
     assert np.array_equal(written == 255, masks.alpha_mask(journal.pixels(end)))
     assert journal.graph.attributes["edgeFilePaths"]["selectmaskname"] == ""
@@ -128,7 +136,10 @@ def test_exifdiff_lists_changed_added_and_deleted_tags(tmp_path: Path) -> None:
         return block.tobytes()
 
     before, after = exif(Make="Canon", Model="EOS", Software="a"), exif(Make="Nikon", Software="a")
-    assert fidelity.exif_diff(before, after) == {"Make": ["change", "Canon", "Nikon"], "Model": ["delete", "EOS"]}
+    assert fidelity.exif_diff(before, after) == {
+        "Make": ["change", "Canon", "Nikon"],
+        "Model": ["delete", "EOS"],
+    }
     assert fidelity.exif_diff(None, exif(Model="X")) == {"Model": ["add", "X"]}
     # and on a recorded link: a re-save that rewrites the camera tags
     source, target = tmp_path / "a.jpg", tmp_path / "b.jpg"

@@ -75,7 +75,9 @@ def test_a_journal_using_the_operation_validates(op: str, tmp_path: Path) -> Non
     operation = journal.catalogue.get(op)
     rng = np.random.default_rng(0)
     arguments = {
-        name: draw_parameter(param, rng) for name, param in operation.mandatory.items() if param.applies_to("image")
+        name: draw_parameter(param, rng)
+        for name, param in operation.mandatory.items()
+        if param.applies_to("image")
     }
     # free text the generator cannot draw: what a user would type
     typed = {"text": "camera 7", "string": "camera 7", "urls": "https://example.org/model"}

@@ -227,10 +227,16 @@ def _jt_case(name: str, folder: Path, source: Path) -> Case | None:
         return Case(name, source, {"crop_x": 40, "crop_y": 24, "pixel_width": 200, "pixel_height": 160})
     if name == "CropToFitDonor":
         donor = folder / "small_donor.png"
-        media_io.write_image(donor, photo("chelsea", 200, 150))  # portrait: turned to fit the landscape source
+        media_io.write_image(
+            donor, photo("chelsea", 200, 150)
+        )  # portrait: turned to fit the landscape source
         return Case(name, source, {}, donor=donor)
     if name == "FaceCrop":
-        return Case(name, source, {"crop dimensions": "128,96", "chin position": "170,150", "right eye position": "150,100"})
+        return Case(
+            name,
+            source,
+            {"crop dimensions": "128,96", "chin position": "170,150", "right eye position": "150,100"},
+        )
     if name == "SeamCarve":
         return Case(name, source, {"percentage_width": 0.9, "percentage_height": 0.95})
     if name == "ConvertToColor":

@@ -20,7 +20,13 @@ from tests.plugins.plugin_cases import QT_TABLES, box_mask, photo, qt_file
 
 
 def _run(
-    name: str, source: Path, target: Path, arguments: dict[str, Any], *, donor: Path | None = None, seed: int = 3
+    name: str,
+    source: Path,
+    target: Path,
+    arguments: dict[str, Any],
+    *,
+    donor: Path | None = None,
+    seed: int = 3,
 ) -> PluginResult:
     context = PluginContext(
         source=source, target=target, arguments=arguments, rng=np.random.default_rng(seed), donor=donor
@@ -39,15 +45,27 @@ def _source(folder: Path, name: str = "coffee", rows: int = 240, cols: int = 320
 
 def test_crop_to_keeps_exactly_the_window(tmp_path: Path) -> None:
     source = _source(tmp_path)
-    result = _run("CropTo", source, tmp_path / "t.png", {"crop_x": 33, "crop_y": 17, "pixel_width": 101, "pixel_height": 57})
+    result = _run(
+        "CropTo",
+        source,
+        tmp_path / "t.png",
+        {"crop_x": 33, "crop_y": 17, "pixel_width": 101, "pixel_height": 57},
+    )
     out = media_io.read_image(tmp_path / "t.png").pixels
     assert np.array_equal(out, photo()[17:74, 33:134])
     assert result.variables["location"] == "(17, 33)"
     with pytest.raises(PluginError, match="column"):
-        _run("CropTo", source, tmp_path / "u.png", {"crop_x": 300, "crop_y": 0, "pixel_width": 50, "pixel_height": 5})
+        _run(
+            "CropTo",
+            source,
+            tmp_path / "u.png",
+            {"crop_x": 300, "crop_y": 0, "pixel_width": 50, "pixel_height": 5},
+        )
 
 
-@pytest.mark.parametrize(("donor_size", "expected"), [((150, 200), (150, 200)), ((200, 150), (150, 200)), ((100, 300), (100, 300))])
+@pytest.mark.parametrize(
+    ("donor_size", "expected"), [((150, 200), (150, 200)), ((200, 150), (150, 200)), ((100, 300), (100, 300))]
+)
 def test_crop_to_fit_donor_is_centred_and_turns_a_crosswise_donor(
     tmp_path: Path, donor_size: tuple[int, int], expected: tuple[int, int]
 ) -> None:
@@ -77,12 +95,38 @@ def test_face_crop_centres_on_chin_column_and_eye_row_on_an_8_pixel_grid(tmp_pat
 def test_face_crop_from_a_filemap_takes_the_most_frontal_face_with_room(tmp_path: Path) -> None:
     source = _source(tmp_path)
     faces = [
-        {"chin_x": 160, "right_eye_y": 120, "face_width": 40, "face_height": 40, "face_yaw": 30, "face_pitch": 5},
-        {"chin_x": 150, "right_eye_y": 110, "face_width": 30, "face_height": 30, "face_yaw": 2, "face_pitch": 1},
-        {"chin_x": 20, "right_eye_y": 20, "face_width": 30, "face_height": 30, "face_yaw": 0, "face_pitch": 0},
+        {
+            "chin_x": 160,
+            "right_eye_y": 120,
+            "face_width": 40,
+            "face_height": 40,
+            "face_yaw": 30,
+            "face_pitch": 5,
+        },
+        {
+            "chin_x": 150,
+            "right_eye_y": 110,
+            "face_width": 30,
+            "face_height": 30,
+            "face_yaw": 2,
+            "face_pitch": 1,
+        },
+        {
+            "chin_x": 20,
+            "right_eye_y": 20,
+            "face_width": 30,
+            "face_height": 30,
+            "face_yaw": 0,
+            "face_pitch": 0,
+        },
     ]  # the last is the most frontal but too near the corner for the crop
     filemap = [{"file_name": "other.png", "faces": []}, {"file_name": "dir/coffee.png", "faces": faces}]
-    result = _run("FaceCrop", source, tmp_path / "t.png", {"crop dimensions": "96,96", "filemap": filemap, "donor": "coffee.png"})
+    result = _run(
+        "FaceCrop",
+        source,
+        tmp_path / "t.png",
+        {"crop dimensions": "96,96", "filemap": filemap, "donor": "coffee.png"},
+    )
     assert (result.variables["left"], result.variables["top"]) == (96, 56)  # (150-48, 110-48) down to 8s
 
 
@@ -108,7 +152,9 @@ def test_vertical_seam_is_the_cheapest_connected_path(seed: int) -> None:
 
 def test_seam_carve_mask_is_exactly_the_removed_seams(tmp_path: Path) -> None:
     source = _source(tmp_path, rows=120, cols=160)
-    result = _run("SeamCarve", source, tmp_path / "t.png", {"percentage_width": 0.8, "percentage_height": 1.0})
+    result = _run(
+        "SeamCarve", source, tmp_path / "t.png", {"percentage_width": 0.8, "percentage_height": 1.0}
+    )
     removed = result.changed
     assert removed is not None
     src = photo(rows=120, cols=160)
@@ -137,7 +183,9 @@ def test_seam_carve_both_directions_and_input_mask_removed_first(tmp_path: Path)
 
 
 @pytest.mark.parametrize(("channel", "index"), [("red", 0), ("green", 1), ("blue", 2)])
-def test_convert_to_color_puts_the_gray_image_into_one_channel(tmp_path: Path, channel: str, index: int) -> None:
+def test_convert_to_color_puts_the_gray_image_into_one_channel(
+    tmp_path: Path, channel: str, index: int
+) -> None:
     source = _source(tmp_path)
     _run("ConvertToColor", source, tmp_path / "t.png", {"channel": channel})
     out = media_io.read_image(tmp_path / "t.png").pixels
@@ -211,11 +259,18 @@ def test_json_selector_by_position_key_part_and_at_random(tmp_path: Path) -> Non
     source = _source(tmp_path)
     listing = tmp_path / "list.json"
     listing.write_text(json.dumps([{"a": 1}, {"a": 2}, {"a": 3}]), encoding="utf-8")
-    assert _run("JSONSelector", source, tmp_path / "t", {"Json File": str(listing), "index": "2"}).variables == {"a": 3}
-    drawn = {_run("JSONSelector", source, tmp_path / "t", {"Json File": str(listing)}, seed=s).variables["a"] for s in range(20)}
+    assert _run(
+        "JSONSelector", source, tmp_path / "t", {"Json File": str(listing), "index": "2"}
+    ).variables == {"a": 3}
+    drawn = {
+        _run("JSONSelector", source, tmp_path / "t", {"Json File": str(listing)}, seed=s).variables["a"]
+        for s in range(20)
+    }
     assert drawn == {1, 2, 3}
     keyed = tmp_path / "keyed.json"
-    keyed.write_text(json.dumps({"coffee_cup": {"subject": "man-made object"}, "cat": {"subject": "natural object"}}))
+    keyed.write_text(
+        json.dumps({"coffee_cup": {"subject": "man-made object"}, "cat": {"subject": "natural object"}})
+    )
     by_part = _run("JSONSelector", source, tmp_path / "t", {"Json File": str(keyed), "Index": "coffee"})
     assert by_part.variables == {"subject": "man-made object"}
     with pytest.raises(PluginError, match="not found"):
@@ -227,7 +282,9 @@ def test_json_selector_file_key_names_the_output(tmp_path: Path) -> None:
     media_io.write_image(tmp_path / "other.png", photo("chelsea"))
     listing = tmp_path / "list.json"
     listing.write_text(json.dumps([{"image": "other.png", "purpose": "add"}]), encoding="utf-8")
-    result = _run("JSONSelector", source, tmp_path / "t.png", {"Json File": str(listing), "File Key": "image"})
+    result = _run(
+        "JSONSelector", source, tmp_path / "t.png", {"Json File": str(listing), "File Key": "image"}
+    )
     assert Path(result.variables["override_target"]) == tmp_path / "other.png"
     assert result.variables["purpose"] == "add"
 

@@ -65,9 +65,8 @@ from masksmith.batch.state import FailureLog, Picklist, PoolExhausted, ProjectCl
 from masksmith.errors import JournalError, MasksmithError, PluginError, SpecError
 from masksmith.journal.path_analysis import set_path_analysis
 from masksmith.journal.project import Journal
-from masksmith.media import geometry
+from masksmith.media import geometry, masks
 from masksmith.media import io as media_io
-from masksmith.media import masks
 from masksmith.plugins import Plugin, PluginContext, PluginResult, get_plugin, plugin_names
 from masksmith.report.graph_image import render_graph_png
 
@@ -824,7 +823,7 @@ class _ProjectRun:
         if state is None or "node" not in state:
             return False
         graph = self._j().graph
-        return nx.has_path(graph.graph, graph.base_node(), str(state["node"]))
+        return bool(nx.has_path(graph.graph, graph.base_node(), str(state["node"])))
 
     def _donor_node(self, node_id: str, source: str | None) -> str:
         journal = self._j()
@@ -1562,7 +1561,10 @@ def write_overview(journal: Journal) -> Path | None:
 
     try:
         return render_graph_png(
-            journal.graph.graph, journal.directory / OVERVIEW_FILE, title=journal.name, category_of=category_of
+            journal.graph.graph,
+            journal.directory / OVERVIEW_FILE,
+            title=journal.name,
+            category_of=category_of,
         )
     except (OSError, ValueError) as exc:  # a picture must not cost the journal
         log.warning("journal %s: no %s: %s", journal.name, OVERVIEW_FILE, exc)

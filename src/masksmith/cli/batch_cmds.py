@@ -26,8 +26,8 @@ from masksmith.cli.export_cmds import batch_export_command
 from masksmith.cli.extend_cmds import batch_extend_command
 from masksmith.cli.runner import EXIT_FAILURES, run_group
 from masksmith.cli.validate_cmds import batch_validate_command
-from masksmith.errors import SpecError
 from masksmith.cli.view_cmds import batch_view_command
+from masksmith.errors import SpecError
 
 
 def _names(text: str | None) -> list[str]:

@@ -31,8 +31,9 @@ def psnr(a: NDArray[Any], b: NDArray[Any], data_range: float) -> float:
 
 def ssim(a: NDArray[Any], b: NDArray[Any], data_range: float) -> float:
     """Mean structural similarity (scikit-image's defaults: 7×7 uniform window, per channel)."""
-    from skimage.metrics import structural_similarity
+    from skimage import metrics
 
+    structural_similarity: Any = metrics.structural_similarity  # untyped library
     if min(a.shape[:2]) < 7:
         return math.nan
     channel_axis = 2 if a.ndim == 3 else None

@@ -106,14 +106,19 @@ def _rules(catalogue: Catalogue) -> dict[str, Callable[[Edge], bool]]:
 
     return {
         "blurlocal": lambda e: _op(e) == "Blur" and not _global(e),
-        "clone": lambda e: _op(e) == "CopyPaste"
-        or (_op(e) == "PasteSampled" and e.get("arguments", {}).get("purpose") == "clone"),
-        "contrastenhancement": lambda e: _op(e) in ("Contrast", "Levels", "Curves", "Exposure") and _global(e),
+        "clone": lambda e: (
+            _op(e) == "CopyPaste"
+            or (_op(e) == "PasteSampled" and e.get("arguments", {}).get("purpose") == "clone")
+        ),
+        "contrastenhancement": lambda e: (
+            _op(e) in ("Contrast", "Levels", "Curves", "Exposure") and _global(e)
+        ),
         "color": category_global("Color"),
         "histogramnormalizationglobal": lambda e: _op(e) == "Normalization" and _global(e),
         "otherenhancements": lambda e: _op(e) in ("Sharpening", "CreativeFilter", "FilterConvolutionKernel"),
-        "launderingmedianfiltering": lambda e: _op(e) == "Blur"
-        and e.get("arguments", {}).get("Blur Type") == "Median Smoothing",
+        "launderingmedianfiltering": lambda e: (
+            _op(e) == "Blur" and e.get("arguments", {}).get("Blur Type") == "Median Smoothing"
+        ),
         "imagereformat": lambda e: _category(catalogue, e) == "Output",
     }
 
@@ -157,8 +162,10 @@ def path_analysis(journal: JournalGraph, catalogue: Catalogue, final: str) -> di
     for name, (op, argument, wanted) in BY_ARGUMENT.items():
         out[name] = _any(
             edges,
-            lambda e, op=op, argument=argument, wanted=wanted: _op(e) == op  # type: ignore[misc]
-            and str(e.get("arguments", {}).get(argument, "")) == wanted,
+            lambda e, op=op, argument=argument, wanted=wanted: (
+                _op(e) == op  # type: ignore[misc]
+                and str(e.get("arguments", {}).get(argument, "")) == wanted
+            ),
         )
     for name, test in _rules(catalogue).items():
         out[name] = _any(edges, test)

@@ -64,11 +64,17 @@ class CropTo(Plugin):
         source = context.pixels()
         rows, cols = source.shape[:2]
         if x + width > cols:
-            raise PluginError(f"window ends at column {x + width}, the image has {cols}", argument="pixel_width")
+            raise PluginError(
+                f"window ends at column {x + width}, the image has {cols}", argument="pixel_width"
+            )
         if y + height > rows:
-            raise PluginError(f"window ends at row {y + height}, the image has {rows}", argument="pixel_height")
+            raise PluginError(
+                f"window ends at row {y + height}, the image has {rows}", argument="pixel_height"
+            )
         if (width, height) == (cols, rows):
-            raise PluginError("the window is the whole image: nothing would be cropped", argument="pixel_width")
+            raise PluginError(
+                "the window is the whole image: nothing would be cropped", argument="pixel_width"
+            )
         result = _cropped(context, source, x, y, width, height)
         result.variables.update(crop_x=x, crop_y=y, pixel_width=width, pixel_height=height)
         return result
@@ -113,7 +119,9 @@ class CropToFitDonor(Plugin):
         return _cropped(context, source, x, y, width, height)
 
 
-def _face_from_map(filemap: Any, name: str, shape: tuple[int, int], size: tuple[int, int]) -> Mapping[str, Any]:
+def _face_from_map(
+    filemap: Any, name: str, shape: tuple[int, int], size: tuple[int, int]
+) -> Mapping[str, Any]:
     """The face to crop around: among the faces listed for ``name`` no wider than half the crop, the most
     frontal (least |yaw| + |pitch|, then largest) whose crop window fits inside the image."""
     if not isinstance(filemap, list):
@@ -137,7 +145,7 @@ def _face_from_map(filemap: Any, name: str, shape: tuple[int, int], size: tuple[
     for face in faces:
         cx, cy = float(face["chin_x"]), float(face["right_eye_y"])
         if width / 2 < cx < cols - width / 2 and height / 2 < cy < rows - height / 2:
-            return face
+            return dict(face)
     raise PluginError(f"no face in {name!r} has room for a {width}×{height} crop", argument="filemap")
 
 
@@ -164,11 +172,15 @@ class FaceCrop(Plugin):
         rows, cols = source.shape[:2]
         if args.get("filemap") is not None:
             looked_up = args.get("donor") or context.source.name
-            face = _face_from_map(args["filemap"], Path(os.fspath(looked_up)).name, (rows, cols), (width, height))
+            face = _face_from_map(
+                args["filemap"], Path(os.fspath(looked_up)).name, (rows, cols), (width, height)
+            )
             centre_x, centre_y = float(face["chin_x"]), float(face["right_eye_y"])
         else:
             if args.get("chin position") is None or args.get("right eye position") is None:
-                raise PluginError("needs 'chin position' and 'right eye position', or a 'filemap'", argument="filemap")
+                raise PluginError(
+                    "needs 'chin position' and 'right eye position', or a 'filemap'", argument="filemap"
+                )
             centre_x = parse_pair(args["chin position"], argument="chin position")[0]
             centre_y = parse_pair(args["right eye position"], argument="right eye position")[1]
         left = int(centre_x - width / 2)

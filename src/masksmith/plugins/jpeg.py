@@ -48,7 +48,9 @@ def read_qt_file(path: str | os.PathLike[str]) -> list[list[int]]:
     try:
         text = file.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise PluginError(f"cannot read the quantisation tables: {exc}", file=file, argument="qtfile") from None
+        raise PluginError(
+            f"cannot read the quantisation tables: {exc}", file=file, argument="qtfile"
+        ) from None
     try:
         numbers = [int(token) for token in text.split()]
     except ValueError:
@@ -131,7 +133,9 @@ class JpgFromCamera(Plugin):
                     subsampling = media_io.jpeg_subsampling(donor) or "4:2:2"
                 orientation = media_io.read_image(donor).info.orientation
             except MediaError as exc:
-                raise PluginError(f"cannot read the donor: {exc.message}", file=donor, argument="donor") from None
+                raise PluginError(
+                    f"cannot read the donor: {exc.message}", file=donor, argument="donor"
+                ) from None
         pixels = to_rgb8(context.pixels())
         rotated = is_yes(args["rotate"]) and orientation != 1
         if rotated:

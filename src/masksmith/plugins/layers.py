@@ -45,7 +45,9 @@ class ConvertToColor(Plugin):
             try:
                 image = media_io.read_image(path).pixels
             except MediaError as exc:
-                raise PluginError(f"cannot read the image: {exc.message}", file=path, argument="mask") from None
+                raise PluginError(
+                    f"cannot read the image: {exc.message}", file=path, argument="mask"
+                ) from None
         else:
             image = context.pixels()
         rgb = to_rgb8(image)
@@ -75,7 +77,9 @@ class PasteSpliceDonor(Plugin):
         try:
             pixels = media_io.read_image(final).pixels
         except MediaError as exc:
-            raise PluginError(f"cannot read the final image: {exc.message}", file=final, argument="Final Image") from None
+            raise PluginError(
+                f"cannot read the final image: {exc.message}", file=final, argument="Final Image"
+            ) from None
         source = context.pixels()
         if pixels.shape[:2] != source.shape[:2]:
             raise PluginError(

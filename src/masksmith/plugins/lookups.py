@@ -22,7 +22,9 @@ def _load_json(path: Path) -> Any:
         with open(path, encoding="utf-8") as handle:
             return json.load(handle)
     except OSError as exc:
-        raise PluginError(f"cannot read the JSON file: {exc.strerror}", file=path, argument="Json File") from None
+        raise PluginError(
+            f"cannot read the JSON file: {exc.strerror}", file=path, argument="Json File"
+        ) from None
     except json.JSONDecodeError as exc:
         raise PluginError(
             f"not valid JSON (line {exc.lineno}, column {exc.colno})", file=path, argument="Json File"
@@ -74,7 +76,9 @@ class JSONSelector(Plugin):
         "becomes the selector's output ('file')."
     )
     arguments = (
-        Argument("Json File", "text", None, "JSON file: a list or dict of argument dictionaries.", required=True),
+        Argument(
+            "Json File", "text", None, "JSON file: a list or dict of argument dictionaries.", required=True
+        ),
         Argument("index", "text", None, "Which entry (position, key, or part of a key); random if absent."),
         Argument("Index", "text", None, "Same as 'index' (the original declared both spellings)."),
         Argument("File Key", "text", None, "Key whose value names an image to output."),
@@ -95,10 +99,14 @@ class JSONSelector(Plugin):
         if key:
             referenced = _referenced_file(entry.get(str(key)), json_file)
             if referenced is None:
-                raise PluginError(f"entry's {key!r} names no existing file", file=json_file, argument="File Key")
+                raise PluginError(
+                    f"entry's {key!r} names no existing file", file=json_file, argument="File Key"
+                )
             variables["override_target"] = str(referenced)  # the selector's output, as in the original
             variables["file"] = str(referenced)
-        return PluginResult(variables=variables, file=Path(variables["file"]) if "file" in variables else None)
+        return PluginResult(
+            variables=variables, file=Path(variables["file"]) if "file" in variables else None
+        )
 
 
 class DirMaskSelect(Plugin):
@@ -107,14 +115,18 @@ class DirMaskSelect(Plugin):
     kind = PluginKind.SELECTOR
     description = "Selector: the mask '<directory>/<source stem>*' (white = selected) made elsewhere."
     suffix = ".png"
-    arguments = (Argument("directory", "text", None, "Folder of masks named after the images.", required=True),)
+    arguments = (
+        Argument("directory", "text", None, "Folder of masks named after the images.", required=True),
+    )
 
     def transform(self, context: PluginContext) -> PluginResult:
         args = self.resolve_arguments(context.arguments)
         folder = Path(os.fspath(args["directory"]))
         if not folder.is_dir():
             raise PluginError("not a folder", file=folder, argument="directory")
-        found = sorted(glob.glob(os.path.join(glob.escape(str(folder)), glob.escape(context.source.stem) + "*")))
+        found = sorted(
+            glob.glob(os.path.join(glob.escape(str(folder)), glob.escape(context.source.stem) + "*"))
+        )
         found = [f for f in found if Path(f).is_file()]
         if not found:
             raise PluginError(f"no mask named {context.source.stem}*", file=folder, argument="directory")
@@ -122,7 +134,9 @@ class DirMaskSelect(Plugin):
         try:
             pixels = media_io.read_image(path).pixels
         except MediaError as exc:
-            raise PluginError(f"cannot read the mask: {exc.message}", file=path, argument="directory") from None
+            raise PluginError(
+                f"cannot read the mask: {exc.message}", file=path, argument="directory"
+            ) from None
         selected = masks.from_input_mask(pixels)
         rows, cols = context.pixels().shape[:2]
         if selected.shape != (rows, cols):

@@ -143,9 +143,7 @@ class SIPStoPNG(OutputPNG):
     name = "SIPStoPNG"
     description = "Save as PNG (the original's macOS sips conversion); 'Image Rotated' defaults to no."
     arguments = (
-        Argument(
-            "Image Rotated", "yesno", "no", "Apply the EXIF orientation to the pixels before saving."
-        ),
+        Argument("Image Rotated", "yesno", "no", "Apply the EXIF orientation to the pixels before saving."),
     )
 
     def _prepare(self, args: dict[str, Any], pixels: Image) -> _Prepared:

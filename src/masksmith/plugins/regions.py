@@ -69,14 +69,17 @@ def _random_box(
     return out
 
 
-def region_candidates(labels: Any, *, max_fraction: float, min_pixels: int = 3, keep: int = 15) -> list[BoolMask]:
+def region_candidates(
+    labels: Any, *, max_fraction: float, min_pixels: int = 3, keep: int = 15
+) -> list[BoolMask]:
     """The ``keep`` largest connected segments (holes filled) of at most ``max_fraction`` of the image.
 
     Each connected piece of a segment counts on its own, as the original took each segment's contours.
     """
     from skimage import measure
 
-    pieces = measure.label(labels + 1, connectivity=1, background=0)
+    label: Any = measure.label  # untyped library
+    pieces = label(labels + 1, connectivity=1, background=0)
     areas = np.bincount(pieces.ravel())
     limit = max_fraction * labels.size
     order = [int(i) for i in np.argsort(-areas, kind="stable") if i > 0 and min_pixels <= areas[i] <= limit]

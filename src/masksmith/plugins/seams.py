@@ -134,7 +134,9 @@ class SeamCarve(Plugin):
             fw, fh = float(args["percentage_width"]), float(args["percentage_height"])
         size = (max(1, round(rows * fh)), max(1, round(cols * fw)))
         if size == (rows, cols):
-            raise PluginError("the kept size is the whole image: no seam to remove", argument="percentage_width")
+            raise PluginError(
+                "the kept size is the whole image: no seam to remove", argument="percentage_width"
+            )
         remove = selection_mask(context, args, (rows, cols), required=False)
         out, removed = carve(source, size, kind=str(args["energy"]), remove=remove)
         write_target(context, out, format="PNG")
