@@ -1451,7 +1451,8 @@ class _ExtensionRun(_ProjectRun):
                     "attachments": list(self.attachments),
                 }
             )
-        set_path_analysis(journal.graph, journal.catalogue)
+        # existing nodes stay as they were: only the finals this extension made get a path analysis
+        set_path_analysis(journal.graph, journal.catalogue, only=new_nodes)
         journal.save()
         write_overview(journal)
         if self.ctx.skip_validation:

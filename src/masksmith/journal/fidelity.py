@@ -8,6 +8,7 @@ import colorsys
 import math
 from typing import Any
 
+import cv2
 import networkx as nx
 import numpy as np
 from numpy.typing import NDArray
@@ -29,15 +30,68 @@ def psnr(a: NDArray[Any], b: NDArray[Any], data_range: float) -> float:
     return math.inf if error == 0 else 10 * math.log10(data_range**2 / error)
 
 
-def ssim(a: NDArray[Any], b: NDArray[Any], data_range: float) -> float:
-    """Mean structural similarity (scikit-image's defaults: 7×7 uniform window, per channel)."""
-    from skimage import metrics
+_WIN = 7  # scikit-image's default window
 
-    structural_similarity: Any = metrics.structural_similarity  # untyped library
-    if min(a.shape[:2]) < 7:
+
+def _window_means(
+    x: NDArray[Any], y: NDArray[Any]
+) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
+    """Window means of x, y, x², y², xy. 8-bit input is summed exactly in integers (fast); other depths
+    in float64. Border values differ from scikit-image's but are left out of the score, as there."""
+    area = float(_WIN * _WIN)
+    border = cv2.BORDER_REFLECT_101
+    if x.dtype == np.uint8:
+
+        def box(image: NDArray[Any]) -> NDArray[np.float64]:
+            summed = cv2.boxFilter(image, cv2.CV_32S, (_WIN, _WIN), normalize=False, borderType=border)
+            return np.asarray(summed, np.float64) / area
+
+        wide_x, wide_y = x.astype(np.uint16), y.astype(np.uint16)
+        return box(x), box(y), box(wide_x * wide_x), box(wide_y * wide_y), box(wide_x * wide_y)
+    fx, fy = x.astype(np.float64), y.astype(np.float64)
+
+    def blur(image: NDArray[np.float64]) -> NDArray[np.float64]:
+        return np.asarray(cv2.blur(image, (_WIN, _WIN), borderType=border))
+
+    return blur(fx), blur(fy), blur(fx * fx), blur(fy * fy), blur(fx * fy)
+
+
+def ssim(a: NDArray[Any], b: NDArray[Any], data_range: float) -> float:
+    """Mean structural similarity with scikit-image's defaults (7×7 uniform window, sample covariance,
+    K1 0.01, K2 0.03, borders left out, channels averaged): the same values as
+    ``skimage.metrics.structural_similarity``, computed with OpenCV box filters, several times faster."""
+    if min(a.shape[:2]) < _WIN:
         return math.nan
-    channel_axis = 2 if a.ndim == 3 else None
-    return float(structural_similarity(a, b, data_range=data_range, channel_axis=channel_axis))
+    if np.array_equal(a, b):
+        return 1.0
+    pad = (_WIN - 1) // 2
+    c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2
+    norm = _WIN * _WIN / (_WIN * _WIN - 1)
+    x = a.reshape(a.shape[0], a.shape[1], -1)
+    y = b.reshape(b.shape[0], b.shape[1], -1)
+    scores = []
+    for channel in range(x.shape[2]):
+        means = _window_means(np.ascontiguousarray(x[:, :, channel]), np.ascontiguousarray(y[:, :, channel]))
+        ux, uy, uxx, uyy, uxy = (m[pad:-pad, pad:-pad] for m in means)
+        # ((2·ux·uy + c1)(2·cov + c2)) / ((ux² + uy² + c1)(var x + var y + c2)), in place: few temporaries
+        both = ux * uy
+        squares = ux * ux
+        squares += uy * uy
+        uxy -= both
+        uxy *= 2 * norm
+        uxy += c2
+        both *= 2
+        both += c1
+        both *= uxy  # numerator
+        uxx += uyy
+        uxx -= squares
+        uxx *= norm
+        uxx += c2
+        squares += c1
+        squares *= uxx  # denominator
+        both /= squares
+        scores.append(float(both.mean()))
+    return float(np.mean(scores))
 
 
 def similarity(source: NDArray[Any], target: NDArray[Any], changed: BoolMask) -> dict[str, float]:
@@ -46,6 +100,8 @@ def similarity(source: NDArray[Any], target: NDArray[Any], changed: BoolMask) ->
     if source.shape != target.shape or source.dtype != target.dtype:
         return {}
     top = _data_range(source)
+    if np.array_equal(source, target):  # a lossless conversion: no noise to measure
+        return {"ssim": 1.0}
     values = {"psnr": psnr(source, target, top), "ssim": ssim(source, target, top)}
     if changed.shape == source.shape[:2] and changed.any():
         values["local psnr"] = psnr(source[changed], target[changed], top)

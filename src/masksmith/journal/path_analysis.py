@@ -189,7 +189,10 @@ def path_analysis(journal: JournalGraph, catalogue: Catalogue, final: str) -> di
     return dict(sorted(out.items()))
 
 
-def set_path_analysis(journal: JournalGraph, catalogue: Catalogue) -> None:
-    """Write ``pathanalysis`` onto every final node (as the original's final-node rules did)."""
+def set_path_analysis(journal: JournalGraph, catalogue: Catalogue, *, only: Iterable[str] | None = None) -> None:
+    """Write ``pathanalysis`` onto the final nodes (``only`` some of them), as the original's final-node
+    rules did."""
+    chosen = None if only is None else set(only)
     for final in journal.final_nodes():
-        journal.node(final)["pathanalysis"] = path_analysis(journal, catalogue, final)
+        if chosen is None or final in chosen:
+            journal.node(final)["pathanalysis"] = path_analysis(journal, catalogue, final)
