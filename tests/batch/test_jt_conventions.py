@@ -291,3 +291,24 @@ def test_extension_with_a_json_selected_donor_crop_and_camera_tables(tmp_path: P
     _, jpeg, _ = _edge(journal, "JpgFromCamera")
     assert media_io.jpeg_quantization_tables(journal.path_of(jpeg))[0][:3] == [8, 6, 5]
     assert not has_errors(validate(journal))
+
+
+@pytest.mark.parametrize(
+    ("name", "named"),
+    [("PRNU-AddFromDonor", "PRNU"), ("MagickAddNoise", "ImageMagick"), ("CameraModelGan", "GAN"),
+     ("SaveAsPNG", "OutputPNG"), ("OutputX264", "ffmpeg"), ("ExifGPSChange", "exiftool")],
+)  # fmt: skip
+def test_refusals_name_what_the_original_plugin_needed(name: str, named: str) -> None:
+    from masksmith.batch.project import BatchProject
+    from masksmith.errors import SpecError
+
+    data = spec([base(), plugin("1", name)], [(0, 1)])
+    with pytest.raises(SpecError, match=named) as caught:
+        BatchProject(data)
+    assert "nodes[1].plugin" in str(caught.value)
+
+
+def test_json_selector_answers_to_the_spelling_some_specs_use() -> None:
+    from masksmith.plugins import get_plugin
+
+    assert type(get_plugin("JsonSelector")) is type(get_plugin("JSONSelector"))

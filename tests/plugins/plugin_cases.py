@@ -204,7 +204,7 @@ def qt_file(folder: Path) -> Path:
 
 def _jt_case(name: str, folder: Path, source: Path) -> Case | None:
     """Inputs for the plugins ported from the Journaling Tool's Python plugins."""
-    if name == "JSONSelector":
+    if name in ("JSONSelector", "JsonSelector"):
         media_io.write_image(folder / "chelsea.png", photo("chelsea"))
         entries = [{"subject": "people", "file": "chelsea.png", "quality": 80}, {"subject": "landscape"}]
         path = folder / "choices.json"

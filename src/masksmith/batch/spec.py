@@ -31,6 +31,7 @@ from pydantic import (
     model_validator,
 )
 
+from masksmith.batch.jt_plugins import unknown_plugin_reason
 from masksmith.errors import SpecError
 
 __all__ = [
@@ -1124,9 +1125,8 @@ class BatchSpec:
                     path=where,
                 )
             if plugins is not None and isinstance(node, PluginNode) and node.plugin_name not in plugins:
-                raise SpecError(
-                    f"{where}.plugin: unknown plugin {node.plugin!r}", node=node_id, path=f"{where}.plugin"
-                )
+                reason = unknown_plugin_reason(node.plugin_name) or f"unknown plugin {node.plugin!r}"
+                raise SpecError(f"{where}.plugin: {reason}", node=node_id, path=f"{where}.plugin")
             for name, arg in node.argument_specs.items():
                 for key in ("source", "target"):
                     ref = getattr(arg, key, None)

@@ -35,7 +35,9 @@ _WIN = 7  # scikit-image's default window
 
 def _window_means(
     x: NDArray[Any], y: NDArray[Any]
-) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
+) -> tuple[
+    NDArray[np.float64], NDArray[np.float64], NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]
+]:
     """Window means of x, y, x², y², xy. 8-bit input is summed exactly in integers (fast); other depths
     in float64. Border values differ from scikit-image's but are left out of the score, as there."""
     area = float(_WIN * _WIN)

@@ -189,7 +189,9 @@ def path_analysis(journal: JournalGraph, catalogue: Catalogue, final: str) -> di
     return dict(sorted(out.items()))
 
 
-def set_path_analysis(journal: JournalGraph, catalogue: Catalogue, *, only: Iterable[str] | None = None) -> None:
+def set_path_analysis(
+    journal: JournalGraph, catalogue: Catalogue, *, only: Iterable[str] | None = None
+) -> None:
     """Write ``pathanalysis`` onto the final nodes (``only`` some of them), as the original's final-node
     rules did."""
     chosen = None if only is None else set(only)
