@@ -312,3 +312,48 @@ def test_json_selector_answers_to_the_spelling_some_specs_use() -> None:
     from masksmith.plugins import get_plugin
 
     assert type(get_plugin("JsonSelector")) is type(get_plugin("JSONSelector"))
+
+
+def test_the_coco_example_runs_unchanged(pools: dict[str, str], tmp_path: Path) -> None:
+    """Seed §3.10.2's example (COCO mask → donor selection → paste with a source-less donor argument)."""
+    from masksmith.batch.executor import BatchExecutor
+    from masksmith.batch.project import BatchProject
+    from tests.plugins.plugin_cases import coco_annotations
+
+    coco_dir = tmp_path / "coco"
+    coco_dir.mkdir()
+    media_io.write_image(coco_dir / "coco_train_7.png", photo("astronaut"))
+    annotations = coco_annotations(tmp_path, "coco_train_7.png")
+    rotated = {"Image Rotated": value("yes")}
+    data = spec(
+        [
+            base(),
+            image("1", "{coco_images}"),
+            {"op_type": "InputMaskPluginOperation", "id": "2", "plugin": "CocoMaskSelector", "experiment_id": "MFC18",
+             "arguments": {"coco": {"type": "global", "name": "coco"}, "coco.index": {"type": "global", "name": "coco.index"}}},
+            plugin("3", "OutputPNG", {**rotated, "foo": {"type": "int[10:100]"}}),
+            plugin("4", "OutputPNG", rotated),
+            plugin("5", "SelectRegionWithMask", {"inputmaskname": {"type": "input", "source": "2"},
+                                                 "subject": {"type": "variable", "source": "2", "name": "subject"}}),
+            plugin("6", "PasteSplice", {"approach": value("random"), "segment": value("slic"), "donor": {"type": "donor"}}),
+            plugin("7", "GaussianLocalBlur", {"inputmaskname": {"type": "mask", "source": "3", "target": "6"}, "invertmask": value(True)}),
+            plugin("8", "CompressAs", {"donor": {"type": "donor", "source": "0"}, "rotate": value("yes")}, experiment_id="1a"),
+        ],
+        [(0, 3), (1, 2), (1, 4), (4, 5), (3, 6), (5, 6), (6, 7), (7, 8)],
+    )  # fmt: skip
+    executor = BatchExecutor(
+        tmp_path / "projects",
+        workdir=tmp_path / "w",
+        global_variables={**pools, "coco_images": str(coco_dir), "coco.annotations": str(annotations)},
+        initializers=["masksmith.plugins.coco.create_global_state"],
+        seed=4,
+    )
+    try:
+        executor.run_project(BatchProject(write_spec(tmp_path, data)), 1)
+    finally:
+        summary = executor.finish()
+    assert (summary.made, summary.failed) == (1, 0), summary.failures
+    journal = _journals(summary)[0]
+    _, pasted, _ = _edge(journal, "PasteSplice")
+    assert journal.graph.donors_of(pasted) == [_edge(journal, "SelectRegionWithMask")[1]]
+    assert not has_errors(validate(journal))
