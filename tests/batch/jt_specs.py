@@ -90,6 +90,29 @@ def basic_example() -> dict[str, Any]:
     )  # fmt: skip
 
 
+def smart_mask_example() -> dict[str, Any]:
+    """The original's batch_process shape: SmartMaskSelector with randomly drawn size classes as donor."""
+    sizes = {
+        "mediumh": {"type": "int[64:128]"},
+        "smallw": {"type": "int[32:64]"},
+        "largew": {"type": "int[128:512]"},
+        "largeh": {"type": "int[128:512]"},
+        "op": {"type": "list", "values": ["box", "slic"]},
+        "smallh": {"type": "int[32:64]"},
+        "size": {"type": "int[1:3]"},
+        "mediumw": {"type": "int[64:128]"},
+        "alpha": value("yes"),
+    }
+    data = basic_example()
+    data["nodes"][4] = plugin("4", "SmartMaskSelector", sizes)
+    data["nodes"][5] = plugin(
+        "5",
+        "PasteSplice",
+        {"approach": value("random"), "segment": value("slic"), "donor": {"type": "donor", "source": "4"}},
+    )
+    return data  # fmt: skip
+
+
 def media_pools(
     folder: Path, *, bases: tuple[str, ...] = ("coffee", "chelsea", "astronaut", "rocket")
 ) -> dict[str, str]:

@@ -25,6 +25,7 @@ from tests.batch.jt_specs import (
     plugin,
     run_spec,
     selector,
+    smart_mask_example,
     spec,
     value,
     write_spec,
@@ -60,6 +61,16 @@ def test_basic_example_makes_valid_journals_for_every_seed(
         _start, end, _ = _edge(journal, "SelectRegion")
         selected = journal.pixels(end)[:, :, 3] > 0
         assert 0 < selected.mean() < 0.5  # a region, never the whole image
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", range(1, 13))
+def test_smart_mask_example_makes_valid_journals_for_every_seed(
+    seed: int, pools: dict[str, str], tmp_path: Path
+) -> None:
+    """Large size classes drawn bigger than the donor must still select a part of it."""
+    summary = run_spec(tmp_path, smart_mask_example(), pools, count=2, seed=seed)
+    assert (summary.made, summary.failed) == (2, 0), summary.failures
 
 
 # --- conventions -----------------------------------------------------------------------------------
@@ -314,6 +325,7 @@ def test_json_selector_answers_to_the_spelling_some_specs_use() -> None:
     assert type(get_plugin("JsonSelector")) is type(get_plugin("JSONSelector"))
 
 
+@pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")  # pycocotools on numpy 2
 def test_the_coco_example_runs_unchanged(pools: dict[str, str], tmp_path: Path) -> None:
     """Seed §3.10.2's example (COCO mask → donor selection → paste with a source-less donor argument)."""
     from masksmith.batch.executor import BatchExecutor

@@ -155,6 +155,8 @@ class SmartMaskSelector(Plugin):
         fraction = float(args["region size"]) or 1.0
         area_w, area_h = max(1, round(shape[1] * fraction)), max(1, round(shape[0] * fraction))
         area = ((shape[1] - area_w) // 2, (shape[0] - area_h) // 2, area_w, area_h)
+        # as the original: a box is at most half the area less a pixel, so it never covers everything
+        width, height = min(width, max(1, area_w // 2 - 1)), min(height, max(1, area_h // 2 - 1))
         region = None
         if args["op"] == "slic":
             region = self._slic(context.rng, source, area, width * height)
@@ -173,7 +175,10 @@ class SmartMaskSelector(Plugin):
         segments = max(2, round(aw * ah / max(1, wanted)))
         labels = segment.slic(small, segments=min(segments, small.shape[0] * small.shape[1] // 4))
         areas = segment.label_areas(labels) / (factor * factor)
-        present = np.flatnonzero(areas > 0)
+        # as the original: fewer than 10 superpixels means a box instead; never more than half the area
+        if np.count_nonzero(areas > 0) < 10:
+            return None
+        present = np.flatnonzero((areas > 0) & (areas <= aw * ah / 2))
         if present.size == 0:
             return None
         closest = present[np.argsort(np.abs(areas[present] - wanted), kind="stable")[:3]]
