@@ -24,10 +24,22 @@ def _data_range(image: NDArray[Any]) -> float:
     return 65535.0 if image.dtype == np.uint16 else 255.0
 
 
+def _psnr_from(squared_error: float, count: int, data_range: float) -> float:
+    return math.inf if squared_error == 0 or count == 0 else 10 * math.log10(data_range**2 * count / squared_error)
+
+
 def psnr(a: NDArray[Any], b: NDArray[Any], data_range: float) -> float:
-    """Peak signal-to-noise ratio in dB, as scikit-image computes it (inf for identical inputs)."""
-    error = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)) if a.size else 0.0
-    return math.inf if error == 0 else 10 * math.log10(data_range**2 / error)
+    """Peak signal-to-noise ratio in dB, as scikit-image computes it (inf for identical inputs); the squared
+    error is summed by OpenCV (exact for integer pixels)."""
+    return _psnr_from(float(cv2.norm(a, b, cv2.NORM_L2SQR)), a.size, data_range)
+
+
+def local_psnr(a: NDArray[Any], b: NDArray[Any], where: BoolMask, data_range: float) -> float:
+    """PSNR over the pixels ``where`` is True (all their channels), as ``psnr(a[where], b[where])``."""
+    mask = where.astype(np.uint8)
+    channels = a.shape[2] if a.ndim == 3 else 1
+    count = int(np.count_nonzero(mask)) * channels
+    return _psnr_from(float(cv2.norm(a, b, cv2.NORM_L2SQR, mask=mask)), count, data_range)
 
 
 _WIN = 7  # scikit-image's default window
@@ -106,7 +118,7 @@ def similarity(source: NDArray[Any], target: NDArray[Any], changed: BoolMask) ->
         return {"ssim": 1.0}
     values = {"psnr": psnr(source, target, top), "ssim": ssim(source, target, top)}
     if changed.shape == source.shape[:2] and changed.any():
-        values["local psnr"] = psnr(source[changed], target[changed], top)
+        values["local psnr"] = local_psnr(source, target, changed, top)
     return {k: v for k, v in values.items() if math.isfinite(v)}
 
 
