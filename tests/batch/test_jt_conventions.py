@@ -369,3 +369,24 @@ def test_the_coco_example_runs_unchanged(pools: dict[str, str], tmp_path: Path) 
     _, pasted, _ = _edge(journal, "PasteSplice")
     assert journal.graph.donors_of(pasted) == [_edge(journal, "SelectRegionWithMask")[1]]
     assert not has_errors(validate(journal))
+
+
+def test_the_executor_refuses_an_extension_spec_before_making_anything(
+    pools: dict[str, str], tmp_path: Path
+) -> None:
+    from masksmith.batch.executor import BatchExecutor
+    from masksmith.batch.project import BatchProject
+    from masksmith.errors import SpecError
+
+    data = spec(
+        [{"op_type": "NodeAttachment", "id": "0"}, plugin("1", "MedianBlur", {"kernelSize": value(5)})],
+        [(0, 1)],
+    )
+    executor = BatchExecutor(tmp_path / "projects", workdir=tmp_path / "w", global_variables=pools)
+    try:
+        with pytest.raises(SpecError, match="batch extend"):
+            executor.run_project(BatchProject(data), 2)
+    finally:
+        summary = executor.finish()
+    assert summary.made == summary.failed == 0
+    assert not list((tmp_path / "w").glob("failures-*"))
