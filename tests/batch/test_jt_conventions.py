@@ -390,3 +390,69 @@ def test_the_executor_refuses_an_extension_spec_before_making_anything(
         summary = executor.finish()
     assert summary.made == summary.failed == 0
     assert not list((tmp_path / "w").glob("failures-*"))
+
+
+def test_face_crop_specification_with_a_face_map_global(pools: dict[str, str], tmp_path: Path) -> None:
+    """The original's Face_Crop shape: the face map is a global JSON, the base is the (donor) name to look up."""
+    faces = [
+        {"file_name": f"{stem}.jpg", "faces": [{"chin_x": 160, "right_eye_y": 120, "face_width": 40,
+                                                "face_height": 48, "face_yaw": 3, "face_pitch": 2}]}
+        for stem in ("coffee0", "chelsea1", "astronaut2", "rocket3")
+    ]  # fmt: skip
+    face_file = tmp_path / "faces.json"
+    face_file.write_text(json.dumps(faces), encoding="utf-8")
+    data = spec(
+        [
+            {**base("Base"), "arguments": {"isgan": "yes"}},
+            {"op_type": "PluginOperation", "plugin": "OutputPNG", "id": "ToPNG"},
+            plugin("Cropped", "FaceCrop", {"crop dimensions": value("96,96"),
+                                           "filemap": {"type": "global", "name": "faces.json"},
+                                           "donor": {"type": "donor", "source": "Base"}}),
+            plugin("Output", "CompressAs", {"donor": {"type": "donor", "source": "Base"}}),
+        ],
+        [{"source": "Base", "target": "ToPNG"}, {"source": "ToPNG", "target": "Cropped"},
+         {"source": "Cropped", "target": "Output"}],
+    )  # fmt: skip
+    summary = run_spec(tmp_path, data, {**pools, "faces.json.load": str(face_file)})
+    assert (summary.made, summary.failed) == (1, 0), summary.failures
+    journal = _journals(summary)[0]
+    _start, end, crop = _edge(journal, "FaceCrop")
+    assert (crop["arguments"]["left"], crop["arguments"]["top"]) == (112, 72)  # (160-48, 120-48) on 8s
+    assert journal.pixels(end).shape[:2] == (96, 96)
+    assert journal.graph.node(journal.graph.base_node())["isgan"] == "yes"
+    assert not has_errors(validate(journal))
+
+
+def test_object_crop_specification_looks_the_window_up_by_image(
+    pools: dict[str, str], tmp_path: Path
+) -> None:
+    """The original's Object_Crop shape: JsonSelector keyed by image name (index = the base's file path)."""
+    windows = {
+        stem: {"x": 8 * i, "y": 16, "w": 96}
+        for i, stem in enumerate(("coffee0", "chelsea1", "astronaut2", "rocket3"))
+    }
+    listing = tmp_path / "objects.json"
+    listing.write_text(json.dumps(windows), encoding="utf-8")
+    variable = lambda name: {"type": "variable", "source": "Selector", "name": name}  # noqa: E731
+    data = spec(
+        [
+            base("Base"),
+            plugin("BasePng", "OutputPNG", {"Image Rotated": value("no")}),
+            {"op_type": "InputMaskPluginOperation", "plugin": "JsonSelector", "id": "Selector",
+             "arguments": {"Json File": "{json_path}", "index": {"type": "imagefile", "source": "Base"}}},
+            plugin("cropMagic", "CropTo", {"crop_x": variable("x"), "crop_y": variable("y"),
+                                           "pixel_width": variable("w"), "pixel_height": variable("w")}),
+            plugin("final", "CompressAs", {"donor": {"type": "donor", "source": "Base"}, "rotate": value("no")}),
+        ],
+        [{"source": "Base", "target": "Selector"}, {"source": "Selector", "target": "cropMagic", "connect": False},
+         {"source": "Base", "target": "BasePng"}, {"source": "BasePng", "target": "cropMagic"},
+         {"source": "cropMagic", "target": "final"}],
+    )  # fmt: skip
+    summary = run_spec(tmp_path, data, {**pools, "json_path": str(listing)}, count=2)
+    assert (summary.made, summary.failed) == (2, 0), summary.failures
+    for journal in _journals(summary):
+        stem = Path(journal.graph.node(journal.graph.base_node())["file"]).stem
+        _, end, crop = _edge(journal, "CropTo")
+        assert crop["arguments"]["crop_x"] == windows[stem]["x"]
+        assert journal.pixels(end).shape[:2] == (96, 96)
+        assert not has_errors(validate(journal))

@@ -25,7 +25,11 @@ def _data_range(image: NDArray[Any]) -> float:
 
 
 def _psnr_from(squared_error: float, count: int, data_range: float) -> float:
-    return math.inf if squared_error == 0 or count == 0 else 10 * math.log10(data_range**2 * count / squared_error)
+    return (
+        math.inf
+        if squared_error == 0 or count == 0
+        else 10 * math.log10(data_range**2 * count / squared_error)
+    )
 
 
 def psnr(a: NDArray[Any], b: NDArray[Any], data_range: float) -> float:
