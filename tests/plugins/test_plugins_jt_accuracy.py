@@ -325,3 +325,28 @@ def test_select_region_picks_small_segments_or_a_box_never_the_image(name: str, 
         assert region.sum() <= 0.0125 * total or is_box, f"seed {seed}: {region.sum() / total:.3%}"
         chosen.add(region.tobytes())
     assert len(chosen) >= 5
+
+
+def test_jpg_from_camera_writes_the_camera_metadata_beside_the_tables(tmp_path: Path) -> None:
+    from PIL import ExifTags, Image
+
+    tables = qt_file(tmp_path)
+    (tmp_path / tables.name.replace("-QT.txt", "-metadata.csv")).write_text(
+        "database,-EXIF:Make,Camera Maker\n"
+        "database,-EXIF:Model,X 100\n"
+        "source,-EXIF:Software,fallback 1.0\n"
+        "compute,-ExifIFD:ExifImageWidth,#ComputeWidth\n"
+        "compute,-ExifIFD:ExifImageHeight,#CalcHeight\n"
+        "database,-XMP:Nonsense,1\n",
+        encoding="utf-8",
+    )
+    result = _run("JpgFromCamera", _source(tmp_path), tmp_path / "t.jpg", {"qtfile": str(tables)})
+    exif = Image.Exif()
+    block = media_io.read_exif(tmp_path / "t.jpg")
+    assert block is not None
+    exif.load(block)
+    sub = exif.get_ifd(ExifTags.IFD.Exif)
+    assert (exif[0x010F], exif[0x0110], exif[0x0131]) == ("Camera Maker", "X 100", "fallback 1.0")
+    assert (sub[0xA002], sub[0xA003]) == (320, 240)
+    assert result.variables["exif tags skipped"] == "Nonsense"
+    assert media_io.jpeg_quantization_tables(tmp_path / "t.jpg") == [list(t) for t in QT_TABLES]

@@ -66,6 +66,60 @@ def read_qt_file(path: str | os.PathLike[str]) -> list[list[int]]:
     return [numbers[i : i + 64] for i in range(0, len(numbers), 64)]
 
 
+def camera_exif(
+    qtfile: Path, *, width: int, height: int, donor_exif: bytes | None
+) -> tuple[bytes | None, list[str]]:
+    """EXIF for a camera from the table file's companion ``<camera>-metadata.csv`` (rows ``kind, tag,
+    value``): ``database`` rows give the value, ``source`` rows the donor's value (else the given one),
+    ``compute`` rows the size (``#ComputeWidth``/``#CalcWidth``, ``#ComputeHeight``/``#CalcHeight``,
+    ``#CalcSizePixels``, ``#CalcSizeWxH``). Tags are exiftool names (``-EXIF:Make``); names Pillow does
+    not know are returned as skipped. No CSV → (None, [])."""
+    import csv
+
+    from PIL import ExifTags, Image
+
+    sheet = Path(str(qtfile).replace("-QT.txt", "-metadata.csv"))
+    if sheet == qtfile or not sheet.is_file():
+        return None, []
+    numbers = {name: tag for tag, name in ExifTags.TAGS.items()}
+    donor_tags: dict[int, Any] = {}
+    if donor_exif:
+        block = Image.Exif()
+        block.load(donor_exif)
+        donor_tags = {**dict(block.items()), **dict(block.get_ifd(ExifTags.IFD.Exif).items())}
+    computed = {
+        "#ComputeWidth": width, "#CalcWidth": width, "#ComputeHeight": height, "#CalcHeight": height,
+        "#CalcSizePixels": width * height, "#CalcSizeWxH": f"{width}x{height}",
+    }  # fmt: skip
+    exif = Image.Exif()
+    exif_ifd = exif.get_ifd(ExifTags.IFD.Exif)
+    skipped: list[str] = []
+    try:
+        rows = list(csv.reader(sheet.read_text(encoding="utf-8").splitlines()))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise PluginError(f"cannot read the camera metadata: {exc}", file=sheet, argument="qtfile") from None
+    for row in rows:
+        if len(row) < 3 or row[0].strip() not in ("database", "source", "compute"):
+            continue
+        kind, name, given = row[0].strip(), row[1].strip().lstrip("-").split(":")[-1], row[2].strip()
+        tag = numbers.get(name)
+        if tag is None:
+            skipped.append(name)
+            continue
+        value: Any = given
+        if kind == "compute" and given in computed:
+            value = computed[given]
+        elif kind == "compute" and name in ("ExifImageWidth", "ExifImageHeight"):
+            value = width if name.endswith("Width") else height
+        elif kind == "source" and tag in donor_tags:
+            value = donor_tags[tag]
+        if isinstance(value, str) and value.isdigit():
+            value = int(value)
+        # IFD0 holds the image's own tags (below 0x8000, and Copyright); the rest go to the Exif IFD
+        (exif if tag < 0x8000 or tag == 0x8298 else exif_ifd)[tag] = value
+    return exif.tobytes(), skipped
+
+
 def estimate_quality(luminance: list[int] | tuple[int, ...]) -> int:
     """The IJG quality (1..100) whose scaled luminance table is closest to ``luminance``."""
     wanted = np.asarray(luminance, float)
@@ -109,8 +163,9 @@ class JpgFromCamera(Plugin):
     name = "JpgFromCamera"
     operation = "AntiForensicJPGCompression"
     description = (
-        "Save as JPEG with a camera's quantisation tables ('qtfile'); the chroma subsampling follows the "
-        "donor when one is given (4:2:2 otherwise); 'quality' > 0 replaces the tables by that quality."
+        "Save as JPEG with a camera's quantisation tables ('qtfile') and, when '<camera>-metadata.csv' sits "
+        "beside it, the camera's EXIF; the chroma subsampling follows the donor when one is given (4:2:2 "
+        "otherwise); 'quality' > 0 replaces the tables by that quality."
     )
     suffix = ".jpg"
     arguments = (
@@ -140,13 +195,19 @@ class JpgFromCamera(Plugin):
         rotated = is_yes(args["rotate"]) and orientation != 1
         if rotated:
             pixels = _upright(pixels, orientation)
-        options: dict[str, Any] = {"subsampling": subsampling}
+        rows, cols = pixels.shape[:2]
+        donor_exif = media_io.read_exif(donor) if donor is not None else None
+        exif, skipped = camera_exif(Path(str(args["qtfile"])), width=cols, height=rows, donor_exif=donor_exif)
+        options: dict[str, Any] = {"subsampling": subsampling, "exif": exif}
         if int(args["quality"]) > 0:
             options["quality"] = int(args["quality"])
         else:
             options["qtables"] = tables
         write_target(context, np.ascontiguousarray(pixels), format="JPEG", **options)
-        return PluginResult(variables={"rotate": yes_no(rotated), "qtfile": Path(str(args["qtfile"])).name})
+        variables: dict[str, Any] = {"rotate": yes_no(rotated), "qtfile": Path(str(args["qtfile"])).name}
+        if skipped:
+            variables["exif tags skipped"] = ", ".join(skipped)
+        return PluginResult(variables=variables)
 
 
 class DetermineImageParameters(Plugin):
