@@ -74,7 +74,7 @@ def test_builtin_loads_without_warnings_and_has_required_ops() -> None:
         catalogue = load_catalogue(entry_points=False)
     missing = [name for name in REQUIRED_OPS if name not in catalogue]
     assert missing == []
-    assert 45 <= len(catalogue) <= 70
+    assert len(catalogue) >= 45
     assert len({e["name"] for e in ENTRIES}) == len(ENTRIES)
 
 

@@ -174,9 +174,87 @@ def build_case(name: str, folder: Path) -> Case | None:
         pairing = folder / "pairs.csv"
         pairing.write_text("sour,pair_a.png\nsource,pair_b.png\nother,pair_a.png\n", encoding="utf-8")
         return Case(name, source, {"directory": str(pool), "pairing": str(pairing)})
+    jt_case = _jt_case(name, folder, source)
+    if jt_case is not None:
+        return jt_case
     if name == "CocoMaskSelector":
         from masksmith.plugins.coco import create_global_state
 
         state = create_global_state({"coco.annotations": str(coco_annotations(folder, source.name))})
         return Case(name, source, {"coco": state["coco"], "coco.index": state["coco.index"]})
     return None
+
+
+QT_TABLES = (
+    [8, 6, 5, 8, 12, 20, 26, 31, 6, 6, 7, 10, 13, 29, 30, 28, 7, 7, 8, 12, 20, 29, 35, 28, 7, 9, 11, 15, 26, 44,
+     40, 31, 9, 11, 19, 28, 34, 55, 52, 39, 12, 18, 28, 32, 41, 52, 57, 46, 25, 32, 39, 44, 52, 61, 60, 51, 36,
+     46, 48, 49, 56, 50, 52, 50],
+    [9, 9, 12, 24, 50, 50, 50, 50, 9, 11, 13, 33, 50, 50, 50, 50, 12, 13, 28, 50, 50, 50, 50, 50, 24, 33, 50, 50,
+     50, 50, 50, 50] + [50] * 32,
+)  # fmt: skip
+
+
+def qt_file(folder: Path) -> Path:
+    """A camera table file as the original laid it out: 16 tab-separated rows of 8 (luminance, chrominance)."""
+    rows = [table[i : i + 8] for table in QT_TABLES for i in range(0, 64, 8)]
+    path = folder / "Camera-X[320x240]-QT.txt"
+    path.write_text("\n".join("\t".join(str(v) for v in row) for row in rows) + "\n", encoding="utf-8")
+    return path
+
+
+def _jt_case(name: str, folder: Path, source: Path) -> Case | None:
+    """Inputs for the plugins ported from the Journaling Tool's Python plugins."""
+    if name in ("JSONSelector", "JsonSelector"):
+        media_io.write_image(folder / "chelsea.png", photo("chelsea"))
+        entries = [{"subject": "people", "file": "chelsea.png", "quality": 80}, {"subject": "landscape"}]
+        path = folder / "choices.json"
+        path.write_text(json.dumps(entries), encoding="utf-8")
+        return Case(name, source, {"Json File": str(path), "index": "0", "File Key": "file"})
+    if name == "DirMaskSelect":
+        mask_dir = folder / "masks"
+        mask_dir.mkdir(exist_ok=True)
+        media_io.write_image(mask_dir / f"{source.stem}_mask.png", (box_mask() * 255).astype(np.uint8))
+        return Case(name, source, {"directory": str(mask_dir)})
+    if name == "JpgFromCamera":
+        return Case(name, source, {"qtfile": str(qt_file(folder))})
+    if name == "OutputJpg":
+        return Case(name, source, {"quality": 85})
+    if name == "DetermineImageParameters":
+        jpg = folder / "source.jpg"
+        media_io.write_image(jpg, photo(), quality=75)
+        return Case(name, jpg, {"percentage_width": 0.5, "percentage_height": 0.25, "percentage_qf": 0.9})
+    if name == "CropTo":
+        return Case(name, source, {"crop_x": 40, "crop_y": 24, "pixel_width": 200, "pixel_height": 160})
+    if name == "CropToFitDonor":
+        donor = folder / "small_donor.png"
+        media_io.write_image(
+            donor, photo("chelsea", 200, 150)
+        )  # portrait: turned to fit the landscape source
+        return Case(name, source, {}, donor=donor)
+    if name == "FaceCrop":
+        return Case(
+            name,
+            source,
+            {"crop dimensions": "128,96", "chin position": "170,150", "right eye position": "150,100"},
+        )
+    if name == "SeamCarve":
+        return Case(name, source, {"percentage_width": 0.9, "percentage_height": 0.95})
+    if name == "ConvertToColor":
+        return Case(name, source, {"channel": "red"})
+    if name == "PasteSpliceDonor":
+        final = folder / "final.png"
+        pasted = photo()
+        pasted[40:100, 60:140] = photo("astronaut", 60, 80)
+        media_io.write_image(final, pasted)
+        return Case(name, source, {"Final Image": str(final)}, donor=rgba_donor_file(folder))
+    if name == "SIPStoPNG":
+        jpg = folder / "source.jpg"
+        media_io.write_image(jpg, photo(), quality=90)
+        return Case(name, jpg, {})
+    return None
+
+
+def rgba_donor_file(folder: Path) -> Path:
+    path = folder / "donor.png"
+    media_io.write_image(path, rgba_donor())
+    return path

@@ -385,7 +385,8 @@ def test_select_region_without_alpha_writes_the_mask(tmp_path: Path) -> None:
     assert result.mask is not None and np.array_equal(written == 255, result.mask)
 
 
-@pytest.mark.parametrize(("size", "width", "height"), [(1, 40, 30), (2, 80, 60), (3, 160, 120)])
+# a box is at most half the (central) area less a pixel, as the original: 256×192 → 127×95
+@pytest.mark.parametrize(("size", "width", "height"), [(1, 40, 30), (2, 80, 60), (3, 127, 95)])
 def test_smart_mask_selector_box_sizes(size: int, width: int, height: int, tmp_path: Path) -> None:
     source = _source(tmp_path)
     args = {"op": "box", "size": size, "smallw": 40, "smallh": 30, "mediumw": 80, "mediumh": 60,

@@ -27,6 +27,8 @@ BUILT_IN = {
     "OutputPNG", "OutputCopy", "OutputTIFF", "CompressAs", "MedianBlur", "GaussianBlur", "GaussianLocalBlur",
     "Resize", "Rotate", "Crop", "CropPermutations", "SelectRegion", "SmartMaskSelector", "SelectRegionWithMask",
     "PreSegmentedSelectionRegion", "PasteSplice", "DesignPasteClone", "PickPairedImage", "CocoMaskSelector",
+    "JSONSelector", "JpgFromCamera", "CropToFitDonor", "FaceCrop", "PasteSpliceDonor", "DetermineImageParameters",
+    "CropTo", "SeamCarve", "ConvertToColor", "DirMaskSelect", "OutputJpg", "SIPStoPNG",
 }  # fmt: skip
 
 

@@ -191,6 +191,12 @@ class BatchExecutor:
         and the project's index) one at a time in index order by the coordinator, and built by the
         executor's workers, so a seed gives the same journals whatever the executor or thread count.
         """
+        if project.spec.is_extension:
+            raise SpecError(
+                "this is an extension specification (it has a NodeAttachment node): run it on existing"
+                " journals with 'masksmith batch extend'",
+                file=project.filename,
+            )
         states: list[dict[str, Any]] | None = None
         if self.from_state_file is not None:
             states = read_failures(self.from_state_file)[self._states_used :]

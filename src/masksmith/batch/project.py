@@ -73,10 +73,14 @@ from masksmith.batch.spec_check import check_required_arguments
 from masksmith.batch.state import FailureLog, Picklist, PoolExhausted, ProjectClaims, dumps, list_pool
 from masksmith.errors import JournalError, MasksmithError, PluginError, SpecError
 from masksmith.journal import paths
+from masksmith.journal.path_analysis import set_path_analysis
 from masksmith.journal.project import Journal
+from masksmith.media import geometry, masks
 from masksmith.media import io as media_io
-from masksmith.media import masks
 from masksmith.plugins import Plugin, PluginContext, PluginResult, get_plugin, plugin_names
+from masksmith.report.graph_image import render_graph_png
+
+OVERVIEW_FILE = "_overview_.png"
 
 __all__ = [
     "BatchProject",
@@ -791,7 +795,7 @@ class _ProjectRun:
         if section.edgeFilePaths:
             paths = journal.graph.attributes.setdefault("edgeFilePaths", {})
             if isinstance(paths, dict):
-                paths.update({p: None for p in section.edgeFilePaths})
+                paths.update({p: "" for p in section.edgeFilePaths})
         base = journal.graph.base_node()
         journal.graph.node(base).update(base_node.arguments)
         self.local[base_id] = {"node": base, "output": str(journal.path_of(base))}
@@ -835,20 +839,34 @@ class _ProjectRun:
         """Journal node the operation starts from: ``source``, else the first connect-to predecessor."""
         if node.usebaseimage:
             return self._j().graph.base_node()
-        candidates = self.spec.connect_to_candidates(node_id)
-        if node.source is not None and node.source in self.local:
-            chosen = node.source
-        elif candidates:
-            chosen = candidates[0]
-        else:
-            preds = self.spec.predecessors(node_id)
-            if not preds:
-                raise SpecError("no predecessor to take the source image from", node=node_id)
-            chosen = preds[0]
+        chosen = self._connect_to_spec(node_id, node)
         state = self.local.get(chosen)
         if state is None or "node" not in state:
             raise SpecError(f"source node {chosen!r} produced no image", node=node_id)
         return str(state["node"])
+
+    def _connect_to_spec(self, node_id: str, node: PluginNode | PreProcessedMediaOperation) -> str:
+        """Spec node the operation starts from. Among several candidates, one on the base's path wins
+        (a donor branch joined without a ``donor`` flag is then the node's other predecessor)."""
+        candidates = self.spec.connect_to_candidates(node_id)
+        if node.source is not None and node.source in self.local:
+            return node.source
+        if len(candidates) > 1:
+            on_base_path = [c for c in candidates if self._on_base_path(c)]
+            return (on_base_path or candidates)[0]
+        if candidates:
+            return candidates[0]
+        preds = self.spec.predecessors(node_id)
+        if not preds:
+            raise SpecError("no predecessor to take the source image from", node=node_id)
+        return preds[0]
+
+    def _on_base_path(self, spec_node: str) -> bool:
+        state = self.local.get(spec_node)
+        if state is None or "node" not in state:
+            return False
+        graph = self._j().graph
+        return bool(nx.has_path(graph.graph, graph.base_node(), str(state["node"])))
 
     def _donor_node(self, node_id: str, source: str | None) -> str:
         journal = self._j()
@@ -860,9 +878,21 @@ class _ProjectRun:
                 raise SpecError(f"donor source {source!r} produced no image", node=node_id)
             return str(state["node"])
         donors = [p for p in self.spec.predecessors(node_id) if self.spec.link(p, node_id).get("donor")]
+        if not donors:
+            # as the original: without a donor link, the donor is the node's other predecessor
+            node = self.spec.node(node_id)
+            start = self._connect_to_spec(node_id, node) if isinstance(node, PluginNode) else None
+            donors = [
+                p
+                for p in self.spec.predecessors(node_id)
+                if p != start
+                and not isinstance(self.spec.node(p), InputMaskPluginOperation)
+                and "node" in self.local.get(p, {})
+            ]
         if len(donors) != 1:
             raise SpecError(
-                f"donor argument without 'source' needs exactly one donor link, found {len(donors)}",
+                "donor argument without 'source' needs one donor link or exactly one predecessor besides"
+                f" the source image, found {len(donors)}" + (f" ({', '.join(donors)})" if donors else ""),
                 node=node_id,
             )
         return str(self.local[donors[0]]["node"])
@@ -966,7 +996,7 @@ class _ProjectRun:
             }
 
     def _passthrough(self, node_id: str, node: PluginNode) -> bool:
-        return self.ctx.test_mode or node_id in self.ctx.passthrus or node.plugin in self.ctx.passthrus
+        return self.ctx.test_mode or node_id in self.ctx.passthrus or node.plugin_name in self.ctx.passthrus
 
     def _run_plugin(
         self,
@@ -1005,7 +1035,7 @@ class _ProjectRun:
 
     def _plugin_inputs(self, node_id: str, node: Any) -> tuple[Plugin, str, Path, dict[str, Any]]:
         """What every plugin-running node starts from: the plugin, its source node and file, its arguments."""
-        plugin = get_plugin(node.plugin)
+        plugin = get_plugin(node.plugin_name)
         start = self._connect_to(node_id, node)
         return plugin, start, self._j().path_of(start), self._arguments(node_id, node)
 
@@ -1043,12 +1073,13 @@ class _ProjectRun:
         ref = journal.record(
             start,
             target,
-            op=result.operation or plugin.operation,
+            op=_with_variant(result.operation or plugin.operation, node.variant),
             arguments=edge_args,
             donor=donors[0] if donors else None,
             input_mask=input_mask_file,
             target_pixels=result.target_pixels,
-            plugin_name=node.plugin,
+            changed=result.changed,
+            plugin_name=node.plugin_name,
             software_name=plugin.software,
             software_version=plugin.version,
             description=description,
@@ -1060,7 +1091,7 @@ class _ProjectRun:
         if node.semanticGroups:
             edge["semanticGroups"] = list(node.semanticGroups)
         if result.transform_matrix is not None:
-            edge["transform matrix"] = np.asarray(result.transform_matrix, float).tolist()
+            edge["transform matrix"] = geometry.matrix_to_jt(np.asarray(result.transform_matrix, float))
         for extra in donors[1:]:
             journal.add_donor_edge(extra, ref.end, save=False)
         journal.save()
@@ -1105,7 +1136,7 @@ class _ProjectRun:
                 out[name] = path.name
                 paths = journal.graph.attributes.setdefault("edgeFilePaths", {})
                 if isinstance(paths, dict):
-                    paths.setdefault(f"arguments.{name}", None)
+                    paths.setdefault(f"arguments.{name}", "")
             elif _is_recordable(value):
                 out[name] = _jsonable(value)
         return out
@@ -1239,20 +1270,17 @@ class _ProjectRun:
         if section.rename:
             _rename_finals(journal)
         journal.graph.label_nodes()
+        set_path_analysis(journal.graph, journal.catalogue)
         journal.save()
+        write_overview(journal)
         if not self.ctx.skip_validation:
             # Passed-through plugins leave empty masks on purpose: report, do not fail, those projects.
             _validate(journal, strict=not self.passed_through, name=self.name)
 
     def _recompress(self, only: set[str] | None = None) -> None:
+        """Re-save each final as its own root was saved (as the original paired terminals with their
+        bases): the project base for the base path, a donor image for a final on a donor path."""
         journal = self._j()
-        base = journal.graph.base_node()
-        base_path = journal.path_of(base)
-        if base_path.suffix.lower() not in _RECOMPRESS_SUFFIXES:
-            log.warning(
-                "project %s: recompress skipped, base %s is not JPEG or TIFF", self.name, base_path.name
-            )
-            return
         try:
             plugin = get_plugin("CompressAs")
         except PluginError:
@@ -1260,7 +1288,19 @@ class _ProjectRun:
                 "recompress needs the CompressAs plugin, which is not installed", argument="recompress"
             ) from None
         for final in journal.graph.final_nodes():
-            if final == base or (only is not None and final not in only):
+            if only is not None and final not in only:
+                continue
+            base = _operation_root(journal, final)
+            if final == base:
+                continue
+            base_path = journal.path_of(base)
+            if base_path.suffix.lower() not in _RECOMPRESS_SUFFIXES:
+                log.warning(
+                    "project %s: recompress of %s skipped, its root %s is not JPEG or TIFF",
+                    self.name,
+                    final,
+                    base_path.name,
+                )
                 continue
             last = journal.graph.operation_predecessor(final)
             if last is not None and str(journal.graph.edge(last, final).get("op", "")).startswith(
@@ -1466,7 +1506,10 @@ class _ExtensionRun(_ProjectRun):
                     "attachments": list(self.attachments),
                 }
             )
+        # existing nodes stay as they were: only the finals this extension made get a path analysis
+        set_path_analysis(journal.graph, journal.catalogue, only=new_nodes)
         journal.save()
+        write_overview(journal)
         if self.ctx.skip_validation:
             return
         fresh = [f for f in _findings(journal) if _finding_key(f) not in known]
@@ -1555,6 +1598,38 @@ def _is_recordable(value: Any) -> bool:
     if isinstance(value, Mapping):
         return all(_is_recordable(v) for v in value.values())
     return False
+
+
+def _operation_root(journal: Journal, node: str) -> str:
+    """The root a node descends from through operation links (not donor links)."""
+    current = node
+    while (previous := journal.graph.operation_predecessor(current)) is not None:
+        current = previous
+    return current
+
+
+def write_overview(journal: Journal) -> Path | None:
+    """``_overview_.png``: the journal's graph drawn into its folder, as the original left with every project."""
+
+    def category_of(op: str) -> str:
+        operation = journal.catalogue.find(op)
+        return operation.category if operation is not None else ("Donor" if op == "Donor" else "")
+
+    try:
+        return render_graph_png(
+            journal.graph.graph,
+            journal.directory / OVERVIEW_FILE,
+            title=journal.name,
+            category_of=category_of,
+        )
+    except (OSError, ValueError) as exc:  # a picture must not cost the journal
+        log.warning("journal %s: no %s: %s", journal.name, OVERVIEW_FILE, exc)
+        return None
+
+
+def _with_variant(operation: str, variant: str | None) -> str:
+    """``Op::Variant`` for a spec's ``Plugin::Variant`` (the catalogue falls back to ``Op`` for lookups)."""
+    return f"{operation.split('::', 1)[0]}::{variant}" if variant else operation
 
 
 def _with_donor_arguments(plugin: Plugin, arguments: dict[str, Any], donor: Path | None) -> dict[str, Any]:

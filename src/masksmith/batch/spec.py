@@ -31,6 +31,7 @@ from pydantic import (
     model_validator,
 )
 
+from masksmith.batch.jt_plugins import unknown_plugin_reason
 from masksmith.errors import SpecError
 
 __all__ = [
@@ -564,6 +565,16 @@ class PluginNode(SpecNode):
     @property
     def argument_specs(self) -> dict[str, ArgumentBase]:
         return dict(self.arguments)
+
+    @property
+    def plugin_name(self) -> str:
+        """The plugin to run: ``plugin`` without a ``::Variant`` suffix."""
+        return self.plugin.split("::", 1)[0]
+
+    @property
+    def variant(self) -> str | None:
+        """``Variant`` of ``Plugin::Variant``: the operation is recorded as ``<catalogue name>::Variant``."""
+        return self.plugin.split("::", 1)[1] if "::" in self.plugin else None
 
 
 class PluginOperation(PluginNode):
@@ -1122,6 +1133,9 @@ class BatchSpec:
         for node_id in self._order:
             node = self.node(node_id)
             preds = self.predecessors(node_id)
+            if isinstance(node, ImageSelection):
+                # a "connect": false link only orders execution and passes state (the original allows it)
+                preds = [p for p in preds if self.graph.edges[p, node_id].get("connect", True)]
             if isinstance(node, SelectionNode | NodeAttachment) and preds:
                 path = f"links[{link_index[(preds[0], node_id)]}]"
                 raise SpecError(
@@ -1154,10 +1168,9 @@ class BatchSpec:
                     node=node_id,
                     path=where,
                 )
-            if plugins is not None and isinstance(node, PluginNode) and node.plugin not in plugins:
-                raise SpecError(
-                    f"{where}.plugin: unknown plugin {node.plugin!r}", node=node_id, path=f"{where}.plugin"
-                )
+            if plugins is not None and isinstance(node, PluginNode) and node.plugin_name not in plugins:
+                reason = unknown_plugin_reason(node.plugin_name) or f"unknown plugin {node.plugin!r}"
+                raise SpecError(f"{where}.plugin: {reason}", node=node_id, path=f"{where}.plugin")
             for name, arg in node.argument_specs.items():
                 for key in ("source", "target"):
                     ref = getattr(arg, key, None)

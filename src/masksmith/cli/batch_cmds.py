@@ -28,6 +28,7 @@ from masksmith.cli.runner import EXIT_FAILURES, run_group
 from masksmith.cli.spec_cmds import default_workdir, init_command, schema_command
 from masksmith.cli.validate_cmds import batch_validate_command
 from masksmith.cli.view_cmds import batch_view_command
+from masksmith.errors import SpecError
 
 
 def _names(text: str | None) -> list[str]:
@@ -117,6 +118,12 @@ def create(
     export_target = _export_target(export) if export else None
     workdir = workdir if workdir is not None else str(default_workdir(projects))
     project = BatchProject(specification)
+    if project.spec.is_extension:
+        raise SpecError(
+            "this is an extension specification (it has a NodeAttachment node): run it on existing"
+            " journals with 'masksmith batch extend'",
+            file=specification,
+        )
     if graph:
         Path(workdir).mkdir(parents=True, exist_ok=True)
         project.save_graph_image(workdir)

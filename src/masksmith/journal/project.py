@@ -21,8 +21,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from masksmith import __version__
-from masksmith.errors import JournalError, OperationError
-from masksmith.journal import paths, store
+from masksmith.errors import JournalError, MediaError, OperationError
+from masksmith.journal import fidelity, paths, store
 from masksmith.journal.compare import Comparison, analyse, compare, donor_mask
 from masksmith.journal.model import DONOR_OP, EdgeRef, JournalGraph
 from masksmith.media import io as media_io
@@ -342,6 +342,7 @@ class Journal:
                 tolerance=float(tolerance) if tolerance is not None else None,
             )
         maskname = self._write_mask(start, end, result)
+        extra = self._edge_measures(start, end, operation, result.changed)
         edge = self.graph.add_operation_edge(
             start,
             end,
@@ -356,6 +357,7 @@ class Journal:
             plugin_name=plugin_name,
             input_mask=input_mask_name,
             errors=result.errors,
+            extra=extra,
         )
         if donor_id is not None:
             self.add_donor_edge(donor_id, end, save=False)
@@ -364,6 +366,29 @@ class Journal:
         if save:
             self.save()
         return edge
+
+    def _edge_measures(
+        self, start: str, end: str, operation: Operation, changed: NDArray[np.bool_]
+    ) -> dict[str, Any]:
+        """What the original measured on every link besides the mask: similarity, EXIF changes and,
+        for selections with an alpha channel, the selected region (``selectmaskname``)."""
+        source, target = self.pixels(start), self.pixels(end)
+        out: dict[str, Any] = dict(fidelity.similarity(source, target, changed))
+        try:
+            before = media_io.read_exif(self.path_of(start))
+            after = media_io.read_exif(self.path_of(end))
+        except (MediaError, OSError):
+            before = after = None
+        out["exifdiff"] = fidelity.exif_diff(before, after)
+        if operation.category == "Select" and target.ndim == 3 and target.shape[2] == 4:
+            name = f"{start}_{end}_selectmask.png"
+            selected = masks.alpha_mask(target)
+            media_io.write_image(self.directory / name, masks.to_input_mask(selected), png_compression=1)
+            out["selectmaskname"] = name
+            paths = self.graph.attributes.setdefault("edgeFilePaths", {})
+            if isinstance(paths, dict):
+                paths.setdefault("selectmaskname", "")
+        return out
 
     def add_donor_edge(
         self, donor: str, target: str, *, arguments: Mapping[str, Any] | None = None, save: bool = True
@@ -435,6 +460,9 @@ class Journal:
     # --- persistence ----------------------------------------------------------------------------
 
     def save(self) -> Path:
+        # as the original's save: every node gets a position and every operation link a colour
+        fidelity.assign_positions(self.graph.graph)
+        fidelity.assign_link_colours(self.graph.graph)
         return store.save_json(self.graph, self.json_path)
 
     def archive(self, destination: PathLike, *, exclude: tuple[str, ...] = ()) -> Path:

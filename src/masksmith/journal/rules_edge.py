@@ -232,7 +232,16 @@ def edge_donor_link(operation: Operation | None, journal: Journal, start: str, e
         return "donor link into a node that no operation made"
     target_op = journal.catalogue.find(str(graph.edge(made_by, end).get("op", "")))
     if not _takes_donor(target_op):
-        name = target_op.name if target_op else graph.edge(made_by, end).get("op")
+        made = graph.edge(made_by, end)
+        name = target_op.name if target_op else made.get("op")
+        plugin = made.get("plugin_name")
+        if (
+            plugin
+        ):  # a plugin with a donor argument links its donor, as the original did (e.g. CropToFitDonor)
+            return (
+                Severity.WARNING,
+                f"donor link into the result of {name!r} (plugin {plugin}), which takes no donor",
+            )
         return f"donor link into the result of {name!r}, which takes no donor"
     donors = graph.donors_of(end)
     if len(donors) > 1:

@@ -109,6 +109,16 @@ def graph_final_reachable(journal: Journal) -> Iterator[RuleOutcome]:
     reachable = nx.descendants(ops, bases[0]) | {bases[0]}
     for final in sorted(journal.graph.final_nodes()):
         if final not in reachable and journal.graph.graph.in_degree(final) > 0:
+            roots = {n for n in nx.ancestors(ops, final) if ops.in_degree(n) == 0}
+            if roots:  # an extension of a donor path (the original accepts it)
+                yield Finding(
+                    Severity.WARNING,
+                    final,
+                    None,
+                    f"final node is on the donor path of {', '.join(sorted(roots))}, not reachable from the base",
+                    "graph_final_reachable",
+                )
+                continue
             yield Finding(
                 Severity.ERROR,
                 final,

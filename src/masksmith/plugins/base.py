@@ -88,7 +88,8 @@ class PluginResult:
     ``target_pixels`` spares the journal a re-decode of the target. ``mask`` is a selector's
     input mask (True = selected). ``file`` is a file selector's choice. ``operation`` overrides
     the declared operation for this call (e.g. a ``Name::Variant``). ``transform_matrix`` is a
-    3×3 source → target matrix the comparison can use.
+    3×3 source → target matrix the comparison can use. ``changed`` (source rows × cols, True = changed)
+    is an exact change mask that replaces the journal's comparison (e.g. the pixels seam carving removed).
     """
 
     variables: dict[str, Any] = field(default_factory=dict)
@@ -98,6 +99,7 @@ class PluginResult:
     operation: str | None = None
     transform_matrix: NDArray[np.float64] | None = None
     donor: Path | None = None
+    changed: NDArray[np.bool_] | None = None
 
 
 class Plugin:

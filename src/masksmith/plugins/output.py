@@ -135,3 +135,16 @@ class OutputCopy(Plugin):
         with media_io.atomic_path(context.target) as temp:
             shutil.copyfile(os.fspath(context.source), temp)
         return PluginResult(variables={})
+
+
+class SIPStoPNG(OutputPNG):
+    """The original's macOS ``sips`` conversion, done with Pillow: any readable image to PNG."""
+
+    name = "SIPStoPNG"
+    description = "Save as PNG (the original's macOS sips conversion); 'Image Rotated' defaults to no."
+    arguments = (
+        Argument("Image Rotated", "yesno", "no", "Apply the EXIF orientation to the pixels before saving."),
+    )
+
+    def _prepare(self, args: dict[str, Any], pixels: Image) -> _Prepared:
+        return _Prepared(pixels)

@@ -69,19 +69,43 @@ def _random_box(
     return out
 
 
+def region_candidates(
+    labels: Any, *, max_fraction: float, min_pixels: int = 3, keep: int = 15
+) -> list[BoolMask]:
+    """The ``keep`` largest connected segments (holes filled) of at most ``max_fraction`` of the image.
+
+    Each connected piece of a segment counts on its own, as the original took each segment's contours.
+    """
+    from skimage import measure
+
+    label: Any = measure.label  # untyped library
+    pieces = label(labels + 1, connectivity=1, background=0)
+    areas = np.bincount(pieces.ravel())
+    limit = max_fraction * labels.size
+    order = [int(i) for i in np.argsort(-areas, kind="stable") if i > 0 and min_pixels <= areas[i] <= limit]
+    out: list[BoolMask] = []
+    for index in order:
+        region = segment.solid_region(np.asarray(pieces == index))
+        if int(region.sum()) <= limit:  # a ring enclosing much of the image fills beyond the limit
+            out.append(region)
+            if len(out) == keep:
+                break
+    return out
+
+
 class SelectRegion(Plugin):
     name = "SelectRegion"
     operation = "SelectRegion"
     description = (
-        "Felzenszwalb segmentation (on a reduced copy) and one connected region chosen at random among the "
-        "largest moderate-size segments; falls back to a random 48–64 px box."
+        "Felzenszwalb segmentation (on a reduced copy); one region chosen at random among the 15 largest "
+        "connected segments covering at most 'max_area' (1 %) of the image each; a random 48–64 px box when "
+        "none qualifies. The selection never covers the whole image."
     )
     suffix = ".png"
     arguments = (
         _ALPHA_YES,
-        Argument("max_area", "float[0:1]", 0.05, "Largest region, as a fraction of the image area."),
-        Argument("min_area", "float[0:1]", 0.0005, "Smallest region, as a fraction of the image area."),
-        Argument("scale", "float[1:10000]", 200.0, "Felzenszwalb scale: larger gives larger segments."),
+        Argument("max_area", "float[0:1]", 0.01, "Largest region, as a fraction of the image area."),
+        Argument("scale", "float[1:10000]", 100.0, "Felzenszwalb scale: larger gives larger segments."),
     )
 
     def transform(self, context: PluginContext) -> PluginResult:
@@ -89,19 +113,13 @@ class SelectRegion(Plugin):
         source = context.pixels()
         shape = (source.shape[0], source.shape[1])
         small, _ = segment.reduce(source, 400)
-        labels = segment.felzenszwalb(small, scale=float(args["scale"]))
-        areas = segment.label_areas(labels)
-        total = labels.size
-        lo, hi = float(args["min_area"]) * total, float(args["max_area"]) * total
-        candidates = [int(i) for i in np.flatnonzero((areas >= lo) & (areas <= hi))]
-        inner = [i for i in candidates if i not in segment.border_labels(labels)]
-        candidates = inner or candidates
+        labels = segment.felzenszwalb(small, scale=float(args["scale"]), sigma=0.5)
+        candidates = region_candidates(labels, max_fraction=float(args["max_area"]))
         region = np.zeros(shape, bool)
         if candidates:
-            largest = sorted(candidates, key=lambda i: (-int(areas[i]), i))[:15]
-            chosen = largest[int(context.rng.integers(len(largest)))]
-            region = segment.solid_region(segment.upscale(labels == chosen, shape))
-        if not region.any():
+            chosen = candidates[int(context.rng.integers(len(candidates)))]
+            region = segment.solid_region(segment.upscale(chosen, shape))
+        if not region.any() or region.all():
             size = int(context.rng.integers(48, 65))
             region = _random_box(context.rng, shape, size, size)
         return _finish(context, source, region, is_yes(args["alpha"]))
@@ -137,6 +155,8 @@ class SmartMaskSelector(Plugin):
         fraction = float(args["region size"]) or 1.0
         area_w, area_h = max(1, round(shape[1] * fraction)), max(1, round(shape[0] * fraction))
         area = ((shape[1] - area_w) // 2, (shape[0] - area_h) // 2, area_w, area_h)
+        # as the original: a box is at most half the area less a pixel, so it never covers everything
+        width, height = min(width, max(1, area_w // 2 - 1)), min(height, max(1, area_h // 2 - 1))
         region = None
         if args["op"] == "slic":
             region = self._slic(context.rng, source, area, width * height)
@@ -155,7 +175,10 @@ class SmartMaskSelector(Plugin):
         segments = max(2, round(aw * ah / max(1, wanted)))
         labels = segment.slic(small, segments=min(segments, small.shape[0] * small.shape[1] // 4))
         areas = segment.label_areas(labels) / (factor * factor)
-        present = np.flatnonzero(areas > 0)
+        # as the original: fewer than 10 superpixels means a box instead; never more than half the area
+        if np.count_nonzero(areas > 0) < 10:
+            return None
+        present = np.flatnonzero((areas > 0) & (areas <= aw * ah / 2))
         if present.size == 0:
             return None
         closest = present[np.argsort(np.abs(areas[present] - wanted), kind="stable")[:3]]
