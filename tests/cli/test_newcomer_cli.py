@@ -191,3 +191,10 @@ def test_the_command_init_prints_works_as_printed(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     made = [p for p in (tmp_path / "starter" / "projects").iterdir() if not p.name.startswith(".")]
     assert len(made) == 2
+
+
+def test_view_help_names_the_folders_each_view_writes(capsys) -> None:
+    assert run(["batch", "view", "--help"]) == 0
+    assert "<name>_journals/" in capsys.readouterr().out
+    assert run(["journal", "view", "--help"]) == 0
+    assert "<name>_assets/" in capsys.readouterr().out
