@@ -180,6 +180,10 @@ def test_validation_errors_refuse_unless_ignored(
     assert (str((projects / "bad").resolve()) in CompletionFile(tmp_path / "done.txt")) == (
         status is ExportStatus.EXPORTED
     )
+    assert summary.ok == (status is ExportStatus.EXPORTED)
+    if rows == 0:  # nothing to report: no ErrorReport at all
+        assert summary.report is None and not list(tmp_path.glob("reports/ErrorReport_*.csv"))
+        return
     assert summary.report == tmp_path / "reports" / f"ErrorReport_{os.getpid()}.csv"
     lines = summary.report.read_text().splitlines()
     assert len([line for line in lines if line.startswith("bad ERROR")]) == rows

@@ -172,3 +172,29 @@ def test_demo_refuses_a_non_empty_folder(tmp_path: Path, capsys) -> None:
     (tmp_path / "keep.txt").write_text("mine")
     assert run(["demo", "--out", str(tmp_path)]) == 2
     assert "not empty" in capsys.readouterr().err and [p.name for p in tmp_path.iterdir()] == ["keep.txt"]
+
+
+def test_the_command_init_prints_works_as_printed(tmp_path: Path) -> None:
+    import shlex
+    import subprocess
+    import sys
+
+    init = subprocess.run(
+        [sys.executable, "-m", "masksmith", "batch", "init", "starter"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    printed = init.stdout.strip().splitlines()[-1]
+    done = subprocess.run(shlex.split(printed), cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    made = [p for p in (tmp_path / "starter" / "projects").iterdir() if not p.name.startswith(".")]
+    assert len(made) == 2
+
+
+def test_view_help_names_the_folders_each_view_writes(capsys) -> None:
+    assert run(["batch", "view", "--help"]) == 0
+    assert "<name>_journals/" in capsys.readouterr().out
+    assert run(["journal", "view", "--help"]) == 0
+    assert "<name>_assets/" in capsys.readouterr().out

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import json
 import logging
 import os
@@ -247,10 +248,16 @@ def build_detectors(
                 options["class_map"] = det.model_class_map
         registry_name = REGISTRY_NAMES[name]
         if name is DetectorName.CENTERFACE and face_detector_name() != registry_name:
-            _log.warning("CenterFace is not installed; using dlib's HOG face detector (frontal faces only)")
+            _warn_face_fallback()
             registry_name, options = face_detector_name(), {}
         out.append((name, create_detector(registry_name, **options)))
     return out
+
+
+@functools.cache
+def _warn_face_fallback() -> None:
+    """Once per process: each worker builds its own detectors."""
+    _log.warning("CenterFace is not installed; using dlib's HOG face detector (frontal faces only)")
 
 
 def load_models(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -40,9 +41,11 @@ class StarterFiles:
 
     def create_command(self, *, masksmith: str = "masksmith", count: int = 2) -> str:
         """The ``batch create`` command line that runs the starter spec on the pool."""
+        q = shlex.quote
         return (
-            f"{masksmith} batch create --specification {self.spec} --projects {self.folder / 'projects'} "
-            f"--count {count} --global_variables image_dir={self.pool},donor_dir={self.donors} --seed 1"
+            f"{masksmith} batch create --specification {q(str(self.spec))} "
+            f"--projects {q(str(self.folder / 'projects'))} --count {count} "
+            f"--global_variables {q(f'image_dir={self.pool},donor_dir={self.donors}')} --seed 1"
         )
 
 

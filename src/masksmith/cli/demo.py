@@ -13,7 +13,6 @@ import html
 import os
 import shlex
 import shutil
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +21,7 @@ import click
 import cv2
 import numpy as np
 
+from masksmith.cli.invocation import masksmith_command, shown
 from masksmith.journal.project import Journal
 from masksmith.media import io as media_io
 from masksmith.media import ops
@@ -126,25 +126,6 @@ def build_demo(out: Path) -> Journal:
         },
     )
     return j
-
-
-def masksmith_command() -> str:
-    """How to call masksmith from the current folder: ``masksmith`` when that is this one on PATH."""
-    here = Path(sys.executable).parent / "masksmith"
-    found = shutil.which("masksmith")
-    if found is not None and here.exists() and Path(found).resolve() == here.resolve():
-        return "masksmith"
-    if here.exists():
-        return shlex.quote(_shown(here))
-    return f"{shlex.quote(_shown(Path(sys.executable)))} -m masksmith"
-
-
-def _shown(path: Path) -> str:
-    """``path`` relative to the current folder when it lies below it, else absolute."""
-    try:
-        return str(path.absolute().relative_to(Path.cwd()))
-    except ValueError:
-        return str(path.absolute())
 
 
 @dataclass(frozen=True)
@@ -296,7 +277,7 @@ def demo(out: Path, force: bool) -> None:
     index = out / "index.html"
     problems = sum(s.code != 0 for s in steps)
     click.echo(f"done in {time.perf_counter() - began:.1f} s; {problems} step(s) reported problems")
-    click.echo(f"open {_shown(index)} in a browser, or serve it with:")
+    click.echo(f"open {shown(index)} in a browser, or serve it with:")
     click.echo(
-        f"  {masksmith_command()} journal view {shlex.quote(_shown(out / 'journals' / 'demo'))} --serve"
+        f"  {masksmith_command()} journal view {shlex.quote(shown(out / 'journals' / 'demo'))} --serve"
     )

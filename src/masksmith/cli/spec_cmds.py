@@ -10,6 +10,7 @@ import click
 
 from masksmith.batch.spec import SpecDocument
 from masksmith.batch.starter import write_starter
+from masksmith.cli.invocation import masksmith_command
 
 #: The run state of ``batch create|extend`` goes here inside the projects folder unless --workdir says otherwise.
 STATE_FOLDER = ".masksmith"
@@ -71,4 +72,4 @@ def init_command(folder: Path, force: bool) -> None:
     click.echo(f"pairing CSV:   {files.pairs}   (PickPairedImage examples)")
     click.echo(f"external:      {files.external}   (PreProcessedMediaOperation examples)")
     click.echo("make two journals from it with:")
-    click.echo(f"  {files.create_command()}")
+    click.echo(f"  {files.create_command(masksmith=masksmith_command())}")
