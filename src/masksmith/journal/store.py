@@ -152,21 +152,24 @@ def journal_files(journal: JournalGraph) -> list[str]:
     for _, _, data in journal.edges():
         for dotted in file_keys:
             value = _dotted(data, dotted)
-            if isinstance(value, str) and value:
-                names.append(value)
+            for item in value if isinstance(value, list) else [value]:
+                if isinstance(item, str) and item:
+                    names.append(item)
     seen: set[str] = set()
     return [n for n in names if not (n in seen or seen.add(n))]  # type: ignore[func-returns-value]
 
 
 def _edge_file_keys(journal: JournalGraph) -> list[str]:
     declared = journal.attributes.get("edgeFilePaths") or {}
-    keys = ["maskname", "inputmaskname", *declared.keys()]
+    keys = ["maskname", "inputmaskname", "videomasks.videosegment", *declared.keys()]
     return list(dict.fromkeys(keys))
 
 
 def _dotted(data: Mapping[str, Any], dotted: str) -> object:
     value: object = data
     for part in dotted.split("."):
+        if isinstance(value, list):  # e.g. videomasks: one file per segment
+            return [item.get(part) for item in value if isinstance(item, Mapping)]
         if not isinstance(value, Mapping) or part not in value:
             return None
         value = value[part]
