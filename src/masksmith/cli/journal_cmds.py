@@ -85,7 +85,7 @@ def new(
     organization: str,
     description: str,
 ) -> None:
-    """Start a journal from BASE_IMAGE (copied into the folder)."""
+    """Start a journal from BASE_IMAGE (an image, video or audio file, copied into the folder)."""
     j = Journal.create(
         base_image,
         directory,
@@ -104,7 +104,7 @@ def new(
     "--image",
     type=click.Path(path_type=Path, dir_okay=False, exists=True),
     required=True,
-    help="The image the operation produced (copied into the journal as a new node).",
+    help="The image, video or audio file the operation produced (copied into the journal as a new node).",
 )
 @click.option("--op", required=True, help="Operation name from the catalogue, e.g. TransformCrop or Blur.")
 @click.option(
@@ -151,10 +151,26 @@ def add(
         input_mask=input_mask,
     )
     data = j.graph.edge(edge.start, edge.end)
+    if "videomasks" in data:
+        _echo_segments(str(edge), op, data)
+        return
     click.echo(
         f"{edge}: {op}, mask {data['maskname']} (empty: {data['empty mask']}, "
         f"{data['change size ratio']:.1%} changed, shape change {data['shape change']})"
     )
+    for error in data.get("errors", []):
+        click.echo(f"warning: {edge}: {error}", err=True)
+
+
+def _echo_segments(edge: str, op: str, data: dict[str, Any]) -> None:
+    """A video/audio edge: one line per segment (frames, times, HDF5 file)."""
+    items = data.get("videomasks") or []
+    click.echo(f"{edge}: {op}, {len(items)} segment(s)")
+    for item in items:
+        frames = f"{item.get('type', 'video')} {item.get('startframe')}–{item.get('endframe')}"
+        times = f"{float(item.get('starttime', 0)):.2f}–{float(item.get('endtime', 0)):.2f} ms"
+        where = f", masks {item['videosegment']}" if item.get("videosegment") else ""
+        click.echo(f"  {frames} ({times}){where}")
     for error in data.get("errors", []):
         click.echo(f"warning: {edge}: {error}", err=True)
 
