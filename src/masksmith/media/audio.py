@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from masksmith.errors import MediaError
+from masksmith.errors import MediaError, UnsupportedMediaError
 
 PathLike = str | os.PathLike[str]
 Samples = NDArray[np.int16]
@@ -51,7 +51,7 @@ def read_pcm(path: PathLike) -> Pcm:
     """Decode a file's first audio stream to int16 PCM."""
     source = Path(path)
     if not source.is_file():
-        raise MediaError("audio file not found", file=source)
+        raise MediaError(source, "not found")
     if source.suffix.lower() in SOUNDFILE_SUFFIXES:
         try:
             import soundfile
@@ -61,7 +61,7 @@ def read_pcm(path: PathLike) -> Pcm:
         except ImportError:
             pass
         except Exception as exc:  # soundfile raises its own error type (LibsndfileError)
-            raise MediaError(f"not readable audio: {exc}", file=source) from None
+            raise MediaError(source, "not readable audio", str(exc)) from None
     return _read_with_av(source)
 
 
@@ -69,14 +69,14 @@ def _read_with_av(source: Path) -> Pcm:
     try:
         import av
     except ImportError:
-        raise MediaError("audio decoding needs PyAV; install masksmith[video]", file=source) from None
+        raise UnsupportedMediaError(source, "unsupported", "audio decoding needs PyAV; install masksmith[video]") from None
     try:
         container = av.open(str(source))
     except av.FFmpegError as exc:
-        raise MediaError(f"not readable media: {exc}", file=source) from None
+        raise MediaError(source, "not readable audio", str(exc)) from None
     with container:
         if not container.streams.audio:
-            raise MediaError("no audio stream", file=source)
+            raise MediaError(source, "unreadable", "no audio stream")
         stream = container.streams.audio[0]
         rate = int(stream.codec_context.sample_rate or stream.rate)
         channels = int(stream.codec_context.channels or 1)

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from masksmith.errors import MediaError
+from masksmith.errors import MediaError, UnsupportedMediaError
 
 PathLike = str | os.PathLike[str]
 Pixels = NDArray[np.uint8]
@@ -33,7 +33,7 @@ def _av() -> Any:
     try:
         import av
     except ImportError:  # pragma: no cover - exercised only without the extra
-        raise MediaError(f"video support needs PyAV; {INSTALL_HINT}") from None
+        raise UnsupportedMediaError("", "unsupported", f"video support needs PyAV; {INSTALL_HINT}") from None
     return av
 
 
@@ -114,11 +114,11 @@ def _open(path: PathLike) -> Any:
     av = _av()
     source = Path(path)
     if not source.is_file():
-        raise MediaError("video file not found", file=source)
+        raise MediaError(source, "not found")
     try:
         return av.open(str(source))
     except av.FFmpegError as exc:
-        raise MediaError(f"not a readable video: {exc}", file=source) from None
+        raise MediaError(source, "not a readable video", str(exc)) from None
 
 
 def _rotation(stream: Any) -> int:
@@ -158,7 +158,7 @@ def probe_video(path: PathLike) -> VideoInfo:
     """Metadata of a video file; frame counts missing from the header (MKV) come from demuxing."""
     with _open(path) as container:
         if not container.streams.video:
-            raise MediaError("no video stream", file=path)
+            raise MediaError(path, "unreadable", "no video stream")
         stream = container.streams.video[0]
         ctx = stream.codec_context
         time_base = stream.time_base or Fraction(1, 1000)
@@ -228,7 +228,7 @@ def iter_frames(path: PathLike, *, start: int = 1, end: int | None = None) -> It
     """
     with _open(path) as container:
         if not container.streams.video:
-            raise MediaError("no video stream", file=path)
+            raise MediaError(path, "unreadable", "no video stream")
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
         time_base = stream.time_base or Fraction(1, 1000)
@@ -247,14 +247,14 @@ def iter_frames(path: PathLike, *, start: int = 1, end: int | None = None) -> It
                 time_ms = float((pts - first_pts) * time_base) * 1000.0
                 yield Frame(index, time_ms, frame.to_ndarray(format="rgb24"))
         except _av().FFmpegError as exc:
-            raise MediaError(f"video decoding failed at frame {index + 1}: {exc}", file=path) from None
+            raise MediaError(path, "truncated", f"decoding failed at frame {index + 1}: {exc}") from None
 
 
 def read_frame(path: PathLike, index: int) -> Pixels:
     """One frame (1-based) as RGB; decodes from the start, so use :func:`iter_frames` for many."""
     for frame in iter_frames(path, start=index, end=index):
         return frame.pixels
-    raise MediaError(f"video has no frame {index}", file=path)
+    raise MediaError(path, "unreadable", f"the video has no frame {index}")
 
 
 def frame_times(path: PathLike) -> list[float]:

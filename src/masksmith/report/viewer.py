@@ -484,7 +484,7 @@ def _node_media(
 def _stream_picture(path: Path, kind: str) -> NDArray[Any]:
     """What stands for a video (its first frame) or an audio file (no picture) on the page."""
     if kind == "audio":
-        raise MediaError("audio has no picture", file=path)
+        raise MediaError(path, "unsupported", "audio has no picture")
     from masksmith.media import video as media_video
 
     return media_video.read_frame(path, 1)
