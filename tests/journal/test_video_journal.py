@@ -112,7 +112,9 @@ def test_variable_frame_rate_clip_uses_its_own_timestamps(tmp_path, media):
 
 def test_inserted_frames_after_frame_20(tmp_path, media):
     journal = _journal(tmp_path, media, "src.avi")
-    edge = journal.record("src", media["inserted.avi"], op="PasteFrames", arguments={**REPLACE, "add type": "insert"})
+    edge = journal.record(
+        "src", media["inserted.avi"], op="PasteFrames", arguments={**REPLACE, "add type": "insert"}
+    )
     (item,) = _segments(journal, edge.start, edge.end)
     assert (item.startframe, item.endframe, item.frames) == (21, 39, 19)
     assert journal.graph.edge(edge.start, edge.end)["errors"] == []
@@ -136,7 +138,9 @@ def test_a_video_cut_needs_an_audio_cut(tmp_path, media):
     assert (video_part.startframe, video_part.endframe) == (71, 90)
     assert (audio_part.type, audio_part.startframe, audio_part.endframe) == ("audio", 102901, 132300)
     assert journal.graph.edge(good.start, good.end)["errors"] == []
-    bad = journal.record(node, media["av_cut_video_only.mkv"], op="SelectCutFrames", arguments={"Start Time": 1})
+    bad = journal.record(
+        node, media["av_cut_video_only.mkv"], op="SelectCutFrames", arguments={"Start Time": 1}
+    )
     assert any("audio" in e for e in journal.graph.edge(bad.start, bad.end)["errors"])
     findings = [f for f in validate(journal) if f.rule == "check_cut_frames"]
     assert [(f.start, f.end) for f in findings] == [(bad.start, bad.end)]
@@ -174,7 +178,9 @@ def test_audio_changed_spans_on_pcm():
 def test_frame_rate_change_carries_a_segment_with_the_right_frames_and_error(tmp_path, media):
     journal = _journal(tmp_path, media, "src.avi")
     first = journal.record("src", media["replaced.avi"], op="PasteFrames", arguments=REPLACE)
-    second = journal.record(first.end, media["rate25.avi"], op="TimeAlterationFrameRate", arguments={"Frame Rate": 25})
+    second = journal.record(
+        first.end, media["rate25.avi"], op="TimeAlterationFrameRate", arguments={"Frame Rate": 25}
+    )
     (whole,) = _segments(journal, second.start, second.end)  # generateMask 'frames': the whole stream
     assert (whole.startframe, whole.endframe, whole.rate) == (1, 83, 25)
     (probe,) = [p for p in generate_video_probes(journal) if p.edge_id == (first.start, first.end)]
@@ -192,7 +198,9 @@ def test_probes_follow_a_later_cut_and_reversal(tmp_path, media):
     replaced = [f.pixels for f in video.iter_frames(media["replaced.avi"])]
     cut_file = clips.write(tmp_path / "later_cut.avi", replaced[:5] + replaced[15:], rate=30)
     second = journal.record(first.end, cut_file, op="SelectCutFrames", arguments={"Start Time": 1})
-    reversed_file = clips.write(tmp_path / "reversed.avi", list(reversed([f.pixels for f in video.iter_frames(cut_file)])), rate=30)
+    reversed_file = clips.write(
+        tmp_path / "reversed.avi", list(reversed([f.pixels for f in video.iter_frames(cut_file)])), rate=30
+    )
     third = journal.record(second.end, reversed_file, op="TransformReverse", arguments={"Channels": "video"})
     (probe,) = [p for p in generate_video_probes(journal) if p.edge_id == (first.start, first.end)]
     (item,) = probe.target_segments
@@ -209,7 +217,9 @@ def test_probes_follow_a_later_cut_and_reversal(tmp_path, media):
 
 def test_meta_operations_record_the_whole_stream(tmp_path, media):
     journal = _journal(tmp_path, media, "src.avi")
-    edge = journal.record("src", media["src.mkv"], op="OutputMP4", arguments={"pixel aspect": "Square Pixels (1.0)"})
+    edge = journal.record(
+        "src", media["src.mkv"], op="OutputMP4", arguments={"pixel aspect": "Square Pixels (1.0)"}
+    )
     (item,) = _segments(journal, edge.start, edge.end)
     assert (item.startframe, item.endframe) == (1, 100)
 
@@ -235,7 +245,10 @@ def test_missing_hdf5_file_is_found_by_validation_and_archives_carry_them(tmp_pa
     findings = [f for f in validate(reopened) if f.rule == "edge_video_segments"]
     assert len(findings) == 1 and "missing" in findings[0].message
     journal.graph.edge(edge.start, edge.end)["videomasks"][0]["videosegment"] = "../escape.hdf5"
-    assert "not a plain file name" in [f for f in validate(journal) if f.rule == "edge_video_segments"][0].message
+    assert (
+        "not a plain file name"
+        in next(f for f in validate(journal) if f.rule == "edge_video_segments").message
+    )
 
 
 def test_frame_change_threshold_and_morphology():

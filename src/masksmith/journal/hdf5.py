@@ -67,7 +67,13 @@ class MaskWriter:
     """
 
     def __init__(
-        self, path: PathLike, *, fps: float, prefix: str = "", shape: tuple[int, int], gzip: int = DEFAULT_GZIP
+        self,
+        path: PathLike,
+        *,
+        fps: float,
+        prefix: str = "",
+        shape: tuple[int, int],
+        gzip: int = DEFAULT_GZIP,
     ) -> None:
         h5py = _h5py()
         self.path = Path(path)

@@ -249,7 +249,9 @@ def edge_video_segments(operation: Operation | None, journal: Journal, start: st
     problems = []
     for number, item in enumerate(items, start=1):
         if item.endframe < item.startframe:
-            problems.append(f"segment {number} ends (frame {item.endframe}) before it starts ({item.startframe})")
+            problems.append(
+                f"segment {number} ends (frame {item.endframe}) before it starts ({item.startframe})"
+            )
         name = item.videosegment
         if name:
             if Path(name).name != name or name in (".", ".."):

@@ -32,7 +32,7 @@ def frame_of(time_ms: float, rate: float) -> int:
     """The 1-based frame displayed at ``time_ms``: ``floor(time·rate/1000) + 1``."""
     if rate <= 0:
         raise JournalError(f"frame rate must be positive, got {rate}")
-    return int(math.floor(time_ms * rate / 1000.0 + _EPS)) + 1
+    return math.floor(time_ms * rate / 1000.0 + _EPS) + 1
 
 
 def time_of(frame: int, rate: float) -> float:
@@ -203,7 +203,7 @@ def parse_user_time(value: object) -> UserTime | None:
 
 def format_user_time(ms: float) -> str:
     """``HH:MM:SS.ffffff`` for a time in ms."""
-    micro = int(round(ms * 1000))
+    micro = round(ms * 1000)
     hours, rest = divmod(micro, 3_600_000_000)
     minutes, rest = divmod(rest, 60_000_000)
     seconds, micro = divmod(rest, 1_000_000)
@@ -365,11 +365,9 @@ def change_rate(
             end = max(start, _nearest(target_times, end_ms))
             drift = max(abs(target_times[start - 1] - start_ms), abs(target_times[end - 1] - end_ms))
         else:
-            start = min(target_frames, max(1, int(round((seg.startframe - 1) * frame_ratio)) + 1))
-            end = min(target_frames, max(start, int(round((seg.endframe - 1) * frame_ratio)) + 1))
-            drift = max(
-                abs(time_of(start, target_rate) - start_ms), abs(time_of(end, target_rate) - end_ms)
-            )
+            start = min(target_frames, max(1, round((seg.startframe - 1) * frame_ratio) + 1))
+            end = min(target_frames, max(start, round((seg.endframe - 1) * frame_ratio) + 1))
+            drift = max(abs(time_of(start, target_rate) - start_ms), abs(time_of(end, target_rate) - end_ms))
         out.append(
             Segment(
                 startframe=start,
@@ -405,7 +403,7 @@ def frame_map_for_rate(source_frames: int, target_frames: int) -> list[int]:
     if source_frames <= 0 or target_frames <= 0:
         return []
     ratio = source_frames / target_frames
-    return [min(source_frames, int(math.floor(i * ratio + _EPS)) + 1) for i in range(target_frames)]
+    return [min(source_frames, math.floor(i * ratio + _EPS) + 1) for i in range(target_frames)]
 
 
 def audio_segment_for(video: Segment, sample_rate: int) -> Segment:

@@ -88,7 +88,7 @@ def _difference(a: Pixels, b: Pixels, aggregate: str) -> NDArray[np.uint8]:
     if aggregate == "sum":
         total = np.zeros(channels[0].shape, np.uint16)
         for channel in channels:
-            total += channel
+            total += np.asarray(channel, dtype=np.uint16)
         return np.asarray(np.minimum(total, 255).astype(np.uint8))
     out = channels[0]
     for channel in channels[1:]:
@@ -153,7 +153,9 @@ class _SegmentFiles:
         path = self.writer.close()
         self.result.files.append(path.name)
         self.result.segments.append(
-            Segment(self.start[0], self.last[0], self.rate, self.start[1], self.last[1], VIDEO, 0.0, path.name)
+            Segment(
+                self.start[0], self.last[0], self.rate, self.start[1], self.last[1], VIDEO, 0.0, path.name
+            )
         )
         self.writer, self.start, self.last = None, None, None
 
@@ -335,11 +337,11 @@ def detect_cut(
     return result
 
 
-def whole_segments(
-    info: VideoInfo, arguments: Mapping[str, Any], *, audio: bool = False
-) -> VideoComparison:
+def whole_segments(info: VideoInfo, arguments: Mapping[str, Any], *, audio: bool = False) -> VideoComparison:
     """No comparison (``generateMask`` meta/frames): the whole stream, clipped to Start/End Time."""
-    segment = whole_stream(info.frames, info.rate, start=arguments.get("Start Time"), end=arguments.get("End Time"))
+    segment = whole_stream(
+        info.frames, info.rate, start=arguments.get("Start Time"), end=arguments.get("End Time")
+    )
     result = VideoComparison([segment])
     if audio and info.audio is not None and info.audio.sample_rate:
         result.segments.append(audio_segment_for(segment, info.audio.sample_rate))
@@ -427,7 +429,9 @@ def compare_audio_files(source: PathLike, target: PathLike, *, mode: str = "auto
     return compare_pcm(media_audio.read_pcm(source), media_audio.read_pcm(target), mode=mode)
 
 
-def audio_sample_located(source: media_audio.Pcm, target: media_audio.Pcm, *, seconds: float = 4.0) -> int | None:
+def audio_sample_located(
+    source: media_audio.Pcm, target: media_audio.Pcm, *, seconds: float = 4.0
+) -> int | None:
     """Where the target's first ``seconds`` occur exactly in the source (1-based sample), if anywhere."""
     probe_len = min(target.count, int(seconds * target.rate))
     if probe_len == 0 or source.count < probe_len:

@@ -33,7 +33,13 @@ if TYPE_CHECKING:
 BoolMask = NDArray[np.bool_]
 FrameMasks = dict[int, BoolMask]
 TEMPORAL = frozenset({"video", "audio"})
-SPATIAL_FALLBACK = {"crop": "crop", "resize": "resize", "rotate": "rotate", "flip": "flip", "affine": "affine"}
+SPATIAL_FALLBACK = {
+    "crop": "crop",
+    "resize": "resize",
+    "rotate": "rotate",
+    "flip": "flip",
+    "affine": "affine",
+}
 
 
 @dataclass
@@ -122,7 +128,9 @@ class _Carrier:
         name = self.transform(start, end, "video")
         moved_video, frame_map = self._temporal(video, start, end, name, VIDEO)
         audio_name = self.transform(start, end, "audio")
-        moved_audio, _ = self._temporal(audio, start, end, audio_name if audio_name != "copy" else name, AUDIO)
+        moved_audio, _ = self._temporal(
+            audio, start, end, audio_name if audio_name != "copy" else name, AUDIO
+        )
         masks = self._move_masks(track.masks, frame_map, start, end, name)
         return Track(moved_video + moved_audio, masks)
 
@@ -159,7 +167,9 @@ class _Carrier:
             if window.startframe > 1:
                 head = Segment.of_frames(1, window.startframe - 1, window.rate, type=window.type)
                 kept = seg.cut(kept, head)
-            return kept, {f: [f - window.startframe + 1] for f in range(window.startframe, window.endframe + 1)}
+            return kept, {
+                f: [f - window.startframe + 1] for f in range(window.startframe, window.endframe + 1)
+            }
         if name == "rate_change":
             return self._rate_change(segments, start, end, kind)
         return list(segments), None
@@ -173,8 +183,12 @@ class _Carrier:
             tgt_rate = float(target.get("sample_rate") or 0)
             if not src_rate or not tgt_rate or src_rate == tgt_rate:
                 return list(segments), None
-            src_n = int(source.get("nb_samples") or round(float(source.get("duration_ms", 0)) * src_rate / 1000))
-            tgt_n = int(target.get("nb_samples") or round(float(target.get("duration_ms", 0)) * tgt_rate / 1000))
+            src_n = int(
+                source.get("nb_samples") or round(float(source.get("duration_ms", 0)) * src_rate / 1000)
+            )
+            tgt_n = int(
+                target.get("nb_samples") or round(float(target.get("duration_ms", 0)) * tgt_rate / 1000)
+            )
         else:
             src_rate, tgt_rate = _node_rate(source), _node_rate(target)
             src_n, tgt_n = _node_frames(source), _node_frames(target)
@@ -267,7 +281,7 @@ class _Shifted(dict[int, list[int]]):
         super().__init__(base)
         self.after, self.shift = after, shift
 
-    def get(self, key: int, default: Any = None) -> Any:  # type: ignore[override]
+    def get(self, key: int, default: Any = None) -> Any:
         if key in self:
             return self[key]
         if key > self.after:
@@ -400,7 +414,9 @@ def _donor_track(carrier: _Carrier, journal: Journal, end: str) -> tuple[str | N
     return None, []
 
 
-def write_video_probes(journal: Journal, probes: list[VideoProbe], folder: str | os.PathLike[str]) -> list[Path]:
+def write_video_probes(
+    journal: Journal, probes: list[VideoProbe], folder: str | os.PathLike[str]
+) -> list[Path]:
     """Write ``video_probes.json`` and, for probes with spatial masks, one HDF5 file each."""
     out = Path(folder)
     out.mkdir(parents=True, exist_ok=True)
@@ -413,7 +429,9 @@ def write_video_probes(journal: Journal, probes: list[VideoProbe], folder: str |
             shape = probe.frame_masks[frames[0]].shape
             rate = probe.target_segments[0].rate if probe.target_segments else 30.0
             name = f"{probe.edge_id[0]}_{probe.edge_id[1]}_{probe.final_node}_probe.hdf5"
-            with hdf5.MaskWriter(out / name, fps=rate, prefix=probe.final_node, shape=(shape[0], shape[1])) as w:
+            with hdf5.MaskWriter(
+                out / name, fps=rate, prefix=probe.final_node, shape=(shape[0], shape[1])
+            ) as w:
                 for frame in frames:
                     w.add(frame, seg.time_of(frame, rate), probe.frame_masks[frame])
             written.append(out / name)

@@ -90,10 +90,14 @@ def compare_temporal(
         return vc.detect_cut(source, target, arguments=arguments, source_info=src_info, target_info=tgt_info)
     add_type = str(arguments.get("add type", "")).lower()
     if function == "warp" or (function == "paste_frames" and add_type == "insert"):
-        return vc.detect_insert(source, target, arguments=arguments, source_info=src_info, target_info=tgt_info)
+        return vc.detect_insert(
+            source, target, arguments=arguments, source_info=src_info, target_info=tgt_info
+        )
     if src_info.frames != tgt_info.frames and src_info.shape == tgt_info.shape:
         if tgt_info.frames > src_info.frames:
-            return vc.detect_insert(source, target, arguments=arguments, source_info=src_info, target_info=tgt_info)
+            return vc.detect_insert(
+                source, target, arguments=arguments, source_info=src_info, target_info=tgt_info
+            )
         return vc.detect_cut(source, target, arguments=arguments, source_info=src_info, target_info=tgt_info)
     return vc.detect_changes(
         source,
@@ -174,7 +178,9 @@ def add_temporal_donor_edge(journal: Journal, donor: str, target: str) -> EdgeRe
         rate = float(data.get("avg_frame_rate") or 30.0)
         segments.append(Segment.of_frames(1, int(data["nb_frames"]), rate).to_dict())
     elif data.get("filetype") == "audio" and data.get("nb_samples"):
-        segments.append(Segment.of_frames(1, int(data["nb_samples"]), float(data["sample_rate"]), type=AUDIO).to_dict())
+        segments.append(
+            Segment.of_frames(1, int(data["nb_samples"]), float(data["sample_rate"]), type=AUDIO).to_dict()
+        )
     return journal.graph.add_operation_edge(
         donor,
         target,

@@ -24,7 +24,9 @@ PathLike = str | os.PathLike[str]
 Pixels = NDArray[np.uint8]
 
 VIDEO_SUFFIXES = frozenset({".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv"})
-AUDIO_SUFFIXES = frozenset({".wav", ".flac", ".mp3", ".aac", ".m4a", ".ogg", ".oga", ".opus", ".aif", ".aiff"})
+AUDIO_SUFFIXES = frozenset(
+    {".wav", ".flac", ".mp3", ".aac", ".m4a", ".ogg", ".oga", ".opus", ".aif", ".aiff"}
+)
 VFR_SAMPLE = 100
 INSTALL_HINT = "install the video extra: pip install 'masksmith[video]'"
 
@@ -33,7 +35,7 @@ def _av() -> Any:
     try:
         import av
     except ImportError:  # pragma: no cover - exercised only without the extra
-        raise UnsupportedMediaError("", "unsupported", f"video support needs PyAV; {INSTALL_HINT}") from None
+        raise UnsupportedMediaError("", f"video support needs PyAV; {INSTALL_HINT}") from None
     return av
 
 
@@ -135,7 +137,7 @@ def _rotation(stream: Any) -> int:
         matrix = None
     if matrix is not None:
         try:
-            return int(round(-float(matrix))) % 360
+            return round(-float(matrix)) % 360
         except (TypeError, ValueError):
             return 0
     return 0
@@ -209,7 +211,7 @@ def _audio_info(container: Any) -> AudioStreamInfo | None:
     ctx = stream.codec_context
     rate = int(ctx.sample_rate or stream.rate or 0)
     duration = float(stream.duration * stream.time_base) * 1000.0 if stream.duration else None
-    samples = int(round(duration * rate / 1000.0)) if duration is not None and rate else None
+    samples = round(duration * rate / 1000.0) if duration is not None and rate else None
     return AudioStreamInfo(
         codec=str(ctx.name),
         sample_rate=rate,
@@ -306,19 +308,17 @@ def write_video(
                 audio_codec = "pcm_s16le" if target.suffix.lower() in (".mkv", ".mov", ".avi") else "aac"
                 audio_stream = container.add_stream(audio_codec, rate=sample_rate)
                 audio_stream.layout = "stereo" if audio.ndim == 2 and audio.shape[1] == 2 else "mono"
-            count = 0
-            for pixels in frames:
+            for count, pixels in enumerate(frames):
                 if count == 0:
                     stream.height, stream.width = int(pixels.shape[0]), int(pixels.shape[1])
                 frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(pixels[:, :, :3]), format="rgb24")
                 if times is not None:
-                    frame.pts = int(round(next(times)))
+                    frame.pts = round(next(times))
                     frame.time_base = Fraction(1, 1000)
                 else:
                     frame.pts = count
                 for packet in stream.encode(frame):
                     container.mux(packet)
-                count += 1
             for packet in stream.encode():
                 container.mux(packet)
             if audio_stream is not None and audio is not None:

@@ -67,7 +67,15 @@ def timeline_entry(
         }
         if item.videosegment:
             entry["samples"], entry["problem"] = _samples(
-                journal, start, item, assets, f"{key}_s{number}", max_side, fit_within, web_pixels, write_overlay
+                journal,
+                start,
+                item,
+                assets,
+                f"{key}_s{number}",
+                max_side,
+                fit_within,
+                web_pixels,
+                write_overlay,
             )
         rows.append(entry)
     return {"segments": rows, "problem": ""}
@@ -105,7 +113,9 @@ def _samples(
         for index, frame_number in enumerate(frames):
             picture = pictures.get(frame_number)
             image = (
-                assets.write_image(f"{key}_{index}_frame", fit_within(web_pixels(picture), max_side), jpeg=True)
+                assets.write_image(
+                    f"{key}_{index}_frame", fit_within(web_pixels(picture), max_side), jpeg=True
+                )
                 if picture is not None
                 else None
             )
