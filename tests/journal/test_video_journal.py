@@ -291,3 +291,66 @@ def test_cli_new_add_show_probes_and_viewer(tmp_path, media):
     assert (row["start"], row["end"], len(row["samples"])) == (20, 39, 3)
     assert all((report.html.parent / s["overlay"]).is_file() for s in row["samples"])
     assert "timelineSection" in page
+
+
+def test_a_later_crop_crops_the_spatial_masks(tmp_path, media):
+    journal = _journal(tmp_path, media, "src.avi")
+    first = journal.record("src", media["replaced.avi"], op="PasteFrames", arguments=REPLACE)
+    window = (slice(8, 64), slice(16, 80))
+    cropped = [f.pixels[window] for f in video.iter_frames(media["replaced.avi"])]
+    second = journal.record(
+        first.end, clips.write(tmp_path / "crop.avi", cropped, rate=30), op="TransformCrop"
+    )
+    data = journal.graph.edge(second.start, second.end)
+    assert data["location"] == "(8, 16)" and data["shape change"] == "(-16, -32)"
+    (probe,) = [p for p in generate_video_probes(journal) if p.edge_id == (first.start, first.end)]
+    assert sorted(probe.frame_masks) == list(range(20, 40))
+    truth = clips.truth_mask()[window]
+    assert all(np.array_equal(m, truth) for m in probe.frame_masks.values())
+
+
+def test_duplicate_frame_drops_anywhere_are_found_and_carried(tmp_path, media):
+    journal = _journal(tmp_path, media, "src.avi")
+    first = journal.record("src", media["replaced.avi"], op="PasteFrames", arguments=REPLACE)
+    replaced = [f.pixels for f in video.iter_frames(media["replaced.avi"])]
+    kept = [f for i, f in enumerate(replaced, start=1) if i not in (5, 6, 50, 51, 52)]
+    second = journal.record(first.end, clips.write(tmp_path / "drop.avi", kept, rate=30), op="DuplicateFrameDrop",
+                            arguments={"Threshold": 1})  # fmt: skip
+    assert [(s.startframe, s.endframe) for s in _segments(journal, second.start, second.end)] == [
+        (5, 6),
+        (50, 52),
+    ]
+    (probe,) = [p for p in generate_video_probes(journal) if p.edge_id == (first.start, first.end)]
+    assert [(s.startframe, s.endframe) for s in probe.target_segments] == [(18, 37)]
+
+
+def test_copy_paste_within_a_video(tmp_path, media):
+    base = [f.pixels for f in video.iter_frames(media["src.avi"])]
+    pasted = base[:60] + base[10:20] + base[70:]  # frames 10–19 copied over 61–70
+    journal = _journal(tmp_path, media, "src.avi")
+    edge = journal.record(
+        "src",
+        clips.write(tmp_path / "copypaste.avi", pasted, rate=30),
+        op="CopyPaste",
+        arguments={
+            "Select Start Time": 10,
+            "add type": "replace",
+            "Number of Frames": 10,
+            "Dest Paste Time": 61,
+        },
+    )
+    assert [(s.startframe, s.endframe) for s in _segments(journal, edge.start, edge.end)] == [(61, 70)]
+
+
+def test_audio_sample_is_located_in_its_source(tmp_path, media):
+    journal = _journal(tmp_path, media, "tone.wav")
+    clip = audio.read_pcm(media["tone.wav"]).slice(22051, 22050 + 30000)
+    sample = audio.write_pcm(tmp_path / "sample.wav", clip)
+    edge = journal.record(
+        journal.graph.base_node(),
+        sample,
+        op="AudioSample",
+        arguments={"Start Time": "00:00:00.5", "Copy Stream": "all"},
+    )
+    (item,) = _segments(journal, edge.start, edge.end)
+    assert (item.type, item.startframe, item.endframe) == ("audio", 22051, 52050)

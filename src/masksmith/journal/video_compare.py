@@ -25,7 +25,15 @@ from numpy.typing import NDArray
 
 from masksmith.errors import JournalError
 from masksmith.journal import hdf5
-from masksmith.journal.segments import AUDIO, VIDEO, Segment, audio_segment_for, parse_user_time, whole_stream
+from masksmith.journal.segments import (
+    AUDIO,
+    VIDEO,
+    Segment,
+    audio_segment_for,
+    group_runs,
+    parse_user_time,
+    whole_stream,
+)
 from masksmith.media import audio as media_audio
 from masksmith.media import video as media_video
 from masksmith.media.video import Frame, VideoInfo
@@ -78,6 +86,7 @@ class VideoComparison:
     errors: list[str] = field(default_factory=list)
     union: NDArray[np.bool_] | None = None  # every changed pixel of every frame (for the edge PNG)
     frames_compared: int = 0
+    analysis: dict[str, Any] = field(default_factory=dict)  # e.g. location / transform matrix
 
 
 def _difference(a: Pixels, b: Pixels, aggregate: str) -> NDArray[np.uint8]:
@@ -184,10 +193,13 @@ def detect_changes(
     source_info: VideoInfo | None = None,
     target_info: VideoInfo | None = None,
     change: Callable[[Pixels, Pixels], NDArray[np.bool_]] | None = None,
+    geometry: str | None = None,
 ) -> VideoComparison:
     """Frame-by-frame comparison of two videos of equal frame size (within Start/End Time).
 
-    Shapes that differ make the whole range one segment without spatial masks.
+    Shapes that differ make the whole range one segment without spatial masks; with ``geometry``
+    (the operation's image comparison: crop, resize, rotate, flip, …) the first frames are compared
+    by the image code to record the crop location or transform matrix for the probes.
     """
     args = dict(arguments or {})
     src_info = source_info or media_video.probe_video(source)
@@ -195,7 +207,12 @@ def detect_changes(
     lo, hi = _frame_range(src_info, args)
     if src_info.shape != tgt_info.shape:
         result = VideoComparison([Segment.of_frames(lo, hi, src_info.rate)])
-        result.errors.append(f"frame size changed {src_info.shape} → {tgt_info.shape}: whole range recorded")
+        if geometry is not None:
+            result.analysis = _geometry_of_first_frames(source, target, geometry, args)
+        else:
+            result.errors.append(
+                f"frame size changed {src_info.shape} → {tgt_info.shape}: whole range recorded"
+            )
         return result
     settings = DiffSettings.from_arguments(args)
     differ = change or (lambda a, b: frame_change(a, b, settings))
@@ -217,6 +234,19 @@ def detect_changes(
         raise
     files.result.frames_compared = count
     return files.result
+
+
+def _geometry_of_first_frames(
+    source: PathLike, target: PathLike, method: str, arguments: Mapping[str, Any]
+) -> dict[str, Any]:
+    """The image comparison of the first frames: ``location``, ``transform matrix``, ``shape change``."""
+    from masksmith.journal.compare import compare
+
+    first_source = media_video.read_frame(source, 1)
+    first_target = media_video.read_frame(target, 1)
+    analysis = compare(method, first_source, first_target, arguments).analysis
+    keys = ("location", "transform matrix", "shape change")
+    return {k: analysis[k] for k in keys if k in analysis}
 
 
 def _first_mismatch(
@@ -334,6 +364,45 @@ def detect_cut(
                 )
         else:
             result.errors.append("video frames were cut but the audio track was not")
+    return result
+
+
+def detect_drops(
+    source: PathLike,
+    target: PathLike,
+    *,
+    arguments: Mapping[str, Any] | None = None,
+    source_info: VideoInfo | None = None,
+) -> VideoComparison:
+    """Frames dropped anywhere (duplicate-frame drops): the target is aligned greedily as a
+    subsequence of the source; every source frame without a partner is dropped."""
+    src_info = source_info or media_video.probe_video(source)
+    differ = _frames_differ(DiffSettings.from_arguments(arguments or {}))
+    dropped: list[int] = []
+    target_frames = media_video.iter_frames(target)
+    pending = next(target_frames, None)
+    for frame in media_video.iter_frames(source):
+        if pending is not None and not differ(frame.pixels, pending.pixels):
+            pending = next(target_frames, None)
+        else:
+            dropped.append(frame.index)
+    result = VideoComparison([Segment.of_frames(a, b, src_info.rate) for a, b in group_runs(dropped)])
+    if pending is not None:
+        result.errors.append(
+            "the target has frames the source lacks; it is not the source with frames dropped"
+        )
+    return result
+
+
+def locate_audio_sample(source: PathLike, target: PathLike) -> VideoComparison:
+    """Where a clip of audio was taken from: the target's first 4 s matched exactly in the source."""
+    src, tgt = media_audio.read_pcm(source), media_audio.read_pcm(target)
+    result = VideoComparison()
+    at = audio_sample_located(src, tgt)
+    if at is None:
+        result.errors.append("the audio clip was not found in the source")
+        return result
+    result.segments.append(Segment.of_frames(at, at + tgt.count - 1, float(src.rate), type=AUDIO))
     return result
 
 

@@ -40,6 +40,8 @@ SPATIAL_FALLBACK = {
     "flip": "flip",
     "affine": "affine",
 }
+# Operations shared with images whose catalogue entry names no video transform.
+DEFAULT_VIDEO_TRANSFORMS = {"CopyPaste": "copy_paste_frames", "DuplicateFrameDrop": "cut_frames"}
 
 
 @dataclass
@@ -108,8 +110,8 @@ class _Carrier:
         operation = self.journal.catalogue.find(str(data.get("op", "")))
         if operation is None:
             return "copy"
-        named = operation.mask_transforms.get(media)
-        if named:
+        named = operation.mask_transforms.get(media) or DEFAULT_VIDEO_TRANSFORMS.get(operation.base_name)
+        if named and media != "image":
             return named
         image = operation.mask_transforms.get("image")
         return SPATIAL_FALLBACK.get(image or "", "copy")

@@ -31,8 +31,21 @@ TEMPORAL_TYPES = frozenset({"video", "audio"})
 
 # The comparison behind each ``video_function`` name of the catalogue.
 VIDEO_FUNCTIONS = frozenset(
-    {"detect", "paste_frames", "cut", "warp", "audio", "audio_delete", "audio_add", "audio_sample", "crop"}
+    {
+        "detect",
+        "paste_frames",
+        "cut",
+        "warp",
+        "audio",
+        "audio_delete",
+        "audio_add",
+        "audio_sample",
+        "crop",
+        "drop",
+    }
 )
+# Operations whose catalogue entry (shared with images) names no video comparison.
+DEFAULT_VIDEO_FUNCTIONS = {"CopyPaste": "paste_frames", "DuplicateFrameDrop": "drop"}
 
 
 def media_attributes(path: Path) -> dict[str, Any]:
@@ -71,8 +84,10 @@ def compare_temporal(
     """Run the comparison an operation calls for between two video/audio nodes."""
     source, target = journal.path_of(start), journal.path_of(end)
     kind = str(journal.graph.node(start).get("filetype"))
-    function = operation.compare_function("video")
+    function = operation.compare_function("video") or DEFAULT_VIDEO_FUNCTIONS.get(operation.base_name)
     generate = operation.generate_mask
+    if function == "audio_sample":
+        return vc.locate_audio_sample(source, target)
     if kind == "audio" or str(journal.graph.node(end).get("filetype")) == "audio":
         mode = {"audio_delete": "delete", "audio_add": "add"}.get(function or "", "auto")
         if generate in ("meta", "frames") and kind == "audio":
@@ -86,6 +101,8 @@ def compare_temporal(
         return _pcm_segments(journal, start, end, mode)
     if generate in ("meta", "frames"):
         return vc.whole_segments(tgt_info if generate == "frames" else src_info, arguments)
+    if function == "drop":
+        return vc.detect_drops(source, target, arguments=arguments, source_info=src_info)
     if function == "cut":
         return vc.detect_cut(source, target, arguments=arguments, source_info=src_info, target_info=tgt_info)
     add_type = str(arguments.get("add type", "")).lower()
@@ -107,6 +124,7 @@ def compare_temporal(
         arguments=arguments,
         source_info=src_info,
         target_info=tgt_info,
+        geometry=operation.compare_function("image"),
     )
 
 
@@ -148,6 +166,7 @@ def record_temporal(
         end_shape = _frame_shape(journal, end) or shape
         analysis["shape change"] = f"({end_shape[0] - shape[0]}, {end_shape[1] - shape[1]})"
         analysis["change size ratio"] = float(union.mean()) if union.size else 0.0
+    analysis.update(result.analysis)
     analysis["empty mask"] = "no" if result.segments else "yes"
     kind = str(journal.graph.node(start).get("filetype"))
     edge = journal.graph.add_operation_edge(

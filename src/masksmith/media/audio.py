@@ -69,9 +69,7 @@ def _read_with_av(source: Path) -> Pcm:
     try:
         import av
     except ImportError:
-        raise UnsupportedMediaError(
-            source, "audio decoding needs PyAV; install masksmith[video]"
-        ) from None
+        raise UnsupportedMediaError(source, "audio decoding needs PyAV; install masksmith[video]") from None
     try:
         container = av.open(str(source))
     except av.FFmpegError as exc:
