@@ -354,3 +354,17 @@ def test_audio_sample_is_located_in_its_source(tmp_path, media):
     )
     (item,) = _segments(journal, edge.start, edge.end)
     assert (item.type, item.startframe, item.endframe) == ("audio", 22051, 52050)
+
+
+def test_donor_segments_are_carried_back_to_the_donor_base(tmp_path, media):
+    journal = _journal(tmp_path, media, "src.avi")
+    edge = journal.record(
+        "src", media["inserted.avi"], op="PasteFrames", arguments={**REPLACE, "add type": "insert"},
+        donor=media["src.mkv"],
+    )  # fmt: skip
+    donor = journal.graph.donors_of(edge.end)[0]
+    assert journal.graph.node(donor)["nodetype"] == "donor"
+    (probe,) = generate_video_probes(journal)
+    assert probe.donor_base_node == donor
+    assert [(s.startframe, s.endframe) for s in probe.donor_segments] == [(1, 100)]
+    assert not [f for f in validate(journal) if f.rule == "check_for_donor"]

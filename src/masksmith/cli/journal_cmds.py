@@ -39,7 +39,7 @@ def _open(path: Path) -> Journal:
 
 def render_journal_graph(journal: Journal, out: Path) -> Path:
     """Draw a journal's graph with thumbnails of its media, coloured by operation category."""
-    thumbnails = {node: journal.directory / str(data.get("file", "")) for node, data in journal.graph.nodes()}
+    thumbnails = {node: _thumbnail(journal, data) for node, data in journal.graph.nodes()}
 
     def category_of(op: str) -> str:
         operation = journal.catalogue.find(op)
@@ -48,6 +48,20 @@ def render_journal_graph(journal: Journal, out: Path) -> Path:
     return render_graph_png(
         journal.graph.graph, out, thumbnails=thumbnails, title=journal.name, category_of=category_of
     )
+
+
+def _thumbnail(journal: Journal, data: dict[str, Any]) -> Any:
+    """A node's picture for the graph: its image file, or a video's first frame."""
+    path = journal.directory / str(data.get("file", ""))
+    if data.get("filetype") == "video":
+        from masksmith.errors import MasksmithError
+        from masksmith.media import video as media_video
+
+        try:
+            return media_video.read_frame(path, 1)
+        except MasksmithError:
+            return path
+    return path
 
 
 @click.group()

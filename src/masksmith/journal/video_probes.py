@@ -205,6 +205,7 @@ class _Carrier:
             source_duration_ms=float(source.get("duration_ms") or src_n * 1000 / src_rate),
             target_duration_ms=float(target.get("duration_ms") or tgt_n * 1000 / tgt_rate),
             target_rate=tgt_rate,
+            target_times=self._frame_times(end) if target.get("variable frame rate") == "yes" else None,
         )
         if kind == AUDIO:
             return moved, None
@@ -212,6 +213,16 @@ class _Carrier:
         for new, old in enumerate(seg.frame_map_for_rate(src_n, tgt_n), start=1):
             mapping.setdefault(old, []).append(new)
         return moved, mapping
+
+    def _frame_times(self, node: str) -> list[float] | None:
+        """Display times of a variable-rate video's frames (segments snap to them)."""
+        from masksmith.errors import MasksmithError
+        from masksmith.media import video as media_video
+
+        try:
+            return media_video.frame_times(self.journal.path_of(node))
+        except MasksmithError:
+            return None
 
     def _move_masks(
         self, masks: FrameMasks, frame_map: dict[int, list[int]] | None, start: str, end: str, name: str

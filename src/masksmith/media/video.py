@@ -222,11 +222,15 @@ def _audio_info(container: Any) -> AudioStreamInfo | None:
     )
 
 
-def iter_frames(path: PathLike, *, start: int = 1, end: int | None = None) -> Iterator[Frame]:
+def iter_frames(
+    path: PathLike, *, start: int = 1, end: int | None = None, native: bool = False
+) -> Iterator[Frame]:
     """Decode frames ``start..end`` (1-based, inclusive) as RGB arrays, in display order.
 
     Times are measured from the first frame's timestamp, so a stream that starts late still
-    starts at 0 ms. Decoding uses FFmpeg's automatic threading.
+    starts at 0 ms. Decoding uses FFmpeg's automatic threading. ``native`` keeps ``yuv420p``
+    frames as they decode (planes stacked, rows × 1.5 by cols) and skips the RGB conversion,
+    which costs as much as the decoding for H.264.
     """
     with _open(path) as container:
         if not container.streams.video:
@@ -247,9 +251,49 @@ def iter_frames(path: PathLike, *, start: int = 1, end: int | None = None) -> It
                 if end is not None and index > end:
                     break
                 time_ms = float((pts - first_pts) * time_base) * 1000.0
-                yield Frame(index, time_ms, frame.to_ndarray(format="rgb24"))
+                keep = native and frame.format.name == "yuv420p"
+                yield Frame(index, time_ms, frame.to_ndarray() if keep else frame.to_ndarray(format="rgb24"))
         except _av().FFmpegError as exc:
             raise MediaError(path, "truncated", f"decoding failed at frame {index + 1}: {exc}") from None
+
+
+def prefetched(frames: Iterator[Frame], *, depth: int = 4) -> Iterator[Frame]:
+    """Decode ahead in a background thread (PyAV releases the GIL while decoding), so two
+    streams read in lockstep use two cores. Errors are raised in the consumer."""
+    import queue
+    import threading
+
+    done = object()
+    buffer: queue.Queue[Any] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for frame in frames:
+                if stop.is_set():
+                    return
+                buffer.put(frame)
+            buffer.put(done)
+        except BaseException as exc:  # handed to the consumer
+            buffer.put(exc)
+
+    worker = threading.Thread(target=produce, name="masksmith-decode", daemon=True)
+    worker.start()
+    try:
+        while True:
+            item = buffer.get()
+            if item is done:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        while worker.is_alive():
+            try:
+                buffer.get_nowait()
+            except queue.Empty:
+                worker.join(timeout=0.05)
 
 
 def read_frame(path: PathLike, index: int) -> Pixels:
