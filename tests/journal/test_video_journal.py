@@ -368,3 +368,30 @@ def test_donor_segments_are_carried_back_to_the_donor_base(tmp_path, media):
     assert probe.donor_base_node == donor
     assert [(s.startframe, s.endframe) for s in probe.donor_segments] == [(1, 100)]
     assert not [f for f in validate(journal) if f.rule == "check_for_donor"]
+
+
+def test_every_rule_the_catalogue_names_is_registered():
+    from masksmith.operations import default_catalogue
+    from masksmith.operations.rules import registry
+
+    names = {r.removeprefix("donor:") for op in default_catalogue() for r in op.rules}
+    assert sorted(n for n in names if n not in registry) == []
+
+
+def test_audio_rules_on_a_deletion(tmp_path, media):
+    journal = _journal(tmp_path, media, "tone.wav")
+    edge = journal.record(
+        journal.graph.base_node(),
+        media["deleted.wav"],
+        op="DeleteAudioSample",
+        arguments={"Start Time": "00:00:01", "Stream": "all", "Type": "splice"},
+    )
+    from masksmith.journal import rules_video
+
+    op = journal.operation("DeleteAudioSample")
+    assert rules_video.check_audio_length_strict(op, journal, edge.start, edge.end) == (
+        "audio length changed from 88200 to 83790 samples"
+    )
+    assert rules_video.check_audio_length_loose(op, journal, edge.start, edge.end)[0].name == "WARNING"
+    assert rules_video.check_duration_audio(op, journal, edge.start, edge.end) is None  # 100 ms tolerance
+    assert rules_video.check_sample_rate(op, journal, edge.start, edge.end) is None

@@ -155,6 +155,40 @@ def check_sample_rate(operation: Operation | None, journal: Journal, start: str,
     return None
 
 
+def _audio_lengths(journal: Journal, start: str, end: str) -> tuple[int, int] | None:
+    a = _node(journal, start).get("nb_samples")
+    b = _node(journal, end).get("nb_samples")
+    return (int(a), int(b)) if a and b else None
+
+
+@rule("check_audio_length_strict")
+def check_audio_length_strict(
+    operation: Operation | None, journal: Journal, start: str, end: str
+) -> RuleOutcome:
+    """The audio keeps its number of samples."""
+    lengths = _audio_lengths(journal, start, end)
+    if lengths is None or lengths[0] == lengths[1]:
+        return None
+    return f"audio length changed from {lengths[0]} to {lengths[1]} samples"
+
+
+@rule("check_audio_length_loose")
+def check_audio_length_loose(
+    operation: Operation | None, journal: Journal, start: str, end: str
+) -> RuleOutcome:
+    """A changed number of audio samples is worth a warning."""
+    outcome = check_audio_length_strict(operation, journal, start, end)
+    return (Severity.WARNING, outcome) if isinstance(outcome, str) else None
+
+
+@rule("check_duration_audio")
+def check_duration_audio(operation: Operation | None, journal: Journal, start: str, end: str) -> RuleOutcome:
+    """Audio keeps its duration (within 100 ms)."""
+    if _node(journal, start).get("filetype") != "audio" or _node(journal, end).get("filetype") != "audio":
+        return None
+    return check_duration(operation, journal, start, end)
+
+
 @rule("check_audio_only")
 def check_audio_only(operation: Operation | None, journal: Journal, start: str, end: str) -> RuleOutcome:
     """An audio operation changed no video frames."""
