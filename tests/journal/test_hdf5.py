@@ -113,3 +113,23 @@ def test_not_an_hdf5_file_is_one_clear_error(tmp_path: Path):
         hdf5.read_runs(bad)
     with pytest.raises(JournalError, match="not found"):
         hdf5.read_runs(tmp_path / "absent.hdf5")
+
+
+def test_mask_at_finds_the_frame_in_the_segment_that_covers_it(tmp_path: Path, rng):
+    """The original's test_extract_mask: frame 125 is the third frame of the segment from 123."""
+    from masksmith.journal.segments import Segment
+
+    shape = (6, 8)
+    first = {f: rng.random(shape) < 0.5 for f in range(75, 105)}
+    second = {f: rng.random(shape) < 0.5 for f in range(123, 150)}
+    for name, frames in (("one.hdf5", first), ("two.hdf5", second)):
+        with hdf5.MaskWriter(tmp_path / name, fps=30, shape=shape) as writer:
+            for frame, mask in frames.items():
+                writer.add(frame, (frame - 1) * 1000 / 30, mask)
+    sets = [Segment.of_frames(75, 104, 30, videosegment="one.hdf5"),
+            Segment.of_frames(123, 149, 30, videosegment="two.hdf5")]  # fmt: skip
+    assert np.array_equal(hdf5.mask_at(tmp_path, sets, 125), second[125])
+    assert np.array_equal(hdf5.mask_at(tmp_path, sets, 75), first[75])
+    assert hdf5.mask_at(tmp_path, sets, 110) is None
+    with pytest.raises(JournalError, match="plain file name"):
+        hdf5.mask_at(tmp_path, [Segment.of_frames(1, 200, 30, videosegment="../two.hdf5")], 125)

@@ -7,6 +7,7 @@ import json
 import tarfile
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 from click.testing import CliRunner
@@ -395,3 +396,22 @@ def test_audio_rules_on_a_deletion(tmp_path, media):
     assert rules_video.check_audio_length_loose(op, journal, edge.start, edge.end)[0].name == "WARNING"
     assert rules_video.check_duration_audio(op, journal, edge.start, edge.end) is None  # 100 ms tolerance
     assert rules_video.check_sample_rate(op, journal, edge.start, edge.end) is None
+
+
+@pytest.mark.parametrize(
+    ("op", "arguments", "transform"),
+    [
+        ("TransformFlip", {"flip direction": "horizontal"}, lambda f: f[:, ::-1]),
+        ("TransformResize", {"interpolation": "nearest", "Start Time": 1},
+         lambda f: cv2.resize(f, (clips.W // 2, clips.H // 2), interpolation=cv2.INTER_NEAREST)),
+    ],
+)  # fmt: skip
+def test_per_frame_flip_and_resize_move_the_spatial_masks(tmp_path, media, op, arguments, transform):
+    journal = _journal(tmp_path, media, "src.avi")
+    first = journal.record("src", media["replaced.avi"], op="PasteFrames", arguments=REPLACE)
+    moved = [np.ascontiguousarray(transform(f.pixels)) for f in video.iter_frames(media["replaced.avi"])]
+    journal.record(first.end, clips.write(tmp_path / "moved.avi", moved, rate=30), op=op, arguments=arguments)
+    (probe,) = [p for p in generate_video_probes(journal) if p.edge_id == (first.start, first.end)]
+    assert sorted(probe.frame_masks) == list(range(20, 40))
+    truth = transform(clips.truth_mask().astype(np.uint8)).astype(bool)
+    assert all(masks.iou(m, truth) >= 0.95 for m in probe.frame_masks.values())

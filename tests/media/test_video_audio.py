@@ -81,3 +81,51 @@ def test_bad_media_is_one_clear_error(folder: Path):
     text.write_text("not audio")
     with pytest.raises(MediaError, match="audio"):
         audio.read_pcm(text)
+
+
+@pytest.mark.parametrize(
+    ("name", "codec", "pix_fmt"),
+    [("clip.webm", "libvpx-vp9", "yuv420p"), ("clip.mov", "mjpeg", "yuvj420p")],
+)
+def test_webm_and_mov(folder: Path, name: str, codec: str, pix_fmt: str):
+    path = clips.write(folder / name, clips.frames(12), rate=25, codec=codec, pix_fmt=pix_fmt)
+    info = video.probe_video(path)
+    assert (info.frames, info.width, info.height) == (12, clips.W, clips.H)
+    assert info.rate == pytest.approx(25.0)
+    assert len(list(video.iter_frames(path))) == 12
+
+
+def test_rotation_is_read_from_the_display_matrix(folder: Path):
+    path = clips.write(folder / "turned.mp4", clips.frames(5), codec="libx264", rotation=90)
+    assert video.probe_video(path).rotation == 90
+    assert (
+        video.probe_video(clips.write(folder / "upright.mp4", clips.frames(5), codec="libx264")).rotation == 0
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "codec"), [("tone.flac", None), ("tone.mp3", "libmp3lame"), ("tone.m4a", "aac")]
+)
+def test_compressed_audio_formats(folder: Path, name: str, codec: str | None):
+    samples = clips.tone(0.5)
+    if codec is None:
+        path = audio.write_pcm(folder / name, audio.Pcm(samples, clips.SAMPLE_RATE))
+        assert np.array_equal(audio.read_pcm(path).samples, samples)  # FLAC is lossless
+        return
+    import av
+
+    path = folder / name
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream(codec, rate=clips.SAMPLE_RATE)
+        stream.layout = "stereo"
+        for start in range(0, len(samples), 1152):
+            part = np.ascontiguousarray(samples[start : start + 1152].reshape(1, -1))
+            frame = av.AudioFrame.from_ndarray(part, format="s16", layout="stereo")
+            frame.sample_rate = clips.SAMPLE_RATE
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    pcm = audio.read_pcm(path)
+    assert pcm.rate == clips.SAMPLE_RATE and pcm.channels == 2
+    assert abs(pcm.count - len(samples)) < 4096  # encoder priming and padding

@@ -12,7 +12,7 @@ String attributes may come back as bytes from files the original wrote.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -243,3 +243,22 @@ def frame_masks(path: PathLike) -> dict[int, NDArray[np.bool_]]:
         for offset, mask in enumerate(run.masks):
             out[run.start_frame + offset] = mask
     return out
+
+
+def mask_at(directory: PathLike, segments: Iterable[Any], frame: int) -> NDArray[np.bool_] | None:
+    """The spatial mask of ``frame`` from whichever segment's HDF5 file covers it (None if none does).
+
+    ``segments`` are :class:`~masksmith.journal.segments.Segment` values; their file names must be
+    plain names inside ``directory`` (anything else is refused).
+    """
+    folder = Path(directory)
+    for item in segments:
+        name = getattr(item, "videosegment", None)
+        if not name or not (item.startframe <= frame <= item.endframe):
+            continue
+        if Path(name).name != name or name in (".", ".."):
+            raise JournalError(f"segment file {name!r} is not a plain file name", file=folder)
+        for run in iter_runs(folder / name):
+            if run.start_frame <= frame <= run.end_frame:
+                return run.masks[frame - run.start_frame]
+    return None

@@ -123,23 +123,11 @@ def _open(path: PathLike) -> Any:
         raise MediaError(source, "not a readable video", str(exc)) from None
 
 
-def _rotation(stream: Any) -> int:
-    """Display rotation in degrees (side data of FFmpeg ≥ 5, or the old ``rotate`` tag)."""
-    tag = stream.metadata.get("rotate")
-    if tag is not None:
-        try:
-            return int(float(tag)) % 360
-        except ValueError:
-            return 0
-    try:
-        matrix = stream.side_data.get("DISPLAYMATRIX") if hasattr(stream, "side_data") else None
-    except Exception:  # pragma: no cover - side data access differs between PyAV builds
-        matrix = None
-    if matrix is not None:
-        try:
-            return round(-float(matrix)) % 360
-        except (TypeError, ValueError):
-            return 0
+def _rotation(path: PathLike) -> int:
+    """Display rotation in degrees counter-clockwise (the display matrix of the first frame)."""
+    with _open(path) as container:
+        for frame in container.decode(container.streams.video[0]):
+            return int(round(float(getattr(frame, "rotation", 0) or 0))) % 360
     return 0
 
 
@@ -188,7 +176,7 @@ def probe_video(path: PathLike) -> VideoInfo:
             time_base=Fraction(time_base),
             frames=frames,
             duration_ms=duration_ms,
-            rotation=_rotation(stream),
+            rotation=_rotation(path),
             variable_rate=variable or bool(uneven and abs(avg - base) > 1e-3),
             audio=audio,
         )
@@ -325,12 +313,13 @@ def write_video(
     frame_times_ms: Iterable[float] | None = None,
     audio: NDArray[np.int16] | None = None,
     sample_rate: int = 44100,
+    rotation: int = 0,
 ) -> Path:
     """Encode RGB frames to a video file (atomically: temp name, then rename).
 
     ``codec`` ``ffv1`` (lossless, default), ``libx264``, ``utvideo``, ... ``frame_times_ms`` gives
     each frame its own display time (variable frame rate). ``audio`` (samples × channels int16)
-    adds a PCM/AAC audio track.
+    adds a PCM/AAC audio track. ``rotation`` (degrees counter-clockwise) sets the display matrix.
     """
     av = _av()
     target = Path(path)
@@ -343,6 +332,8 @@ def write_video(
             stream.pix_fmt = fmt
             if options:
                 stream.options = dict(options)
+            if rotation:
+                stream.set_display_rotation(rotation)
             times = iter(frame_times_ms) if frame_times_ms is not None else None
             if times is not None:
                 stream.time_base = Fraction(1, 1000)
