@@ -260,5 +260,5 @@ def mask_at(directory: PathLike, segments: Iterable[Any], frame: int) -> NDArray
             raise JournalError(f"segment file {name!r} is not a plain file name", file=folder)
         for run in iter_runs(folder / name):
             if run.start_frame <= frame <= run.end_frame:
-                return run.masks[frame - run.start_frame]
+                return np.asarray(run.masks[frame - run.start_frame], dtype=bool)
     return None

@@ -127,7 +127,7 @@ def _rotation(path: PathLike) -> int:
     """Display rotation in degrees counter-clockwise (the display matrix of the first frame)."""
     with _open(path) as container:
         for frame in container.decode(container.streams.video[0]):
-            return int(round(float(getattr(frame, "rotation", 0) or 0))) % 360
+            return round(float(getattr(frame, "rotation", 0) or 0)) % 360
     return 0
 
 
