@@ -415,3 +415,28 @@ def test_per_frame_flip_and_resize_move_the_spatial_masks(tmp_path, media, op, a
     assert sorted(probe.frame_masks) == list(range(20, 40))
     truth = transform(clips.truth_mask().astype(np.uint8)).astype(bool)
     assert all(masks.iou(m, truth) >= 0.95 for m in probe.frame_masks.values())
+
+
+def test_audio_segments_move_back_through_a_later_deletion(tmp_path, media):
+    wav = audio.read_pcm(media["tone.wav"]).samples
+    louder = wav.copy()
+    louder[60000:70000] = np.clip(louder[60000:70000].astype(int) * 2, -32768, 32767).astype(np.int16)
+    loud = audio.write_pcm(tmp_path / "loud.wav", audio.Pcm(louder, clips.SAMPLE_RATE))
+    shorter = audio.write_pcm(
+        tmp_path / "short.wav", audio.Pcm(np.concatenate([louder[:44100], louder[48510:]]), clips.SAMPLE_RATE)
+    )
+    journal = _journal(tmp_path, media, "tone.wav")
+    first = journal.record(journal.graph.base_node(), loud, op="AudioAmplify",
+                           arguments={"PreGain": 6, "Fading": "none", "Left Pan": 0, "Right Pan": 0,
+                                      "Start Time": "00:00:01.36"})  # fmt: skip
+    (span,) = _segments(journal, first.start, first.end)
+    assert abs(span.startframe - 60001) <= 32 and abs(span.endframe - 70000) <= 32
+    journal.record(first.end, shorter, op="DeleteAudioSample",
+                   arguments={"Start Time": "00:00:01", "Stream": "all", "Type": "splice"})  # fmt: skip
+    (probe,) = [p for p in generate_video_probes(journal) if p.edge_id == (first.start, first.end)]
+    (moved,) = probe.target_segments
+    assert (moved.type, moved.startframe, moved.endframe) == (
+        "audio",
+        span.startframe - 4410,
+        span.endframe - 4410,
+    )
