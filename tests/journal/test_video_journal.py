@@ -440,3 +440,18 @@ def test_audio_segments_move_back_through_a_later_deletion(tmp_path, media):
         span.startframe - 4410,
         span.endframe - 4410,
     )
+
+
+def test_a_broken_video_is_refused_before_anything_is_copied(tmp_path, media):
+    from masksmith.errors import MediaError
+
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(b"\x00" * 64)
+    with pytest.raises(MediaError, match="not a readable video"):
+        Journal.create(broken, tmp_path / "never")
+    assert not (tmp_path / "never").exists()
+    journal = _journal(tmp_path, media, "src.avi")
+    before = sorted(p.name for p in journal.directory.iterdir())
+    with pytest.raises(MediaError):
+        journal.record("src", broken, op="PasteFrames", arguments=REPLACE)
+    assert sorted(p.name for p in journal.directory.iterdir()) == before

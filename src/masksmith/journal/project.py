@@ -190,6 +190,9 @@ class Journal:
             raise JournalError("image file not found", file=source)
         inside = source.resolve().parent == self.directory.resolve()
         file_name = source.name if inside else _media_name(source)
+        if "filetype" not in attributes and media_video.media_kind(file_name) != "image":
+            # video/audio: read the stream facts first, so a broken file is refused before the copy
+            attributes = {**video_record.media_attributes(source), **attributes}
         if not inside:
             if not copy:
                 raise JournalError("image is outside the journal folder and copy=False", file=source)
@@ -197,8 +200,6 @@ class Journal:
             if destination.exists():
                 raise JournalError(f"a file named {file_name!r} is already in the journal", file=source)
             _copy_atomic(source, destination)
-        if "filetype" not in attributes and media_video.media_kind(file_name) != "image":
-            attributes = {**video_record.media_attributes(source), **attributes}
         identifier = node_id or self.graph.new_node_id(file_name)
         ownership = "yes" if not inside or nodetype != "base" else "no"
         return self.graph.add_media(
