@@ -232,7 +232,7 @@ def test_rate_change_to_a_variable_rate_target_snaps_to_its_timestamps():
         target_rate=20,
         target_times=times,
     )
-    assert (moved.startframe, moved.endframe) == (2, 3)  # 50 ms → frame 2 (50), 100 ms → frame 3 (90)
+    assert (moved.startframe, moved.endframe) == (2, 3)  # frames shown during 50–150 ms: at 50 and 90
     assert moved.error == pytest.approx(10.0)
 
 

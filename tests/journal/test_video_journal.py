@@ -455,3 +455,30 @@ def test_a_broken_video_is_refused_before_anything_is_copied(tmp_path, media):
     with pytest.raises(MediaError):
         journal.record("src", broken, op="PasteFrames", arguments=REPLACE)
     assert sorted(p.name for p in journal.directory.iterdir()) == before
+
+
+def test_audio_spans_do_not_depend_on_the_block_size():
+    from masksmith.journal.video_compare import changed_spans
+
+    a = clips.tone(3.0)
+    b = a.copy()
+    b[50_000:70_000] = 0  # straddles the 65,536-sample block edge below
+    b[120_000:120_500] = 0
+    assert changed_spans(a, b, block=65_536) == changed_spans(a, b, block=10**9)
+    assert len(changed_spans(a, b)) == 2
+
+
+def test_rate_change_to_a_variable_rate_target_snaps_to_its_timestamps(tmp_path, media):
+    painted = clips.painted(clips.frames(), 20, 39)
+    times = [i * 40 + (10 if i % 2 else 0) for i in range(83)]  # 25 fps on average, uneven
+    shown = [painted[int(np.floor(t * 30 / 1000))] for t in times]
+    target = clips.write(tmp_path / "vfr25.mkv", shown, codec="ffv1", frame_times_ms=times)
+    journal = _journal(tmp_path, media, "src.avi")
+    first = journal.record("src", media["replaced.avi"], op="PasteFrames", arguments=REPLACE)
+    second = journal.record(first.end, target, op="TimeAlterationFrameRate", arguments={"Frame Rate": 25})
+    assert journal.graph.node(second.end)["variable frame rate"] == "yes"
+    (probe,) = [p for p in generate_video_probes(journal) if p.edge_id == (first.start, first.end)]
+    (carried,) = probe.target_segments
+    # the frames of the target that show source frames 20..39 are 17..33
+    assert (carried.startframe, carried.endframe) == (17, 33)
+    assert 0 < carried.error < 40.0

@@ -13,6 +13,7 @@ edge, forward (composites) or backward (donors, by swapping the roles).
 
 from __future__ import annotations
 
+import bisect
 import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -349,8 +350,8 @@ def change_rate(
 
     Frames scale by the ratio of frame counts and times by the ratio of durations; where the
     scaled time falls between target frames, the distance (ms) is added to ``error``. For a
-    variable-rate target (``target_times``: each frame's display time) frames snap to the nearest
-    timestamp.
+    variable-rate target (``target_times``: each frame's display time) the segment takes the target
+    frames displayed while its own frames were.
     """
     if source_frames <= 0 or target_frames <= 0:
         raise JournalError("a rate change needs frame counts on both sides")
@@ -361,8 +362,11 @@ def change_rate(
         start_ms = seg.starttime * time_ratio
         end_ms = seg.endtime * time_ratio
         if target_times:
-            start = _nearest(target_times, start_ms)
-            end = max(start, _nearest(target_times, end_ms))
+            # the target frames displayed while the source's frames were: from the first at or
+            # after the start to the last before the end frame's display ends
+            step_ms = seg.frame_step_ms() * time_ratio
+            start = min(len(target_times), bisect.bisect_left(target_times, start_ms - _EPS) + 1)
+            end = max(start, bisect.bisect_left(target_times, end_ms + step_ms - _EPS))
             drift = max(abs(target_times[start - 1] - start_ms), abs(target_times[end - 1] - end_ms))
         else:
             start = min(target_frames, max(1, round((seg.startframe - 1) * frame_ratio) + 1))
@@ -381,17 +385,6 @@ def change_rate(
             )
         )
     return out
-
-
-def _nearest(times: Sequence[float], ms: float) -> int:
-    import bisect
-
-    i = bisect.bisect_left(times, ms)
-    if i <= 0:
-        return 1
-    if i >= len(times):
-        return len(times)
-    return i + 1 if abs(times[i] - ms) < abs(times[i - 1] - ms) else i
 
 
 def frame_map_for_rate(source_frames: int, target_frames: int) -> list[int]:

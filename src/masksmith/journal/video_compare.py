@@ -44,6 +44,7 @@ Pixels = NDArray[np.uint8]
 AUDIO_WINDOW = 32
 AUDIO_LEVEL = 3.0
 AUDIO_GAP = 32
+AUDIO_BLOCK = 524_288  # samples per block, as the original
 MATCH_TOLERANCE = 16
 MATCH_FRACTION = 0.001
 
@@ -471,22 +472,32 @@ def _moving_average(values: NDArray[np.float64], window: int) -> NDArray[np.floa
     return np.convolve(values, kernel, mode="same")
 
 
-def changed_spans(a: NDArray[np.int16], b: NDArray[np.int16]) -> list[tuple[int, int]]:
-    """1-based inclusive sample spans where two equal-length PCM arrays differ audibly."""
+def changed_spans(
+    a: NDArray[np.int16], b: NDArray[np.int16], *, block: int = AUDIO_BLOCK
+) -> list[tuple[int, int]]:
+    """1-based inclusive sample spans where two equal-length PCM arrays differ audibly.
+
+    Worked through in blocks of ``block`` samples (overlapping by the averaging window) so long
+    streams never need more than a block's temporaries.
+    """
     n = min(len(a), len(b))
-    if n == 0:
-        return []
-    diff = np.abs(a[:n].astype(np.int32) - b[:n].astype(np.int32))
-    level = diff.max(axis=1) if diff.ndim == 2 else diff
-    if not level.any():
-        return []
-    hot = _moving_average(level.astype(np.float64), AUDIO_WINDOW) > AUDIO_LEVEL
-    edges = np.flatnonzero(np.diff(np.concatenate([[0], hot.astype(np.int8), [0]])))
-    spans = [(int(s) + 1, int(e)) for s, e in zip(edges[::2], edges[1::2], strict=True)]
+    spans: list[tuple[int, int]] = []
+    half = AUDIO_WINDOW
+    for lo in range(0, n, block):
+        hi = min(n, lo + block)
+        left, right = max(0, lo - half), min(n, hi + half)
+        diff = np.abs(a[left:right].astype(np.int32) - b[left:right].astype(np.int32))
+        level = diff.max(axis=1) if diff.ndim == 2 else diff
+        if not level.any():
+            continue
+        hot = _moving_average(level.astype(np.float64), AUDIO_WINDOW) > AUDIO_LEVEL
+        hot = hot[lo - left : lo - left + (hi - lo)]
+        edges = np.flatnonzero(np.diff(np.concatenate([[0], hot.astype(np.int8), [0]])))
+        spans += [(lo + int(s) + 1, lo + int(e)) for s, e in zip(edges[::2], edges[1::2], strict=True)]
     merged: list[tuple[int, int]] = []
     for start, end in spans:
         if merged and start - merged[-1][1] <= AUDIO_GAP:
-            merged[-1] = (merged[-1][0], end)
+            merged[-1] = (merged[-1][0], max(end, merged[-1][1]))
         else:
             merged.append((start, end))
     return merged
