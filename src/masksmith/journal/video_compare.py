@@ -46,6 +46,7 @@ AUDIO_LEVEL = 3.0
 AUDIO_GAP = 32
 AUDIO_BLOCK = 524_288  # samples per block, as the original
 MATCH_TOLERANCE = 16
+SPARSE_FRACTION = 0.05  # below this share of thresholded pixels, morphology runs on their bounding box
 MATCH_FRACTION = 0.001
 
 
@@ -148,21 +149,26 @@ def frame_change(
     _, mask = cv2.threshold(diff, threshold, 255, cv2.THRESH_BINARY)
     if settings.maximum_threshold < 255:
         mask[diff > settings.maximum_threshold] = 0
-    rows = np.flatnonzero(cv2.reduce(mask, 1, cv2.REDUCE_MAX).ravel())
-    if rows.size == 0:
+    hot = cv2.countNonZero(mask)
+    if hot == 0:
         return np.zeros(diff.shape, bool)
-    cols = np.flatnonzero(cv2.reduce(mask, 0, cv2.REDUCE_MAX).ravel())
-    # the opening and closing only reach `kernel` pixels beyond the thresholded pixels
-    pad = 2 * settings.kernel
-    top, left = max(0, int(rows[0]) - pad), max(0, int(cols[0]) - pad)
-    bottom = min(diff.shape[0], int(rows[-1]) + 1 + pad)
-    right = min(diff.shape[1], int(cols[-1]) + 1 + pad)
+    top, left, bottom, right = 0, 0, diff.shape[0], diff.shape[1]
+    if hot < SPARSE_FRACTION * diff.size:
+        # the opening and closing only reach `kernel` pixels beyond the thresholded pixels
+        rows = np.flatnonzero(cv2.reduce(mask, 1, cv2.REDUCE_MAX).ravel())
+        cols = np.flatnonzero(cv2.reduce(mask, 0, cv2.REDUCE_MAX).ravel())
+        pad = 2 * settings.kernel
+        top, left = max(0, int(rows[0]) - pad), max(0, int(cols[0]) - pad)
+        bottom = min(diff.shape[0], int(rows[-1]) + 1 + pad)
+        right = min(diff.shape[1], int(cols[-1]) + 1 + pad)
     window = mask[top:bottom, left:right]
     kernel = np.ones((settings.kernel, settings.kernel), np.uint8)
     order = ("close", "open") if settings.morphology.startswith("close") else ("open", "close")
     for step in order:
         op = cv2.MORPH_OPEN if step == "open" else cv2.MORPH_CLOSE
-        window = cv2.morphologyEx(window, op, kernel, borderType=cv2.BORDER_REPLICATE)
+        window = cv2.morphologyEx(window, op, kernel)  # the default border is neutral for both
+    if window.shape == diff.shape:
+        return np.asarray(window > 0)
     out = np.zeros(diff.shape, bool)
     out[top:bottom, left:right] = window > 0
     return out
@@ -189,7 +195,10 @@ class _SegmentFiles:
             self.start = (frame.index, frame.time_ms)
         self.writer.add(frame.index, frame.time_ms, changed)
         self.last = (frame.index, frame.time_ms)
-        self.result.union = changed.copy() if self.result.union is None else (self.result.union | changed)
+        if self.result.union is None:
+            self.result.union = changed.copy()
+        else:
+            np.logical_or(self.result.union, changed, out=self.result.union)
 
     def close_run(self) -> None:
         if self.writer is None or self.start is None or self.last is None:
