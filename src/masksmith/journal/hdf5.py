@@ -18,7 +18,6 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-import cv2
 import numpy as np
 from numpy.typing import NDArray
 
@@ -112,8 +111,8 @@ class MaskWriter:
         data = self._group["masks"]
         if self._rows >= data.shape[0]:
             data.resize(data.shape[0] * 2, axis=0)
-        # 255 where unchanged, 0 where changed, in one pass
-        data[self._rows] = cv2.compare(changed.view(np.uint8), 0, cv2.CMP_EQ)
+        # 255 where unchanged, 0 where changed (no int64 temporaries)
+        data[self._rows] = np.multiply(~changed, np.uint8(UNCHANGED), dtype=np.uint8)
         self._rows += 1
         self._group.attrs["end_frame"] = int(frame)
         self._group.attrs["end_time"] = float(time_ms)
