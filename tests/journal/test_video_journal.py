@@ -482,3 +482,44 @@ def test_rate_change_to_a_variable_rate_target_snaps_to_its_timestamps(tmp_path,
     # the frames of the target that show source frames 20..39 are 17..33
     assert (carried.startframe, carried.endframe) == (17, 33)
     assert 0 < carried.error < 40.0
+
+
+def test_a_journal_in_the_originals_older_form_still_probes(tmp_path, media):
+    """Segments with only times and rate, and an HDF5 file in the older single-dataset layout."""
+    import h5py
+
+    journal = _journal(tmp_path, media, "src.avi")
+    edge = journal.record("src", media["replaced.avi"], op="PasteFrames", arguments=REPLACE)
+    data = journal.graph.edge(edge.start, edge.end)
+    (item,) = data["videomasks"]
+    runs = hdf5.read_runs(journal.directory / item["videosegment"])
+    old_name = "legacy_mask_633.333.hdf5"
+    with h5py.File(journal.directory / old_name, "w") as handle:
+        handle.attrs["fps"] = 30.0
+        handle.attrs["start_frame"] = runs[0].start_frame
+        handle.attrs["start_time"] = runs[0].start_time
+        handle.create_dataset("masks", data=np.where(runs[0].masks, 0, 255).astype(np.uint8))
+    data["videomasks"] = [
+        {"starttime": item["starttime"], "endtime": item["endtime"], "rate": 30, "videosegment": old_name}
+    ]
+    journal.save()
+    reopened = Journal.open(journal.directory)
+    (probe,) = generate_video_probes(reopened)
+    (carried,) = probe.target_segments
+    assert (carried.startframe, carried.endframe, carried.type) == (20, 39, "video")
+    assert sorted(probe.frame_masks) == list(range(20, 40))
+    assert min(masks.iou(m, clips.truth_mask()) for m in probe.frame_masks.values()) >= 0.99
+    assert not [f for f in validate(reopened) if f.rule == "edge_video_segments"]
+
+
+def test_an_input_mask_is_kept_on_a_video_edge(tmp_path, media):
+    journal = _journal(tmp_path, media, "src.avi")
+    selected = clips.truth_mask().astype(np.uint8) * 255
+    edge = journal.record("src", media["replaced.avi"], op="Blur",
+                          arguments={"Start Time": 20, "End Time": 39, "Blur Type": "Gaussian", "Laundering": "no"},
+                          input_mask=selected)  # fmt: skip
+    name = journal.graph.edge(edge.start, edge.end)["inputmaskname"]
+    assert (journal.directory / name).is_file()
+    (item,) = _segments(journal, edge.start, edge.end)
+    assert (item.startframe, item.endframe) == (20, 39)
+    assert not [f for f in validate(journal) if f.start == edge.start and f.severity.name == "ERROR"]

@@ -257,7 +257,7 @@ class Journal:
             return self._record_temporal(
                 start, target, operation, args, check_arguments=check_arguments, save=save,
                 software_name=software_name, software_version=software_version, donor=donor,
-                description=description, plugin_name=plugin_name,
+                description=description, plugin_name=plugin_name, input_mask=input_mask,
             )  # fmt: skip
         if check_arguments:
             args = operation.check_new_edge(args, media_type="image")
@@ -328,6 +328,7 @@ class Journal:
         check_arguments: bool,
         save: bool,
         donor: PathLike | str | None,
+        input_mask: PathLike | Image | None = None,
         **edge: Any,
     ) -> EdgeRef:
         """A video or audio edge: segments and HDF5 masks (see ``video_record``)."""
@@ -336,7 +337,10 @@ class Journal:
             args = video_record.check_arguments(operation, args, media_type)
         end = self._node_for(target, "interim")
         donor_id = self._node_for(donor, "donor") if donor is not None else None
-        edge_ref = video_record.record_temporal(self, start, end, operation, args, donor=donor_id, **edge)
+        input_mask_name = self._store_input_mask(start, end, input_mask) if input_mask is not None else None
+        edge_ref = video_record.record_temporal(
+            self, start, end, operation, args, donor=donor_id, input_mask=input_mask_name, **edge
+        )
         self.graph.label_nodes()
         self.graph.touch()
         if save:

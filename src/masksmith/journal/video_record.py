@@ -148,6 +148,7 @@ def record_temporal(
     plugin_name: str | None = None,
     donor: str | None = None,
     segments: list[Segment] | None = None,
+    input_mask: str | None = None,
 ) -> EdgeRef:
     """Compare (unless ``segments`` are given), write the edge mask and add the edge."""
     if segments is not None:
@@ -181,6 +182,7 @@ def record_temporal(
         analysis=analysis,
         description=description,
         plugin_name=plugin_name,
+        input_mask=input_mask,
         errors=result.errors,
         extra={"videomasks": [s.to_dict() for s in result.segments], "masks count": len(result.segments)},
     )
