@@ -523,3 +523,28 @@ def test_an_input_mask_is_kept_on_a_video_edge(tmp_path, media):
     (item,) = _segments(journal, edge.start, edge.end)
     assert (item.startframe, item.endframe) == (20, 39)
     assert not [f for f in validate(journal) if f.start == edge.start and f.severity.name == "ERROR"]
+
+
+def test_a_frame_taken_as_a_still_image_carries_its_mask(tmp_path, media):
+    from masksmith.media import io as media_io
+
+    journal = _journal(tmp_path, media, "src.avi")
+    first = journal.record("src", media["replaced.avi"], op="PasteFrames", arguments=REPLACE)
+    frames = {f.index: f.pixels for f in video.iter_frames(media["replaced.avi"], start=25, end=50)}
+    inside = media_io.write_image(tmp_path / "still25.png", frames[25])
+    outside = media_io.write_image(tmp_path / "still50.png", frames[50])
+    taken = journal.record(first.end, inside, op="SelectImageFromFrame", arguments={"Frame Time": 25})
+    assert journal.graph.node(taken.end)["filetype"] == "image"
+    assert [(s.startframe, s.endframe) for s in _segments(journal, taken.start, taken.end)] == [(25, 25)]
+    cropped = media_io.write_image(tmp_path / "still25_crop.png", frames[25][8:64, 16:80])
+    final = journal.record(taken.end, cropped, op="TransformCrop")
+    journal.record(first.end, outside, op="SelectImageFromFrame", arguments={"Frame Time": 50})
+    probes = [p for p in generate_video_probes(journal) if p.edge_id == (first.start, first.end)]
+    assert [p.final_node for p in probes] == [final.end]  # frame 50 was not edited: no probe there
+    (mask,) = probes[0].frame_masks.values()
+    assert np.array_equal(mask, clips.truth_mask()[8:64, 16:80])
+    from masksmith.journal.probes import generate_probes
+
+    assert generate_probes(journal) == []  # the image links here are not localized; nothing breaks
+    errors = [f for f in validate(journal) if f.severity.name == "ERROR" and f.rule != "check_for_donor"]
+    assert errors == []

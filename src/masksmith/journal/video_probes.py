@@ -120,8 +120,21 @@ class _Carrier:
         return [s for s in seg.segments_of(self.graph.edge(start, end)) if s.type == kind]
 
     def step(self, start: str, end: str, *, reverse: bool = False) -> TransformStep:
-        source, target = self.graph.node(start), self.graph.node(end)
-        return TransformStep(self.graph.edge(start, end), _shape(source), _shape(target))
+        return TransformStep(self.graph.edge(start, end), self._shape(start), self._shape(end))
+
+    def _shape(self, node: str) -> tuple[int, int]:
+        """(rows, cols) of a node: recorded for video, read from the file for a still image."""
+        data = self.graph.node(node)
+        if data.get("filetype", "image") == "image" and not data.get("height"):
+            from masksmith.errors import MasksmithError
+            from masksmith.media import io as media_io
+
+            try:
+                width, height = media_io.read_image_size(self.journal.path_of(node), oriented=True)
+                return height, width
+            except MasksmithError:
+                return 0, 0
+        return _shape(data)
 
     def forward(self, track: Track, start: str, end: str) -> Track:
         """Carry a track on ``start``'s timeline through the link ``start → end``."""
@@ -174,6 +187,14 @@ class _Carrier:
             }
         if name == "rate_change":
             return self._rate_change(segments, start, end, kind)
+        if name == "frame_selection" and changes:
+            # video → still image: what was in the chosen frame is the image's; the image is "frame 1"
+            chosen = changes[0]
+            picked = [s for s in segments if s.startframe <= chosen.startframe <= s.endframe]
+            if not picked:
+                return [], {0: []}  # a non-empty map: every frame's mask is dropped
+            still = Segment.of_frames(1, 1, 1.0, type=kind, error=picked[0].error)
+            return [still], {chosen.startframe: [1]}
         return list(segments), None
 
     def _rate_change(
@@ -393,7 +414,7 @@ def generate_video_probes(journal: Journal, *, donors: bool = True) -> list[Vide
             node, track, seen = stack.pop()
             nexts = [s for s in _successors(journal, node) if s not in seen]
             if not nexts:
-                if node in finals:
+                if node in finals and track.segments:
                     probes.append(
                         VideoProbe(
                             edge_id=(start, end),

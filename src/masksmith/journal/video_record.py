@@ -17,7 +17,7 @@ import numpy as np
 from masksmith.errors import JournalError, OperationError
 from masksmith.journal import video_compare as vc
 from masksmith.journal.model import DONOR_OP, EdgeRef
-from masksmith.journal.segments import AUDIO, Segment
+from masksmith.journal.segments import AUDIO, Segment, whole_stream
 from masksmith.media import audio as media_audio
 from masksmith.media import io as media_io
 from masksmith.media import masks
@@ -95,6 +95,8 @@ def compare_temporal(
             return vc.VideoComparison([Segment.of_frames(1, max(1, pcm.count), float(pcm.rate), type=AUDIO)])
         return _pcm_segments(journal, start, end, mode)
     src_info = media_video.probe_video(source)
+    if str(journal.graph.node(end).get("filetype")) == "image":
+        return _frame_selection(src_info, arguments)
     tgt_info = media_video.probe_video(target)
     if function in ("audio", "audio_delete", "audio_add", "audio_sample") or generate == "audio":
         mode = {"audio_delete": "delete", "audio_add": "add"}.get(function or "", "auto")
@@ -126,6 +128,14 @@ def compare_temporal(
         target_info=tgt_info,
         geometry=operation.compare_function("image"),
     )
+
+
+def _frame_selection(info: media_video.VideoInfo, arguments: Mapping[str, Any]) -> vc.VideoComparison:
+    """Video → still image: the frame named by ``Frame Time`` (else Start/End Time, else the first)."""
+    chosen = arguments.get("Frame Time", arguments.get("Start Time"))
+    end = arguments.get("End Time") if "Frame Time" not in arguments else None
+    segment = whole_stream(info.frames, info.rate, start=chosen, end=end if end is not None else chosen)
+    return vc.VideoComparison([segment])
 
 
 def _frame_shape(journal: Journal, node: str) -> tuple[int, int] | None:
