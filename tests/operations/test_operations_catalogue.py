@@ -24,7 +24,7 @@ from masksmith.operations import (
     default_catalogue,
     load_catalogue,
 )
-from masksmith.operations.schema import check_complete
+from masksmith.operations.schema import VIDEO_COMPARE_FUNCTIONS, check_complete
 
 RAW = json.loads(builtin_catalogue_path().read_text(encoding="utf-8"))
 ENTRIES = RAW["operations"]
@@ -63,6 +63,7 @@ def test_entry_uses_only_named_functions(entry: dict[str, Any]) -> None:
     compare = entry.get("compareparameters", {})
     assert compare.get("function", "convert") in COMPARE_FUNCTIONS
     assert compare.get("convert_function", "extract_alpha") in CONVERT_FUNCTIONS
+    assert compare.get("video_function", "detect") in VIDEO_COMPARE_FUNCTIONS
     assert set(entry.get("maskTransformFunction", {}).values()) <= MASK_TRANSFORMS
     assert set(entry.get("analysisOperations", [])) <= ANALYSIS_OPERATIONS
     assert entry.get("donor_processor", "image_interpolate") in DONOR_PROCESSORS
@@ -74,7 +75,7 @@ def test_builtin_loads_without_warnings_and_has_required_ops() -> None:
         catalogue = load_catalogue(entry_points=False)
     missing = [name for name in REQUIRED_OPS if name not in catalogue]
     assert missing == []
-    assert len(catalogue) >= 45
+    assert 45 <= len(catalogue) <= 160
     assert len({e["name"] for e in ENTRIES}) == len(ENTRIES)
 
 

@@ -59,7 +59,7 @@ def render_journal_graph(journal: Journal, out: Path) -> Path:
     """Draw a journal's graph with thumbnails of its media, coloured by operation category."""
     # only media inside the journal folder are drawn (a name leading out is never opened)
     thumbnails = {
-        node: journal.file_path(data.get("file"), node=node)
+        node: _thumbnail(journal, node, data)
         for node, data in journal.graph.nodes()
         if paths.contained(journal.directory, data.get("file"))
     }
@@ -71,6 +71,20 @@ def render_journal_graph(journal: Journal, out: Path) -> Path:
     return render_graph_png(
         journal.graph.graph, out, thumbnails=thumbnails, title=journal.name, category_of=category_of
     )
+
+
+def _thumbnail(journal: Journal, node: str, data: dict[str, Any]) -> Any:
+    """A node's picture for the graph: its image file, or a video's first frame."""
+    path = journal.file_path(data.get("file"), node=node)
+    if data.get("filetype") == "video":
+        from masksmith.errors import MasksmithError
+        from masksmith.media import video as media_video
+
+        try:
+            return media_video.read_frame(path, 1)
+        except MasksmithError:
+            return path
+    return path
 
 
 @click.group()
@@ -108,7 +122,7 @@ def new(
     organization: str,
     description: str,
 ) -> None:
-    """Start a journal from BASE_IMAGE (copied into the folder)."""
+    """Start a journal from BASE_IMAGE (an image, video or audio file, copied into the folder)."""
     j = Journal.create(
         base_image,
         directory,
@@ -127,7 +141,7 @@ def new(
     "--image",
     type=click.Path(path_type=Path, dir_okay=False, exists=True),
     required=True,
-    help="The image the operation produced (copied into the journal as a new node).",
+    help="The image, video or audio file the operation produced (copied into the journal as a new node).",
 )
 @click.option("--op", required=True, help="Operation name from the catalogue, e.g. TransformCrop or Blur.")
 @click.option(
@@ -174,10 +188,26 @@ def add(
         input_mask=input_mask,
     )
     data = j.graph.edge(edge.start, edge.end)
+    if "videomasks" in data:
+        _echo_segments(str(edge), op, data)
+        return
     click.echo(
         f"{edge}: {op}, mask {data['maskname']} (empty: {data['empty mask']}, "
         f"{data['change size ratio']:.1%} changed, shape change {data['shape change']})"
     )
+    for error in data.get("errors", []):
+        click.echo(f"warning: {edge}: {error}", err=True)
+
+
+def _echo_segments(edge: str, op: str, data: dict[str, Any]) -> None:
+    """A video/audio edge: one line per segment (frames, times, HDF5 file)."""
+    items = data.get("videomasks") or []
+    click.echo(f"{edge}: {op}, {len(items)} segment(s)")
+    for item in items:
+        frames = f"{item.get('type', 'video')} {item.get('startframe')}–{item.get('endframe')}"
+        times = f"{float(item.get('starttime', 0)):.2f}–{float(item.get('endtime', 0)):.2f} ms"
+        where = f", masks {item['videosegment']}" if item.get("videosegment") else ""
+        click.echo(f"  {frames} ({times}){where}")
     for error in data.get("errors", []):
         click.echo(f"warning: {edge}: {error}", err=True)
 

@@ -102,6 +102,12 @@ def probes_command(journal_path: Path, out_dir: Path, blue_only: bool, no_donors
         f"{len(probes)} probes for {len(composites)} final nodes: "
         f"{len(files.masks)} masks, {len(files.composites)} composites, {files.csv}, {files.json}"
     )
+    from masksmith.journal.video_probes import generate_video_probes, write_video_probes
+
+    video_probes = generate_video_probes(journal, donors=not no_donors)
+    if video_probes:
+        written = write_video_probes(journal, video_probes, out_dir)
+        click.echo(f"{len(video_probes)} video/audio probes: {written[-1]}")
 
 
 @click.command("validate")

@@ -514,6 +514,8 @@ def generate_probes(
         key=lambda edge: (walker.levels.get(edge, 0), edge),
     )
     for start, end in edges:
+        if journal.graph.node(start).get("filetype", "image") in ("video", "audio"):
+            continue  # video and audio links have their own probes (journal/video_probes.py)
         if not inclusion(journal, start, end):
             continue
         seed, substitute = walker.seed(start, end)

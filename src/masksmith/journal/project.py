@@ -22,11 +22,12 @@ from numpy.typing import NDArray
 
 from masksmith import __version__
 from masksmith.errors import JournalError, MediaError, OperationError
-from masksmith.journal import fidelity, paths, store
+from masksmith.journal import fidelity, paths, store, video_record
 from masksmith.journal.compare import Comparison, analyse, compare, donor_mask
 from masksmith.journal.model import DONOR_OP, EdgeRef, JournalGraph
 from masksmith.media import io as media_io
 from masksmith.media import masks
+from masksmith.media import video as media_video
 from masksmith.operations import Catalogue, Operation, default_catalogue
 
 Image = NDArray[Any]
@@ -89,7 +90,10 @@ class Journal:
         if folder.exists() and any(folder.iterdir()):
             raise JournalError("journal folder already exists and is not empty", file=folder)
         source = Path(base_image)
-        pixels = media_io.read_image(source).pixels  # refuse a broken base before creating anything
+        temporal = media_video.media_kind(source) != "image"
+        # refuse a broken base before creating anything
+        pixels = None if temporal else media_io.read_image(source).pixels
+        base_attributes = video_record.media_attributes(source) if temporal else {}
         folder.mkdir(parents=True, exist_ok=True)
         graph = JournalGraph.create(
             name or folder.name,
@@ -100,8 +104,11 @@ class Journal:
             creator_tool=creator_tool,
         )
         journal = cls(folder, graph, catalogue=catalogue)
-        base = journal.add_image(source, nodetype="base", node_id=source.stem)
-        journal._remember(base, pixels)
+        base = journal.add_image(source, nodetype="base", node_id=source.stem, **base_attributes)
+        if pixels is not None:
+            journal._remember(base, pixels)
+        else:
+            graph.attributes["projecttype"] = base_attributes["filetype"]
         journal.save()
         return journal
 
@@ -246,6 +253,9 @@ class Journal:
             raise JournalError("image file not found", file=source)
         inside = source.resolve().parent == self.directory.resolve()
         file_name = source.name if inside else _media_name(source)
+        if "filetype" not in attributes and media_video.media_kind(file_name) != "image":
+            # video/audio: read the stream facts first, so a broken file is refused before the copy
+            attributes = {**video_record.media_attributes(source), **attributes}
         if not inside:
             if not copy:
                 raise JournalError("image is outside the journal folder and copy=False", file=source)
@@ -306,6 +316,12 @@ class Journal:
         """
         operation = self.catalogue.get(op)
         args = dict(arguments or {})
+        if video_record.is_temporal(self, start):
+            return self._record_temporal(
+                start, target, operation, args, check_arguments=check_arguments, save=save,
+                software_name=software_name, software_version=software_version, donor=donor,
+                description=description, plugin_name=plugin_name, input_mask=input_mask,
+            )  # fmt: skip
         if check_arguments:
             args = operation.check_new_edge(args, media_type="image")
         elif operation.deprecated:
@@ -389,6 +405,34 @@ class Journal:
             if isinstance(paths, dict):
                 paths.setdefault("selectmaskname", "")
         return out
+    def _record_temporal(
+        self,
+        start: str,
+        target: PathLike | str,
+        operation: Operation,
+        args: dict[str, Any],
+        *,
+        check_arguments: bool,
+        save: bool,
+        donor: PathLike | str | None,
+        input_mask: PathLike | Image | None = None,
+        **edge: Any,
+    ) -> EdgeRef:
+        """A video or audio edge: segments and HDF5 masks (see ``video_record``)."""
+        media_type = str(self.graph.node(start).get("filetype"))
+        if check_arguments:
+            args = video_record.check_arguments(operation, args, media_type)
+        end = self._node_for(target, "interim")
+        donor_id = self._node_for(donor, "donor") if donor is not None else None
+        input_mask_name = self._store_input_mask(start, end, input_mask) if input_mask is not None else None
+        edge_ref = video_record.record_temporal(
+            self, start, end, operation, args, donor=donor_id, input_mask=input_mask_name, **edge
+        )
+        self.graph.label_nodes()
+        self.graph.touch()
+        if save:
+            self.save()
+        return edge_ref
 
     def add_donor_edge(
         self, donor: str, target: str, *, arguments: Mapping[str, Any] | None = None, save: bool = True

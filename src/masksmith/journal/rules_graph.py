@@ -258,6 +258,8 @@ def node_media_unreadable(journal: Journal, node: str) -> RuleOutcome:
     """Every node's media file can be read as an image."""
     info = inspect(journal)
     name = journal.graph.node(node).get("file")
+    if journal.graph.node(node).get("filetype") in ("video", "audio"):
+        return None  # rules_video.node_stream_unreadable reads these
     if info.exists(name) and info.size(node) is None:
         return f"media file {name!r} cannot be read as an image"
     return None

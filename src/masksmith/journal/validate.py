@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from masksmith.errors import MasksmithError
-from masksmith.journal import rules_edge, rules_graph, rules_operation  # noqa: F401 - registers rules
+from masksmith.journal import rules_edge, rules_graph, rules_operation, rules_video  # noqa: F401 - registers rules
 from masksmith.journal.model import DONOR_OP
 from masksmith.journal.rules_base import (
     EDGE_RULES,

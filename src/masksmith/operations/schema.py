@@ -22,6 +22,7 @@ __all__ = [
     "DONOR_PROCESSORS",
     "KNOWN_CATEGORIES",
     "MASK_TRANSFORMS",
+    "VIDEO_COMPARE_FUNCTIONS",
     "CatalogueFile",
     "OperationSpec",
     "ParameterSpec",
@@ -75,7 +76,27 @@ MASK_TRANSFORMS: frozenset[str] = frozenset(
         "select_region",
         "select_remove",
         "warp",
+        # video and audio (segments through time; see journal/video_probes.py)
+        "audio_add",
+        "audio_copy_add",
+        "audio_delete",
+        "audio_replace",
+        "copy_paste_frames",
+        "cut_frames",
+        "cut_frames_preprocess",
+        "frame_selection",
+        "frame_selection_preprocess",
+        "insert_frames",
+        "rate_change",
+        "reverse",
+        "select_crop_frames",
+        "select_crop_frames_preprocess",
+        "video_exif",
+        "video_output",
     }
+)
+VIDEO_COMPARE_FUNCTIONS: frozenset[str] = frozenset(
+    {"audio", "audio_add", "audio_delete", "audio_sample", "crop", "cut", "detect", "paste_frames", "warp"}
 )
 ANALYSIS_OPERATIONS: frozenset[str] = frozenset(
     {

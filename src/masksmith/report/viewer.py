@@ -44,6 +44,7 @@ from masksmith.report.graph_image import (
     render_graph_svg,
 )
 from masksmith.report.layout import atomic_write_bytes
+from masksmith.report.video_timeline import timeline_entry
 
 log = logging.getLogger(__name__)
 
@@ -475,7 +476,10 @@ def _node_media(
             out[node_id] = NodeMedia(None, None, 0, 0, problem=f"media file missing: {data.get('file', '')}")
             continue
         try:
-            pixels = media_io.read_image(path).pixels
+            if data.get("filetype") in ("video", "audio"):
+                pixels = _stream_picture(path, str(data.get("filetype")))
+            else:
+                pixels = media_io.read_image(path).pixels
             out[node_id] = write_node_media(
                 assets,
                 f"n{index}",
@@ -487,6 +491,15 @@ def _node_media(
         except (MediaError, ValueError) as exc:
             out[node_id] = NodeMedia(None, None, 0, 0, problem=f"media unreadable: {exc}")
     return out
+
+
+def _stream_picture(path: Path, kind: str) -> NDArray[Any]:
+    """What stands for a video (its first frame) or an audio file (no picture) on the page."""
+    if kind == "audio":
+        raise MediaError(path, "unsupported", "audio has no picture")
+    from masksmith.media import video as media_video
+
+    return media_video.read_frame(path, 1)
 
 
 def _edge_entries(
@@ -532,6 +545,7 @@ def _edge_entries(
                 "attributes": attributes,
                 "mask": {"overlay": overlay, "raw": raw, "file": maskname, "problem": problem},
                 "given": _given_mask_entries(journal, data, assets, index, max_side=max_side),
+                "timeline": timeline_entry(journal, start, end, assets, f"e{index}_t", max_side=max_side),
             }
         )
     return entries

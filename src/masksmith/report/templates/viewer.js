@@ -283,6 +283,33 @@
     return section;
   }
 
+  // A video/audio link: its segments along the stream and sample frames of their masks.
+  function timelineSection(timeline) {
+    var rows = timeline.segments.map(function (s) {
+      var label = s.type + " " + s.start + "–" + s.end + " (" + s.starttime + " – " + s.endtime + ")";
+      var samples = s.samples.map(function (p) {
+        return el("figure", { className: "timeline-sample" }, [
+          p.image ? el("img", { src: p.image, alt: "frame " + p.frame }) : null,
+          el("img", { className: "timeline-overlay", src: p.overlay, alt: "mask of frame " + p.frame }),
+          el("figcaption", { text: "frame " + p.frame })
+        ]);
+      });
+      return el("li", { className: "timeline-row" }, [
+        el("div", { className: "timeline-track", role: "img", "aria-label": label + " of " + s.total }, [
+          el("span", { className: "timeline-span timeline-" + s.type, style: "left:" + s.left + "%;width:" + s.width + "%" })
+        ]),
+        el("p", { text: label + (s.error ? " · error " + s.error.toFixed(2) + " ms" : "") }),
+        s.problem ? el("strong", { className: "problem", text: s.problem }) : null,
+        samples.length ? el("div", { className: "timeline-samples" }, samples) : null
+      ]);
+    });
+    return el("section", { className: "timeline", "aria-label": "Segments" }, [
+      el("h3", { text: "Segments (" + timeline.segments.length + ")" }),
+      timeline.problem ? el("strong", { className: "problem", text: timeline.problem }) : null,
+      el("ol", null, rows)
+    ]);
+  }
+
   function showEdge(id) {
     var edge = edgesById[id];
     var mask = edge.mask;
@@ -309,6 +336,7 @@
         mask.raw ? el("span", null, [" · ", el("a", { href: mask.raw, target: "_blank", rel: "noopener", text: "mask file" })]) : null
       ]),
       givenMasks(edge),
+      edge.timeline ? timelineSection(edge.timeline) : null,
       attributeTable("Arguments", edge.arguments, "edge-arguments"),
       el("details", null, [el("summary", { text: "All edge attributes" }), attributeTable("Edge attributes", attrs, "edge-attributes")])
     ];
