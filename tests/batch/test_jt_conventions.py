@@ -456,3 +456,54 @@ def test_object_crop_specification_looks_the_window_up_by_image(
         assert crop["arguments"]["crop_x"] == windows[stem]["x"]
         assert journal.pixels(end).shape[:2] == (96, 96)
         assert not has_errors(validate(journal))
+
+
+def test_donor_path_extension_recompresses_with_its_own_root(tmp_path: Path) -> None:
+    """`donorpath` with recompress: the new donor-path final is re-saved like its donor root, and the
+    project base is not linked to it."""
+    from masksmith.batch.extend import extend_projects
+    from tests.batch import extend_fixtures as ef
+
+    scratch = tmp_path / "src"
+    scratch.mkdir()
+    media_io.write_image(scratch / "B.jpg", photo("coffee"), quality=90)
+    media_io.write_image(scratch / "D.jpg", photo("chelsea"), quality=75)
+    journal = Journal.create(scratch / "B.jpg", tmp_path / "projects" / "j", name="j")
+    journal.add_image(scratch / "D.jpg", nodetype="donor", node_id="D")
+    media_io.write_image(scratch / "d1.png", media_io.read_image(scratch / "D.jpg").pixels)
+    journal.record("D", scratch / "d1.png", op="OutputPng", arguments={"Image Rotated": "no"})
+    d1 = next(e for s, e, _ in journal.graph.edges() if s == "D")
+    media_io.write_image(scratch / "b1.png", media_io.read_image(scratch / "B.jpg").pixels)
+    journal.record(
+        journal.graph.base_node(), scratch / "b1.png", op="OutputPng", arguments={"Image Rotated": "no"}
+    )
+    b1 = next(e for s, e, _ in journal.graph.edges() if s == journal.graph.base_node())
+    pasted = journal.pixels(b1).copy()
+    pasted[20:60, 30:90] = journal.pixels(d1)[20:60, 30:90]
+    media_io.write_image(scratch / "p.png", pasted)
+    args = {"purpose": "add", "subject": "other", "donor rotated": "no", "donor resized": "no",
+            "donor cropped": "yes", "donor flipped": "no"}  # fmt: skip
+    journal.record(b1, scratch / "p.png", op="PasteSplice", arguments=args, donor=d1)
+    data = ef.attachment_spec(plugin("blur", "MedianBlur", {"kernelSize": value(5)}), recompress=True)
+    summary = extend_projects(
+        tmp_path / "projects",
+        write_spec(tmp_path, data),
+        rules="donorpath,outputop,~:+Output:",
+        workdir=tmp_path / "w",
+    )
+    assert summary.failed == 0, summary.failures
+    after = Journal.open(tmp_path / "projects" / "j")
+    blurred = [e for s, e, d in after.graph.edges() if s == d1 and d.get("plugin_name") == "MedianBlur"]
+    assert len(blurred) == 1
+    recompressed = [
+        (s, e)
+        for s, e, d in after.graph.edges()
+        if s == blurred[0] and d["op"] == "AntiForensicExifQuantizationTable"
+    ]
+    assert len(recompressed) == 1
+    final = recompressed[0][1]
+    assert after.graph.donors_of(final) == ["D"]  # its own root, not the project base
+    assert media_io.jpeg_quantization_tables(after.path_of(final)) == media_io.jpeg_quantization_tables(
+        after.path_of("D")
+    )
+    assert not has_errors(validate(after))
