@@ -21,9 +21,19 @@ BLOCK = re.compile(r"```sh\n(.*?)```", re.S)
 
 
 def _lines(page: Path) -> list[str]:
-    return [
-        line for body in BLOCK.findall(page.read_text(encoding="utf-8")) for line in body.strip().splitlines()
-    ]
+    """The commands of a page's ``sh`` blocks, a trailing backslash joining a line to the next."""
+    text = "\n".join(BLOCK.findall(page.read_text(encoding="utf-8")))
+    return [line.strip() for line in text.replace("\\\n", " ").splitlines() if line.strip()]
+
+
+def _video_clips(folder: Path) -> None:
+    """docs/video.md's clip.mp4 and edited.mp4 (frames 20-39 repainted), made with PyAV."""
+    pytest.importorskip("av")
+    from tests import media_clips
+
+    clip = media_clips.frames()
+    media_clips.write(folder / "clip.mp4", clip)
+    media_clips.write(folder / "edited.mp4", media_clips.painted(clip, 20, 39))
 
 
 def test_the_pages_with_runnable_examples_have_some() -> None:
@@ -37,8 +47,10 @@ def test_every_shell_line_runs(page: Path, tmp_path: Path, monkeypatch: pytest.M
     (tmp_path / "photos").mkdir()
     for name in ("astronaut", "coffee", "chelsea"):
         media_io.write_image(tmp_path / "photos" / f"{name}.png", getattr(data, name)())
+    if page.name == "video.md":
+        _video_clips(tmp_path)
     for line in _lines(page):
-        words = shlex.split(line)
+        words = shlex.split(line, comments=True)
         if words[0] == "generate_masked_images":
             from masksmith.cli.facemask_cmds import generate_masked_images
 
