@@ -1,0 +1,412 @@
+"""Video plugins: cut, drop and paste frames, frame rate, reversal, per-frame geometry and filters.
+
+Each streams the source's frames, writes the target with the source's audio (cut or shifted with
+the frames where the timeline changes) and returns what it drew: ``Start Time``/``End Time`` as
+frame numbers plus their display times, so the journal's comparison and a reader agree.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any, ClassVar
+
+import cv2
+import numpy as np
+from numpy.typing import NDArray
+
+from masksmith.errors import PluginError
+from masksmith.journal.segments import frame_map_for_rate
+from masksmith.plugins.base import Argument, Plugin, PluginContext, PluginKind, PluginResult
+from masksmith.plugins.video_common import (
+    Source,
+    frame_range,
+    open_video,
+    sample_range,
+    start_end_arguments,
+    time_variables,
+    write_clip,
+)
+
+Frame = NDArray[np.uint8]
+
+
+def _cut_audio(source: Source, start: int, end: int) -> NDArray[np.int16] | None:
+    if source.pcm is None:
+        return None
+    first, last = sample_range(start, end, source.rate, source.pcm.rate)
+    return np.concatenate([source.pcm.samples[:first], source.pcm.samples[last:]])
+
+
+class FrameDrop(Plugin):
+    name = "FrameDrop"
+    operation = "SelectCutFrames"
+    description = "Remove frames Start Time..End Time, and the audio playing over them, from the video."
+    arguments = (
+        *start_end_arguments(default_span=" (default: Start Time + Frames − 1)"),
+        Argument("Frames", "int[1:100000]", None, "How many frames to remove when End Time is not given."),
+    )
+
+    def transform(self, context: PluginContext) -> PluginResult:
+        args = self.resolve_arguments(context.arguments)
+        source = open_video(context)
+        total = source.info.frames
+        if total < 2:
+            raise PluginError("the video has too few frames to cut", file=context.source)
+        span = int(args["Frames"]) if args.get("Frames") else None
+        start, end = frame_range(args, total, source.rate, rng=context.rng, span=span)
+        if end - start + 1 >= total:
+            end = total - 1 if start < total else end
+            start = min(start, end)
+        kept = (f for i, f in enumerate(source.frames(), 1) if not start <= i <= end)
+        write_clip(context, source, kept, audio=_cut_audio(source, start, end))
+        return PluginResult(variables={**time_variables(start, end, source.rate), "Frames": end - start + 1})
+
+
+class FrameDuplicateDrop(Plugin):
+    name = "FrameDuplicateDrop"
+    operation = "DuplicateFrameDrop"
+    description = (
+        "Drop every frame whose mean absolute difference from the last kept frame is at most "
+        "Threshold/10 levels (near-duplicates); the audio is kept as it is."
+    )
+    arguments = (Argument("Threshold", "int[0:100]", 3, "Duplicate threshold in tenths of a grey level."),)
+
+    def transform(self, context: PluginContext) -> PluginResult:
+        args = self.resolve_arguments(context.arguments)
+        source = open_video(context)
+        limit = int(args["Threshold"]) / 10.0
+        dropped: list[int] = []
+
+        def kept() -> Iterator[Frame]:
+            last: Frame | None = None
+            for index, frame in enumerate(source.frames(), 1):
+                if last is not None and float(cv2.absdiff(frame, last).mean()) <= limit:
+                    dropped.append(index)
+                    continue
+                last = frame
+                yield frame
+
+        write_clip(context, source, kept())
+        return PluginResult(variables={"Threshold": int(args["Threshold"]), "dropped frames": len(dropped)})
+
+
+class VideoCopyPasteFrames(Plugin):
+    name = "VideoCopyPasteFrames"
+    operation = "PasteFrames"
+    description = (
+        "Copy frames Start Time..End Time and insert them after (or paste them over the frames "
+        "from) 'Insertion Frame'; inserted frames carry their audio along."
+    )
+    arguments = (
+        *start_end_arguments(),
+        Argument("Number of Frames", "int[1:100000]", None, "Frames to copy when End Time is not given."),
+        Argument("Insertion Frame", "int[1:100000000]", None, "Frame after which the copies go."),
+        Argument("add type", "list", "insert", "insert (the clip gets longer) or replace.", ("insert", "replace")),
+    )
+
+    def transform(self, context: PluginContext) -> PluginResult:
+        args = self.resolve_arguments(context.arguments)
+        source = open_video(context)
+        total = source.info.frames
+        span = int(args["Number of Frames"]) if args.get("Number of Frames") else None
+        start, end = frame_range(args, total, source.rate, rng=context.rng, span=span)
+        count = end - start + 1
+        mode = str(args["add type"])
+        if args.get("Insertion Frame"):
+            at = int(args["Insertion Frame"])
+        else:  # not adjacent to the copied run, so the paste is visible
+            choices = [i for i in range(1, total + 1) if not start - 1 <= i <= end]
+            if mode == "replace":
+                choices = [i for i in choices if i + count <= total and (i + count < start or i > end)]
+            if not choices:
+                raise PluginError("the video is too short to paste frames elsewhere", file=context.source)
+            at = int(context.rng.choice(choices))
+        at = min(max(0, at), total)
+        copies = [f for i, f in enumerate(source.frames(), 1) if start <= i <= end]
+
+        def frames() -> Iterator[Frame]:
+            skip = 0
+            for index, frame in enumerate(source.frames(), 1):
+                if skip:
+                    skip -= 1
+                else:
+                    yield frame
+                if index == at:
+                    yield from copies
+                    if mode == "replace":
+                        skip = count
+            if at == 0:
+                yield from copies
+
+        audio = None
+        if source.pcm is not None and mode == "insert":
+            rate, sr = source.rate, source.pcm.rate
+            first, last = sample_range(start, end, rate, sr)
+            split = sample_range(1, at, rate, sr)[1] if at else 0
+            samples = source.pcm.samples
+            audio = np.concatenate([samples[:split], samples[first:last], samples[split:]])
+        write_clip(context, source, frames(), audio=audio)
+        # Start/End Time name the pasted frames in the target: the journal compares from there
+        variables = {
+            **time_variables(at + 1, at + count, source.rate),
+            "Number of Frames": count,
+            "Insertion Frame": at,
+            "add type": mode,
+            "copied from": f"{start}-{end}",
+        }
+        return PluginResult(variables=variables)
+
+
+class SetNumberOfFramesToCopy(Plugin):
+    name = "SetNumberOfFramesToCopy"
+    operation = "PasteFrames"
+    kind = PluginKind.SELECTOR
+    description = "Choose a run of frames to copy (for VideoCopyPasteFrames through variables)."
+    arguments = (
+        Argument("Number of Frames", "int[1:100000]", None, "Frames to copy (default: drawn, up to a tenth)."),
+    )
+
+    def transform(self, context: PluginContext) -> PluginResult:
+        args = self.resolve_arguments(context.arguments)
+        source = open_video(context)
+        total = source.info.frames
+        count = int(args["Number of Frames"] or context.rng.integers(1, max(2, total // 10 + 1)))
+        count = min(count, max(1, total // 2))
+        start, end = frame_range({}, total, source.rate, rng=context.rng, span=count)
+        return PluginResult(
+            variables={**time_variables(start, end, source.rate), "Number of Frames": end - start + 1}
+        )
+
+
+class VideoFrameRate(Plugin):
+    name = "VideoFrameRate"
+    operation = "TimeAlterationFrameRate"
+    description = "Change the frame rate, keeping the duration: frames are dropped or repeated evenly."
+    arguments = (Argument("Frame Rate", "float[1:240]", None, "New frames per second.", required=True),)
+
+    def transform(self, context: PluginContext) -> PluginResult:
+        args = self.resolve_arguments(context.arguments)
+        source = open_video(context)
+        new_rate = float(args["Frame Rate"])
+        total = source.info.frames
+        count = max(1, round(total * new_rate / source.rate))
+        mapping = frame_map_for_rate(total, count)
+
+        def frames() -> Iterator[Frame]:
+            wanted = iter(mapping)
+            want = next(wanted, None)
+            for index, frame in enumerate(source.frames(), 1):
+                while want == index:
+                    yield frame
+                    want = next(wanted, None)
+
+        write_clip(context, source, frames(), rate=new_rate)
+        return PluginResult(variables={"Frame Rate": new_rate, "source rate": round(source.rate, 6)})
+
+
+class VideoReverse(Plugin):
+    name = "VideoReverse"
+    operation = "TransformReverse"
+    description = "Play frames Start Time..End Time (default: all) backwards, with their audio."
+    arguments = (
+        *start_end_arguments(),
+        Argument("Channels", "list", "all", "Audio channels reversed along with the frames.", ("all",)),
+    )
+
+    def transform(self, context: PluginContext) -> PluginResult:
+        args = self.resolve_arguments(context.arguments)
+        source = open_video(context)
+        total = source.info.frames
+        given = args.get("Start Time") not in (None, "")
+        start, end = frame_range(args, total, source.rate, rng=context.rng) if given else (1, total)
+        block = [f for i, f in enumerate(source.frames(), 1) if start <= i <= end][::-1]
+
+        def frames() -> Iterator[Frame]:
+            for index, frame in enumerate(source.frames(), 1):
+                if index == start:
+                    yield from block
+                if not start <= index <= end:
+                    yield frame
+
+        audio = None
+        if source.pcm is not None:
+            first, last = sample_range(start, end, source.rate, source.pcm.rate)
+            audio = source.pcm.samples.copy()
+            audio[first:last] = audio[first:last][::-1]
+        write_clip(context, source, frames(), audio=audio)
+        return PluginResult(variables={**time_variables(start, end, source.rate), "Channels": "all"})
+
+
+class _PerFrame(Plugin):
+    """A change applied to every frame (geometry) or to frames Start..End (filters)."""
+
+    timed: ClassVar[bool] = False
+
+    def edit(self, frame: Frame, args: dict[str, Any], context: PluginContext) -> Frame:
+        raise NotImplementedError
+
+    def prepare(self, args: dict[str, Any], source: Source, context: PluginContext) -> dict[str, Any]:
+        """Draw per-clip choices before the frames run; returns the variables to report."""
+        return {}
+
+    def transform(self, context: PluginContext) -> PluginResult:
+        args = self.resolve_arguments(context.arguments)
+        source = open_video(context)
+        variables = self.prepare(args, source, context)
+        start, end = 1, source.info.frames
+        if self.timed:
+            start, end = frame_range(args, source.info.frames, source.rate, rng=context.rng)
+            variables.update(time_variables(start, end, source.rate))
+        frames = (
+            self.edit(f, args, context) if start <= i <= end else f for i, f in enumerate(source.frames(), 1)
+        )
+        write_clip(context, source, frames)
+        return PluginResult(variables=variables)
+
+
+class VideoCrop(_PerFrame):
+    name = "VideoCrop"
+    operation = "TransformCrop"
+    description = "Crop every frame to the box at 'location' (row,col), of height×width (drawn if unset)."
+    arguments = (
+        Argument("location", "any", None, "Top-left corner 'row,col'."),
+        Argument("height", "int[2:100000]", None, "Height of the kept box."),
+        Argument("width", "int[2:100000]", None, "Width of the kept box."),
+    )
+
+    def prepare(self, args: dict[str, Any], source: Source, context: PluginContext) -> dict[str, Any]:
+        h, w = source.info.height, source.info.width
+        height = int(args.get("height") or max(2, int(h * context.rng.uniform(0.6, 0.9)) // 2 * 2))
+        width = int(args.get("width") or max(2, int(w * context.rng.uniform(0.6, 0.9)) // 2 * 2))
+        if height > h or width > w:
+            raise PluginError(f"crop {height}×{width} is larger than the frame {h}×{w}", argument="height")
+        if args.get("location"):
+            row, col = (int(float(v)) for v in str(args["location"]).strip("()[] ").split(","))
+        else:
+            row = int(context.rng.integers(0, h - height + 1))
+            col = int(context.rng.integers(0, w - width + 1))
+        row, col = min(max(0, row), h - height), min(max(0, col), w - width)
+        args["_box"] = (row, col, height, width)
+        return {"location": f"({row}, {col})", "height": height, "width": width}
+
+    def edit(self, frame: Frame, args: dict[str, Any], context: PluginContext) -> Frame:
+        row, col, height, width = args["_box"]
+        return np.ascontiguousarray(frame[row : row + height, col : col + width])
+
+
+_INTERPOLATION = {"bilinear": cv2.INTER_LINEAR, "bicubic": cv2.INTER_CUBIC, "cubic": cv2.INTER_CUBIC,
+                  "nearest": cv2.INTER_NEAREST, "lanczos": cv2.INTER_LANCZOS4}  # fmt: skip
+
+
+class VideoResize(_PerFrame):
+    name = "VideoResize"
+    operation = "TransformResize"
+    description = "Resize every frame to 'width'×'height' (even sizes; drawn within ±30% if unset)."
+    arguments = (
+        Argument("width", "int[2:100000]", None, "New frame width."),
+        Argument("height", "int[2:100000]", None, "New frame height."),
+        Argument("interpolation", "list", "bilinear", "Resampling.", tuple(_INTERPOLATION)),
+    )
+
+    def prepare(self, args: dict[str, Any], source: Source, context: PluginContext) -> dict[str, Any]:
+        scale = float(context.rng.uniform(0.7, 1.3))
+        width = int(args.get("width") or max(2, round(source.info.width * scale / 2) * 2))
+        height = int(args.get("height") or max(2, round(source.info.height * scale / 2) * 2))
+        args["_size"] = (width, height)
+        return {"width": width, "height": height, "interpolation": args["interpolation"], "Start Time": "1"}
+
+    def edit(self, frame: Frame, args: dict[str, Any], context: PluginContext) -> Frame:
+        flag = _INTERPOLATION.get(str(args["interpolation"]), cv2.INTER_LINEAR)
+        return np.asarray(cv2.resize(frame, args["_size"], interpolation=flag), np.uint8)
+
+
+class VideoRotate(_PerFrame):
+    name = "VideoRotate"
+    operation = "TransformRotate"
+    description = "Rotate every frame by 90, 180 or 270 degrees (counter-clockwise)."
+    arguments = (Argument("rotation", "list", None, "Degrees counter-clockwise.", ("90", "180", "270")),)
+
+    def prepare(self, args: dict[str, Any], source: Source, context: PluginContext) -> dict[str, Any]:
+        degrees = int(args.get("rotation") or context.rng.choice([90, 180, 270]))
+        if degrees not in (90, 180, 270):
+            raise PluginError(f"rotation must be 90, 180 or 270, not {degrees}", argument="rotation")
+        args["_turns"] = degrees // 90
+        return {"rotation": degrees, "local": "no", "Start Time": "1"}
+
+    def edit(self, frame: Frame, args: dict[str, Any], context: PluginContext) -> Frame:
+        return np.ascontiguousarray(np.rot90(frame, args["_turns"]))
+
+
+class VideoFlip(_PerFrame):
+    name = "VideoFlip"
+    operation = "TransformFlip"
+    description = "Mirror frames Start Time..End Time (default all) horizontally, vertically or both."
+    timed = True
+    arguments = (
+        *start_end_arguments(),
+        Argument("flip direction", "list", None, "Mirror axis.", ("horizontal", "vertical", "both")),
+    )
+
+    def prepare(self, args: dict[str, Any], source: Source, context: PluginContext) -> dict[str, Any]:
+        direction = str(args.get("flip direction") or context.rng.choice(["horizontal", "vertical", "both"]))
+        args["_code"] = {"horizontal": 1, "vertical": 0, "both": -1}[direction]
+        if args.get("Start Time") in (None, ""):
+            args["Start Time"], args["End Time"] = 1, source.info.frames
+        return {"flip direction": direction}
+
+    def edit(self, frame: Frame, args: dict[str, Any], context: PluginContext) -> Frame:
+        return np.asarray(cv2.flip(frame, args["_code"]), np.uint8)
+
+
+def _mask_for(context: PluginContext, shape: tuple[int, int]) -> NDArray[np.bool_]:
+    if context.input_mask is None:
+        return np.ones(shape, bool)
+    mask = np.asarray(context.input_mask, bool)
+    if mask.shape != shape:
+        raise PluginError(f"the input mask is {mask.shape[1]}×{mask.shape[0]}, the frames {shape[1]}×{shape[0]}")
+    return mask
+
+
+class VideoBlur(_PerFrame):
+    name = "VideoBlur"
+    operation = "Blur"
+    description = "Gaussian-blur the input mask's area (default: whole frame) in frames Start..End Time."
+    timed = True
+    arguments = (
+        *start_end_arguments(),
+        Argument("kernelsize", "int[3:101]", None, "Odd kernel size (drawn 9..31 if unset)."),
+    )
+
+    def prepare(self, args: dict[str, Any], source: Source, context: PluginContext) -> dict[str, Any]:
+        size = int(args.get("kernelsize") or context.rng.integers(4, 16) * 2 + 1) | 1
+        args["_size"] = size
+        args["_mask"] = _mask_for(context, source.info.shape)
+        return {"kernelsize": size, "Blur Type": "Gaussian", "Laundering": "no"}
+
+    def edit(self, frame: Frame, args: dict[str, Any], context: PluginContext) -> Frame:
+        size = args["_size"]
+        blurred = cv2.GaussianBlur(frame, (size, size), 0)
+        return np.where(args["_mask"][:, :, None], blurred, frame).astype(np.uint8)
+
+
+class VideoNoise(_PerFrame):
+    name = "VideoNoise"
+    operation = "AddNoise"
+    description = "Add Gaussian noise (seeded) inside the input mask (default: whole frame) in frames Start..End."
+    timed = True
+    arguments = (
+        *start_end_arguments(),
+        Argument("sigma", "float[1:100]", None, "Noise standard deviation in grey levels (drawn 8..30)."),
+    )
+
+    def prepare(self, args: dict[str, Any], source: Source, context: PluginContext) -> dict[str, Any]:
+        sigma = float(args.get("sigma") or round(float(context.rng.uniform(8, 30)), 2))
+        args["_sigma"] = sigma
+        args["_mask"] = _mask_for(context, source.info.shape)
+        args["_rng"] = np.random.default_rng(int(context.rng.integers(0, 2**31)))
+        return {"sigma": sigma, "Noise Type": "gaussian"}
+
+    def edit(self, frame: Frame, args: dict[str, Any], context: PluginContext) -> Frame:
+        noise = args["_rng"].normal(0.0, args["_sigma"], frame.shape)
+        noisy = np.clip(frame.astype(np.float32) + noise, 0, 255).astype(np.uint8)
+        return np.where(args["_mask"][:, :, None], noisy, frame).astype(np.uint8)
