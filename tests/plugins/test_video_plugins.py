@@ -299,3 +299,14 @@ def test_outputs_record_the_whole_stream(media: dict[str, Path], tmp_path: Path,
     if codec != "h264":  # lossless: every frame decodes to the source's pixels
         pairs = zip(video.iter_frames(target), video.iter_frames(media["av.mkv"]), strict=True)
         assert all(np.array_equal(a.pixels, b.pixels) for a, b in pairs)
+
+
+@pytest.mark.parametrize(("given", "recorded"), [(-349, 90), (137, 180), (100, 90), (180, 180), (-90, 270)])
+def test_rotation_snaps_a_drawn_angle_to_a_quarter_turn(
+    media: dict[str, Path], tmp_path: Path, given: int, recorded: int
+) -> None:
+    result, target = _run(VideoCase("VideoRotate", media["av.mkv"], {"rotation": given}), tmp_path)
+    assert result.variables["rotation"] == recorded
+    first = next(video.iter_frames(target)).pixels
+    source = next(video.iter_frames(media["av.mkv"])).pixels
+    assert np.array_equal(first, np.rot90(source, recorded // 90))

@@ -82,7 +82,7 @@ def case(name: str, media: dict[str, Path]) -> VideoCase:
         "VideoReverse": VideoCase(name, av_clip, {"Start Time": 11, "End Time": 30}),
         "VideoCrop": VideoCase(name, av_clip, {"location": "8,12", "height": 40, "width": 60}),
         "VideoResize": VideoCase(name, av_clip, {"width": 64, "height": 48, "interpolation": "bicubic"}),
-        "VideoRotate": VideoCase(name, av_clip, {"rotation": "90"}),
+        "VideoRotate": VideoCase(name, av_clip, {"rotation": 90}),
         "VideoFlip": VideoCase(name, av_clip, {"Start Time": 5, "End Time": 15, "flip direction": "horizontal"}),
         "VideoBlur": VideoCase(name, av_clip, {"Start Time": 10, "End Time": 20, "kernelsize": 15}, input_mask=box),
         "VideoNoise": VideoCase(name, av_clip, {"Start Time": 10, "End Time": 20, "sigma": 20}, input_mask=box),

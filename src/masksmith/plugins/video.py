@@ -210,7 +210,7 @@ class VideoReverse(Plugin):
     description = "Play frames Start Time..End Time (default: all) backwards, with their audio."
     arguments = (
         *start_end_arguments(),
-        Argument("Channels", "list", "all", "Audio channels reversed along with the frames.", ("all",)),
+        Argument("Channels", "list", "all", "Recorded; every audio channel is reversed.", ("left", "right", "all")),
     )
 
     def transform(self, context: PluginContext) -> PluginResult:
@@ -298,6 +298,9 @@ _INTERPOLATION = {"bilinear": cv2.INTER_LINEAR, "bicubic": cv2.INTER_CUBIC, "cub
                   "nearest": cv2.INTER_NEAREST, "lanczos": cv2.INTER_LANCZOS4}  # fmt: skip
 
 
+_RESIZE_NAMES = ("none-canvas expanded", "bicubic", "bilinear", "cubic", "mesh", "lanczos", "nearest", "other")
+
+
 class VideoResize(_PerFrame):
     name = "VideoResize"
     operation = "TransformResize"
@@ -305,7 +308,7 @@ class VideoResize(_PerFrame):
     arguments = (
         Argument("width", "int[2:100000]", None, "New frame width."),
         Argument("height", "int[2:100000]", None, "New frame height."),
-        Argument("interpolation", "list", "bilinear", "Resampling.", tuple(_INTERPOLATION)),
+        Argument("interpolation", "list", "bilinear", "Resampling (others fall back to bilinear).", _RESIZE_NAMES),
     )
 
     def prepare(self, args: dict[str, Any], source: Source, context: PluginContext) -> dict[str, Any]:
@@ -313,7 +316,9 @@ class VideoResize(_PerFrame):
         width = int(args.get("width") or max(2, round(source.info.width * scale / 2) * 2))
         height = int(args.get("height") or max(2, round(source.info.height * scale / 2) * 2))
         args["_size"] = (width, height)
-        return {"width": width, "height": height, "interpolation": args["interpolation"], "Start Time": "1"}
+        used = str(args["interpolation"]) if str(args["interpolation"]) in _INTERPOLATION else "bilinear"
+        args["interpolation"] = used
+        return {"width": width, "height": height, "interpolation": used, "Start Time": "1"}
 
     def edit(self, frame: Frame, args: dict[str, Any], context: PluginContext) -> Frame:
         flag = _INTERPOLATION.get(str(args["interpolation"]), cv2.INTER_LINEAR)
@@ -323,15 +328,15 @@ class VideoResize(_PerFrame):
 class VideoRotate(_PerFrame):
     name = "VideoRotate"
     operation = "TransformRotate"
-    description = "Rotate every frame by 90, 180 or 270 degrees (counter-clockwise)."
-    arguments = (Argument("rotation", "list", None, "Degrees counter-clockwise.", ("90", "180", "270")),)
+    description = "Rotate every frame counter-clockwise by 'rotation' snapped to a quarter turn (90, 180 or 270)."
+    arguments = (Argument("rotation", "int[-360:360]", None, "Degrees counter-clockwise (snapped to 90s)."),)
 
     def prepare(self, args: dict[str, Any], source: Source, context: PluginContext) -> dict[str, Any]:
-        degrees = int(args.get("rotation") or context.rng.choice([90, 180, 270]))
-        if degrees not in (90, 180, 270):
-            raise PluginError(f"rotation must be 90, 180 or 270, not {degrees}", argument="rotation")
-        args["_turns"] = degrees // 90
-        return {"rotation": degrees, "local": "no", "Start Time": "1"}
+        given = args.get("rotation")
+        degrees = int(given) if given is not None else int(context.rng.choice([90, 180, 270]))
+        turns = round((degrees % 360) / 90) % 4 or 1  # a spec's drawn angle becomes the nearest quarter turn
+        args["_turns"] = turns
+        return {"rotation": turns * 90, "local": "no", "Start Time": "1"}
 
     def edit(self, frame: Frame, args: dict[str, Any], context: PluginContext) -> Frame:
         return np.ascontiguousarray(np.rot90(frame, args["_turns"]))
