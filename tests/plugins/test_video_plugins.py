@@ -310,3 +310,38 @@ def test_rotation_snaps_a_drawn_angle_to_a_quarter_turn(
     first = next(video.iter_frames(target)).pixels
     source = next(video.iter_frames(media["av.mkv"])).pixels
     assert np.array_equal(first, np.rot90(source, recorded // 90))
+
+
+def test_flow_driven_drop_cuts_where_nothing_moves(media: dict[str, Path], tmp_path: Path) -> None:
+    journal, edge, result, target = _record(case("FlowDrivenVideoFrameDrop", media), tmp_path)
+    start, end = int(result.variables["Start Time"]), int(result.variables["End Time"])
+    assert result.variables["Frames Dropped"] == result.variables["Frames to Add"] == 6 == end - start + 1
+    assert 31 <= start and end <= 40  # inside the still run (the rest moves a pixel a frame)
+    spans = _spans(edge)
+    assert spans[0] == ("video", start, end) and spans[1][0] == "audio"
+    assert not edge.get("errors")
+
+
+def test_flow_driven_warp_inserts_the_recorded_frames(media: dict[str, Path], tmp_path: Path) -> None:
+    journal, edge, result, target = _record(case("FlowDrivenVideoTimeWarp", media), tmp_path)
+    assert video.probe_video(target).frames == FRAMES + 4
+    assert _spans(edge)[0] == ("video", 25, 28)
+    frames = [f.pixels for f in video.iter_frames(target, start=24, end=29)]
+    source = [f.pixels for f in video.iter_frames(media["av.mkv"], start=24, end=25)]
+    assert np.array_equal(frames[0], source[0]) and np.array_equal(frames[5], source[1])
+    # the synthesised frames lie between their neighbours, not copies of either
+    middle = frames[2].astype(int)
+    assert not np.array_equal(frames[2], source[0]) and not np.array_equal(frames[2], source[1])
+    assert np.abs(middle - source[0]).mean() < np.abs(source[1].astype(int) - source[0]).mean() + 1
+
+
+@pytest.mark.parametrize(
+    ("function", "value", "expected"),
+    [("addOneFrame", "11", "12"), ("addOneFrame", 11, 12), ("subtractOneFrame", "1", "1"),
+     ("addOneFrame", "00:00:01.5", "00:00:01.5:1"), ("subtractOneFrame", "00:00:01.5:1", "00:00:01.5"),
+     ("addTwo", "5", 7)],
+)  # fmt: skip
+def test_frame_arithmetic_spec_functions(function: str, value: Any, expected: Any) -> None:
+    from masksmith.batch.selectors import apply_function
+
+    assert apply_function(f"maskgen.tool_set.{function}", value) == expected

@@ -17,7 +17,8 @@ FRAMES = 60
 VIDEO_PLUGINS = (
     "FrameDrop", "FrameDuplicateDrop", "VideoCopyPasteFrames", "SetNumberOfFramesToCopy", "VideoFrameRate",
     "VideoReverse", "VideoCrop", "VideoResize", "VideoRotate", "VideoFlip", "VideoBlur", "VideoNoise",
-    "OutputX264", "OutputRawVideo", "OutputLosslessMOV", "CompressAsVideo",
+    "OutputX264", "OutputRawVideo", "OutputLosslessMOV", "CompressAsVideo", "FlowDrivenVideoFrameDrop",
+    "FlowDrivenVideoTimeWarp",
 )  # fmt: skip
 AUDIO_PLUGINS = (
     "DeleteAudioSamples", "AudioAddSampleDonor", "ReplaceAudioSamples", "AudioSampleRate", "ExtractAudio",
@@ -41,6 +42,16 @@ def make_media(folder: Path) -> dict[str, Path]:
     # frames 22, 23 and 43 repeat their predecessor exactly
     duplicated = base[:21] + [base[20], base[20]] + base[21:40] + [base[39]] + base[40:]
     out["dup.mkv"] = clips.write(folder / "dup.mkv", duplicated, rate=clips.RATE)
+    out["still.mkv"] = clips.write(folder / "still.mkv", still_run(base), rate=clips.RATE, audio=sound)
+    return out
+
+
+def still_run(base: list[np.ndarray]) -> list[np.ndarray]:
+    """The clip with frames 31..40 standing still (only the frame-counter stripe changes)."""
+    out = [f.copy() for f in base]
+    for index in range(30, 40):
+        out[index] = base[29].copy()
+        out[index][0:4] = (index * 47) % 256  # far apart, so every frame is told from its neighbours
     return out
 
 
@@ -90,6 +101,8 @@ def case(name: str, media: dict[str, Path]) -> VideoCase:
         "OutputRawVideo": VideoCase(name, av_clip, {}),
         "OutputLosslessMOV": VideoCase(name, av_clip, {}),
         "CompressAsVideo": VideoCase(name, av_clip, {"donor": str(media["h264.mp4"])}, donor=media["h264.mp4"]),
+        "FlowDrivenVideoFrameDrop": VideoCase(name, media["still.mkv"], {"seconds to drop": 0.2, "Start Time": 0}),
+        "FlowDrivenVideoTimeWarp": VideoCase(name, av_clip, {"Frames to Add": 4, "Start Time": 25}),
         "DeleteAudioSamples": VideoCase(name, wav, {"Start Time": "00:00:00.5", "End Time": "00:00:00.6"}),
         "AudioAddSampleDonor": VideoCase(
             name, wav, {"Start Time": "00:00:00.2", "donor": str(media["voice.wav"])}, donor=media["voice.wav"]
