@@ -86,7 +86,7 @@ def case(name: str, media: dict[str, Path]) -> VideoCase:
         "FrameDrop": VideoCase(name, av_clip, {"Start Time": 11, "End Time": 20}),
         "FrameDuplicateDrop": VideoCase(name, media["dup.mkv"], {"Threshold": 0}),
         "VideoCopyPasteFrames": VideoCase(
-            name, av_clip, {"Start Time": 5, "End Time": 9, "Insertion Frame": 30, "add type": "replace"}
+            name, av_clip, {"Select Start Time": 5, "Number of Frames": 5, "Dest Paste Time": 31, "add type": "replace"}
         ),
         "SetNumberOfFramesToCopy": VideoCase(name, av_clip, {"Number of Frames": 6}),
         "VideoFrameRate": VideoCase(name, av_clip, {"Frame Rate": 25}),

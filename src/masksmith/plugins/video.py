@@ -19,6 +19,7 @@ from masksmith.journal.segments import frame_map_for_rate
 from masksmith.plugins.base import Argument, Plugin, PluginContext, PluginKind, PluginResult
 from masksmith.plugins.video_common import (
     Source,
+    frame_number,
     frame_range,
     open_video,
     sample_range,
@@ -92,15 +93,16 @@ class FrameDuplicateDrop(Plugin):
 
 class VideoCopyPasteFrames(Plugin):
     name = "VideoCopyPasteFrames"
-    operation = "PasteFrames"
+    operation = "CopyPaste"
     description = (
-        "Copy frames Start Time..End Time and insert them after (or paste them over the frames "
-        "from) 'Insertion Frame'; inserted frames carry their audio along."
+        "Copy 'Number of Frames' frames from 'Select Start Time' and insert them so the first copy is "
+        "frame 'Dest Paste Time' (or paint them over the frames from there with add type replace); "
+        "inserted frames carry their audio along."
     )
     arguments = (
-        *start_end_arguments(),
-        Argument("Number of Frames", "int[1:100000]", None, "Frames to copy when End Time is not given."),
-        Argument("Insertion Frame", "int[1:100000000]", None, "Frame after which the copies go."),
+        Argument("Select Start Time", "any", None, "First copied frame (number or time; drawn if unset)."),
+        Argument("Number of Frames", "int[1:100000]", None, "Frames to copy (default a tenth of the clip)."),
+        Argument("Dest Paste Time", "any", None, "Frame number or time the first copy becomes (drawn)."),
         Argument("add type", "list", "insert", "insert (the clip gets longer) or replace.", ("insert", "replace")),
     )
 
@@ -109,11 +111,13 @@ class VideoCopyPasteFrames(Plugin):
         source = open_video(context)
         total = source.info.frames
         span = int(args["Number of Frames"]) if args.get("Number of Frames") else None
-        start, end = frame_range(args, total, source.rate, rng=context.rng, span=span)
+        picked = {"Start Time": args.get("Select Start Time") or args.get("Start Time")}
+        start, end = frame_range(picked, total, source.rate, rng=context.rng, span=span or max(1, total // 10))
         count = end - start + 1
-        mode = str(args["add type"])
-        if args.get("Insertion Frame"):
-            at = int(args["Insertion Frame"])
+        mode = str(args["add type"]) if str(args["add type"]) in ("insert", "replace") else "insert"
+        dest = frame_number(args.get("Dest Paste Time"), source.rate, name="Dest Paste Time")
+        if dest is not None:
+            at = dest - 1
         else:  # not adjacent to the copied run, so the paste is visible
             choices = [i for i in range(1, total + 1) if not start - 1 <= i <= end]
             if mode == "replace":
@@ -121,11 +125,14 @@ class VideoCopyPasteFrames(Plugin):
             if not choices:
                 raise PluginError("the video is too short to paste frames elsewhere", file=context.source)
             at = int(context.rng.choice(choices))
-        at = min(max(0, at), total)
+        at = min(max(0, at), total - (count if mode == "replace" else 0))
         copies = [f for i, f in enumerate(source.frames(), 1) if start <= i <= end]
 
         def frames() -> Iterator[Frame]:
             skip = 0
+            if at == 0:
+                yield from copies
+                skip = count if mode == "replace" else 0
             for index, frame in enumerate(source.frames(), 1):
                 if skip:
                     skip -= 1
@@ -135,8 +142,6 @@ class VideoCopyPasteFrames(Plugin):
                     yield from copies
                     if mode == "replace":
                         skip = count
-            if at == 0:
-                yield from copies
 
         audio = None
         if source.pcm is not None and mode == "insert":
@@ -147,19 +152,20 @@ class VideoCopyPasteFrames(Plugin):
             audio = np.concatenate([samples[:split], samples[first:last], samples[split:]])
         write_clip(context, source, frames(), audio=audio)
         # Start/End Time name the pasted frames in the target: the journal compares from there
-        variables = {
-            **time_variables(at + 1, at + count, source.rate),
-            "Number of Frames": count,
-            "Insertion Frame": at,
-            "add type": mode,
-            "copied from": f"{start}-{end}",
-        }
-        return PluginResult(variables=variables)
+        return PluginResult(
+            variables={
+                **time_variables(at + 1, at + count, source.rate),
+                "Select Start Time": str(start),
+                "Number of Frames": count,
+                "Dest Paste Time": str(at + 1),
+                "add type": mode,
+            }
+        )
 
 
 class SetNumberOfFramesToCopy(Plugin):
     name = "SetNumberOfFramesToCopy"
-    operation = "PasteFrames"
+    operation = "CopyPaste"
     kind = PluginKind.SELECTOR
     description = "Choose a run of frames to copy (for VideoCopyPasteFrames through variables)."
     arguments = (
@@ -174,7 +180,11 @@ class SetNumberOfFramesToCopy(Plugin):
         count = min(count, max(1, total // 2))
         start, end = frame_range({}, total, source.rate, rng=context.rng, span=count)
         return PluginResult(
-            variables={**time_variables(start, end, source.rate), "Number of Frames": end - start + 1}
+            variables={
+                **time_variables(start, end, source.rate),
+                "Number of Frames": end - start + 1,
+                "Select Start Time": str(start),
+            }
         )
 
 

@@ -8,9 +8,6 @@ from masksmith.errors import MediaError, PluginError
 from masksmith.plugins.base import Argument, Plugin, PluginContext, PluginResult
 from masksmith.plugins.video_common import open_video, write_clip
 
-_OUTPUT_OPERATIONS = {".mp4": "OutputMP4", ".m4v": "OutputMP4", ".avi": "OutputAVI", ".mov": "OutputMOV"}
-
-
 class OutputX264(Plugin):
     name = "OutputX264"
     operation = "OutputMP4"
@@ -94,7 +91,7 @@ _ENCODERS = {"h264": "libx264", "hevc": "libx265", "mpeg4": "mpeg4", "ffv1": "ff
 
 class CompressAsVideo(Plugin):
     name = "CompressAsVideo"
-    operation = "OutputMP4"
+    operation = "AntiForensicCopyExif"  # as the original recorded it: a donor's encoding, copied
     description = "Re-encode the video with the donor's codec, bit rate and key-frame interval, in its container."
     suffix = "donor"
     arguments = (Argument("donor", "donor", None, "The video whose encoding is copied.", required=True),)
@@ -115,8 +112,6 @@ class CompressAsVideo(Plugin):
             options["b"] = str(encoding["bit_rate"])
         source = open_video(context)
         write_clip(context, source, source.frames(), codec=encoder, options=options)
-        suffix = context.target.suffix.lower()
         return PluginResult(
-            variables={"codec": encoding["codec"], "bit rate": encoding["bit_rate"], "GOP": encoding["gop"]},
-            operation=_OUTPUT_OPERATIONS.get(suffix, self.operation),
+            variables={"codec": encoding["codec"], "bit rate": encoding["bit_rate"], "GOP": encoding["gop"]}
         )

@@ -1,0 +1,179 @@
+"""End to end: video specifications run as batch projects (video/audio selection by file type, seeded
+time ranges, the original's flow-driven shape unchanged) and make valid journals with probes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from masksmith.batch.executor import BatchExecutor
+from masksmith.batch.project import BatchProject
+from masksmith.journal import segments
+from masksmith.journal.project import Journal
+from masksmith.journal.validate import validate
+from masksmith.journal.video_probes import generate_video_probes
+from masksmith.media import audio
+from masksmith.media import io as media_io
+from tests import media_clips as clips
+
+GRAPH = {"name": "video-e2e", "organization": "test", "projectdescription": "d", "technicalsummary": "t"}
+RATE = 10  # 6 s clips of 60 frames: long enough for drops of whole seconds, quick to encode
+
+
+def _plugin(node_id: str, plugin: str, arguments: dict[str, Any]) -> dict[str, Any]:
+    return {"id": node_id, "op_type": "PluginOperation", "plugin": plugin, "arguments": arguments}
+
+
+def _pools(folder: Path) -> dict[str, str]:
+    videos, sounds = folder / "videos", folder / "sounds"
+    videos.mkdir(parents=True)
+    sounds.mkdir(parents=True)
+    for index in range(2):
+        base = clips.frames(60, seed=20 + index)
+        clips.write(videos / f"clip{index}.mkv", base, rate=RATE, audio=clips.tone(6.0, seed=index))
+    # not picked: other media types in the same folder
+    media_io.write_image(videos / "still.png", np.zeros((8, 8, 3), np.uint8))
+    audio.write_pcm(videos / "loose.wav", audio.Pcm(clips.tone(0.5), clips.SAMPLE_RATE))
+    for index in range(2):
+        audio.write_pcm(sounds / f"voice{index}.wav", audio.Pcm(clips.tone(0.5, seed=40 + index), clips.SAMPLE_RATE))
+    return {"image_dir": str(videos), "sound_dir": str(sounds)}
+
+
+EIGHT_NODES: dict[str, Any] = {
+    "directed": True,
+    "multigraph": False,
+    "graph": GRAPH,
+    "nodes": [
+        {"id": "base", "op_type": "BaseSelection", "image_directory": "{image_dir}", "picklist": "videos",
+         "filetypes": ["mkv"]},
+        {"id": "voice", "op_type": "ImageSelection", "image_directory": "{sound_dir}", "picklist": "voices",
+         "filetypes": ".WAV"},
+        _plugin("cut", "FrameDrop", {"Start Time": {"type": "int[5:15]"}, "Frames": {"type": "int[3:6]"}}),
+        _plugin("paste", "VideoCopyPasteFrames", {"add type": "replace", "Select Start Time": {"type": "int[1:4]"},
+                                                  "Number of Frames": 3, "Dest Paste Time": 41}),
+        _plugin("blur", "VideoBlur", {"Start Time": {"type": "int[10:20]"}, "End Time": {"type": "int[21:30]"},
+                                      "kernelsize": 15}),
+        _plugin("silence", "DeleteAudioSamples", {"Start Time": "00:00:01.000000", "End Time": "00:00:01.100000"}),
+        _plugin("addvoice", "AudioAddSampleDonor", {"add type": "replace", "Start Time": "00:00:02.000000",
+                                                    "donor": {"type": "donor", "source": "voice"}}),
+        _plugin("avi", "OutputRawVideo", {}),
+    ],
+    "links": [
+        {"source": "base", "target": "cut"},
+        {"source": "cut", "target": "paste"},
+        {"source": "paste", "target": "blur"},
+        {"source": "blur", "target": "silence"},
+        {"source": "silence", "target": "addvoice"},
+        {"source": "voice", "target": "addvoice", "donor": True},
+        {"source": "addvoice", "target": "avi"},
+    ],
+}  # fmt: skip
+
+# the shape of the original's optical-flow drop-and-restore specification: its plugin, argument
+# and function names, value types and links, unchanged
+FLOW_SHAPE: dict[str, Any] = {
+    "directed": True,
+    "graph": {**GRAPH, "name": "video_audio_flow", "username": "unicorn", "recompress": False},
+    "nodes": [
+        {"op_type": "BaseSelection", "image_directory": "{image_dir}", "picklist": "videoset", "id": "Base"},
+        {"op_type": "PluginOperation", "plugin": "OutputX264", "id": "AviBase", "arguments": {}},
+        {"op_type": "PluginOperation", "plugin": "FlowDrivenVideoFrameDrop", "id": "Drop", "arguments": {
+            "seconds to drop": {"type": "int[2:4]"}, "Start Time": {"type": "value", "value": 0},
+            "save histograms": {"type": "value", "value": "no"}, "codec": {"type": "value", "value": "0"},
+            "Audio": {"type": "value", "value": "yes"}}},
+        {"op_type": "PluginOperation", "plugin": "FlowDrivenVideoTimeWarp", "id": "Add", "arguments": {
+            "Frames to Add": {"type": "variable", "source": "Drop", "name": "Frames to Add"},
+            "Start Time": {"type": "variable", "source": "Drop", "name": "End Time",
+                           "function": "maskgen.tool_set.addOneFrame"},
+            "End Time": {"type": "variable", "source": "Drop", "name": "End Time",
+                         "function": "maskgen.tool_set.addOneFrame"},
+            "codec": {"type": "value", "value": "0"}, "Audio": {"type": "value", "value": "yes"}}},
+        {"op_type": "PluginOperation", "plugin": "CompressAsVideo", "id": "DropExport",
+         "arguments": {"donor": {"type": "donor", "source": "Base"}}},
+        {"op_type": "PluginOperation", "plugin": "CompressAsVideo", "id": "AddExport",
+         "arguments": {"donor": {"type": "donor", "source": "Base"}}},
+    ],
+    "links": [
+        {"source": "Base", "target": "AviBase"},
+        {"source": "AviBase", "target": "Drop"},
+        {"source": "Drop", "target": "Add"},
+        {"source": "Drop", "target": "DropExport"},
+        {"source": "Add", "target": "AddExport"},
+    ],
+}  # fmt: skip
+
+
+def _run(spec: dict[str, Any], folder: Path, *, seed: int, count: int = 2) -> list[Journal]:
+    executor = BatchExecutor(
+        folder / "projects", workdir=folder / "work", global_variables=_pools(folder), seed=seed
+    )
+    try:
+        summary = executor.run_project(BatchProject(spec), count)
+    finally:
+        executor.finish()
+    assert (summary.made, summary.failed) == (count, 0), summary.failures
+    return [Journal.open(p) for p in sorted(summary.projects)]
+
+
+def _edges(journal: Journal) -> dict[str, tuple[str, str, dict[str, Any]]]:
+    return {d.get("plugin_name", d["op"]): (s, e, d) for s, e, d in journal.graph.edges() if d["op"] != "Donor"}
+
+
+def _valid_with_probes(journal: Journal) -> None:
+    errors = [f for f in validate(journal) if str(getattr(f, "severity", "")).lower().endswith("error")]
+    assert errors == [], errors
+    probes = generate_video_probes(journal)
+    assert probes and all(p.final_node in journal.graph.final_nodes() for p in probes)
+
+
+@pytest.mark.slow
+def test_eight_node_video_spec_makes_valid_journals_with_probes(tmp_path: Path) -> None:
+    journals = _run(EIGHT_NODES, tmp_path / "a", seed=3)
+    picked = {Path(str(j.path_of(j.graph.base_node()))).suffix for j in journals}
+    assert picked == {".mkv"}  # the .png and .wav beside the clips are not video
+    drawn = []
+    for journal in journals:
+        assert journal.graph.attributes["projecttype"] == "video"
+        _valid_with_probes(journal)
+        edges = _edges(journal)
+        start, end, cut = edges["FrameDrop"]
+        first, frames = int(cut["arguments"]["Start Time"]), int(cut["arguments"]["Frames"])
+        assert 5 <= first <= 15 and 3 <= frames <= 6
+        spans = [(s.type, s.startframe, s.endframe) for s in segments.segments_of(cut)]
+        assert spans[0] == ("video", first, first + frames - 1) and spans[1][0] == "audio"
+        _, _, blur = edges["VideoBlur"]
+        b_first, b_last = int(blur["arguments"]["Start Time"]), int(blur["arguments"]["End Time"])
+        assert 10 <= b_first <= 20 and 21 <= b_last <= 30
+        assert [(s.startframe, s.endframe) for s in segments.segments_of(blur)] == [(b_first, b_last)]
+        _, _, silence = edges["DeleteAudioSamples"]
+        assert [(s.type, s.startframe) for s in segments.segments_of(silence)] == [("audio", 44101)]
+        assert "AudioAddSampleDonor" in edges and edges["OutputRawVideo"][2]["op"] == "OutputAVI"
+        donors = [s for s, e, d in journal.graph.edges() if d["op"] == "Donor"]
+        assert len(donors) == 1 and journal.graph.node(donors[0])["filetype"] == "audio"
+        drawn.append((first, frames, b_first, b_last))
+    again = _run(EIGHT_NODES, tmp_path / "b", seed=3)
+    assert [
+        (int(_edges(j)["FrameDrop"][2]["arguments"]["Start Time"]), int(_edges(j)["FrameDrop"][2]["arguments"]["Frames"]),
+         int(_edges(j)["VideoBlur"][2]["arguments"]["Start Time"]), int(_edges(j)["VideoBlur"][2]["arguments"]["End Time"]))
+        for j in again
+    ] == drawn  # fmt: skip
+
+
+@pytest.mark.slow
+def test_the_originals_flow_driven_video_shape_runs_unchanged(tmp_path: Path) -> None:
+    (journal,) = _run(FLOW_SHAPE, tmp_path, seed=5, count=1)
+    _valid_with_probes(journal)
+    edges = _edges(journal)
+    _, _, drop = edges["FlowDrivenVideoFrameDrop"]
+    dropped = int(drop["arguments"]["Frames Dropped"])
+    assert 20 <= dropped <= 40 and drop["op"] == "SelectCutFrames"
+    _, _, warp = edges["FlowDrivenVideoTimeWarp"]
+    assert int(warp["arguments"]["Frames to Add"]) == dropped and warp["op"] == "TimeAlterationWarp"
+    exports = [d for s, e, d in journal.graph.edges() if d.get("plugin_name") == "CompressAsVideo"]
+    assert len(exports) == 2 and {d["op"] for d in exports} == {"AntiForensicCopyExif"}
+    for start, end, data in journal.graph.edges():
+        if data.get("plugin_name") == "CompressAsVideo":  # the base donated its encoding
+            assert set(journal.graph.donors_of(end)) == {journal.graph.base_node()}
