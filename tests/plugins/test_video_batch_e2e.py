@@ -177,3 +177,84 @@ def test_the_originals_flow_driven_video_shape_runs_unchanged(tmp_path: Path) ->
     for start, end, data in journal.graph.edges():
         if data.get("plugin_name") == "CompressAsVideo":  # the base donated its encoding
             assert set(journal.graph.donors_of(end)) == {journal.graph.base_node()}
+
+
+SHORT: dict[str, Any] = {
+    "directed": True,
+    "multigraph": False,
+    "graph": {**GRAPH, "name": "video-short"},
+    "nodes": [
+        {"id": "base", "op_type": "BaseSelection", "image_directory": "{image_dir}", "picklist": "videos",
+         "filetypes": ["mkv"]},
+        _plugin("paste", "VideoCopyPasteFrames", {"add type": "replace", "Select Start Time": 2,
+                                                  "Number of Frames": 4, "Dest Paste Time": 30}),
+    ],
+    "links": [{"source": "base", "target": "paste"}],
+}  # fmt: skip
+
+
+def _attachment(step: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "directed": True, "multigraph": False, "graph": {**GRAPH, "name": "video-extension"},
+        "nodes": [{"id": "0", "op_type": "NodeAttachment"}, step],
+        "links": [{"source": "0", "target": step["id"]}],
+    }  # fmt: skip
+
+
+@pytest.mark.slow
+def test_video_journals_extend_through_a_picker_and_export_with_their_hdf5_files(tmp_path: Path) -> None:
+    import json
+    import tarfile
+
+    from masksmith.batch.export import export_projects
+    from masksmith.batch.extend import extend_projects
+
+    journals = _run(SHORT, tmp_path, seed=2)
+    specs = tmp_path / "specs"
+    specs.mkdir()
+    (specs / "flip.json").write_text(json.dumps(_attachment(
+        _plugin("flip", "VideoFlip", {"Start Time": {"type": "int[3:8]"}, "End Time": 12, "flip direction": "vertical"})
+    )))  # fmt: skip
+    (specs / "never.json").write_text(json.dumps(_attachment(_plugin("x", "OutputRawVideo", {}))))
+    picker = specs / "picker.json"
+    picker.write_text(json.dumps({"picks": {".MKV": "flip.json", "audio": "never.json"}}))
+    summary = extend_projects(tmp_path / "projects", picker, rules="final", workdir=tmp_path / "work", seed=4)
+    assert summary.failed == 0 and summary.extended == len(journals)
+    for folder in sorted((tmp_path / "projects").iterdir()):
+        journal = Journal.open(folder)
+        flips = [(s, e, d) for s, e, d in journal.graph.edges() if d.get("plugin_name") == "VideoFlip"]
+        assert len(flips) == 1 and not [d for *_, d in journal.graph.edges() if d.get("plugin_name") == "OutputRawVideo"]
+        first = int(flips[0][2]["arguments"]["Start Time"])
+        assert 3 <= first <= 8
+        assert [(s.startframe, s.endframe) for s in segments.segments_of(flips[0][2])] == [(first, 12)]
+        _valid_with_probes(journal)
+    exported = export_projects(tmp_path / "projects", tmp_path / "out")
+    archives = sorted((tmp_path / "out").glob("*.tgz"))
+    assert len(archives) == len(journals), exported
+    for archive in archives:
+        with tarfile.open(archive) as tar:
+            names = {n.split("/", 1)[-1] for n in tar.getnames()}
+        reopened = Journal.open_archive(archive, tmp_path / "reopened" / archive.stem)
+        named = {s.videosegment for *_, d in reopened.graph.edges() for s in segments.segments_of(d) if s.videosegment}
+        assert named and named <= names  # the paste's frame masks travel (the flip records no masks: 'frames')
+        reopened = Journal.open_archive(archive, tmp_path / "reopened" / archive.stem)
+        _valid_with_probes(reopened)
+
+
+def test_a_picker_refuses_an_escaping_path_and_names_unpicked_media(tmp_path: Path) -> None:
+    import json
+
+    from masksmith.batch.picks import SpecPicker
+    from masksmith.errors import SpecError
+
+    (tmp_path / "picker.json").write_text(json.dumps({"picks": {"mp4": "../elsewhere.json"}}))
+    with pytest.raises(SpecError, match="inside the picker's folder"):
+        SpecPicker.load(tmp_path / "picker.json")
+    (tmp_path / "ext.json").write_text(json.dumps(_attachment(_plugin("x", "OutputRawVideo", {}))))
+    (tmp_path / "picker.json").write_text(json.dumps({"picks": {"video": "ext.json"}}))
+    picker = SpecPicker.load(tmp_path / "picker.json")
+    assert picker is not None
+    assert picker.project_for("clip.MOV") is picker.projects["video"]  # by media type
+    with pytest.raises(SpecError, match="'song.wav'"):
+        picker.project_for("song.wav")
+    assert SpecPicker.load(tmp_path / "ext.json") is None  # an ordinary specification
