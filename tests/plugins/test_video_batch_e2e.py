@@ -237,7 +237,6 @@ def test_video_journals_extend_through_a_picker_and_export_with_their_hdf5_files
         reopened = Journal.open_archive(archive, tmp_path / "reopened" / archive.stem)
         named = {s.videosegment for *_, d in reopened.graph.edges() for s in segments.segments_of(d) if s.videosegment}
         assert named and named <= names  # the paste's frame masks travel (the flip records no masks: 'frames')
-        reopened = Journal.open_archive(archive, tmp_path / "reopened" / archive.stem)
         _valid_with_probes(reopened)
 
 
