@@ -38,7 +38,9 @@ def _pools(folder: Path) -> dict[str, str]:
     media_io.write_image(videos / "still.png", np.zeros((8, 8, 3), np.uint8))
     audio.write_pcm(videos / "loose.wav", audio.Pcm(clips.tone(0.5), clips.SAMPLE_RATE))
     for index in range(2):
-        audio.write_pcm(sounds / f"voice{index}.wav", audio.Pcm(clips.tone(0.5, seed=40 + index), clips.SAMPLE_RATE))
+        audio.write_pcm(
+            sounds / f"voice{index}.wav", audio.Pcm(clips.tone(0.5, seed=40 + index), clips.SAMPLE_RATE)
+        )
     return {"image_dir": str(videos), "sound_dir": str(sounds)}
 
 
@@ -119,7 +121,9 @@ def _run(spec: dict[str, Any], folder: Path, *, seed: int, count: int = 2) -> li
 
 
 def _edges(journal: Journal) -> dict[str, tuple[str, str, dict[str, Any]]]:
-    return {d.get("plugin_name", d["op"]): (s, e, d) for s, e, d in journal.graph.edges() if d["op"] != "Donor"}
+    return {
+        d.get("plugin_name", d["op"]): (s, e, d) for s, e, d in journal.graph.edges() if d["op"] != "Donor"
+    }
 
 
 def _valid_with_probes(journal: Journal) -> None:
@@ -139,7 +143,7 @@ def test_eight_node_video_spec_makes_valid_journals_with_probes(tmp_path: Path) 
         assert journal.graph.attributes["projecttype"] == "video"
         _valid_with_probes(journal)
         edges = _edges(journal)
-        start, end, cut = edges["FrameDrop"]
+        _start, _end, cut = edges["FrameDrop"]
         first, frames = int(cut["arguments"]["Start Time"]), int(cut["arguments"]["Frames"])
         assert 5 <= first <= 15 and 3 <= frames <= 6
         spans = [(s.type, s.startframe, s.endframe) for s in segments.segments_of(cut)]
@@ -174,7 +178,7 @@ def test_the_originals_flow_driven_video_shape_runs_unchanged(tmp_path: Path) ->
     assert int(warp["arguments"]["Frames to Add"]) == dropped and warp["op"] == "TimeAlterationWarp"
     exports = [d for s, e, d in journal.graph.edges() if d.get("plugin_name") == "CompressAsVideo"]
     assert len(exports) == 2 and {d["op"] for d in exports} == {"AntiForensicCopyExif"}
-    for start, end, data in journal.graph.edges():
+    for _start, end, data in journal.graph.edges():
         if data.get("plugin_name") == "CompressAsVideo":  # the base donated its encoding
             assert set(journal.graph.donors_of(end)) == {journal.graph.base_node()}
 
@@ -223,7 +227,9 @@ def test_video_journals_extend_through_a_picker_and_export_with_their_hdf5_files
     for folder in sorted((tmp_path / "projects").iterdir()):
         journal = Journal.open(folder)
         flips = [(s, e, d) for s, e, d in journal.graph.edges() if d.get("plugin_name") == "VideoFlip"]
-        assert len(flips) == 1 and not [d for *_, d in journal.graph.edges() if d.get("plugin_name") == "OutputRawVideo"]
+        assert len(flips) == 1 and not [
+            d for *_, d in journal.graph.edges() if d.get("plugin_name") == "OutputRawVideo"
+        ]
         first = int(flips[0][2]["arguments"]["Start Time"])
         assert 3 <= first <= 8
         assert [(s.startframe, s.endframe) for s in segments.segments_of(flips[0][2])] == [(first, 12)]
@@ -235,8 +241,15 @@ def test_video_journals_extend_through_a_picker_and_export_with_their_hdf5_files
         with tarfile.open(archive) as tar:
             names = {n.split("/", 1)[-1] for n in tar.getnames()}
         reopened = Journal.open_archive(archive, tmp_path / "reopened" / archive.stem)
-        named = {s.videosegment for *_, d in reopened.graph.edges() for s in segments.segments_of(d) if s.videosegment}
-        assert named and named <= names  # the paste's frame masks travel (the flip records no masks: 'frames')
+        named = {
+            s.videosegment
+            for *_, d in reopened.graph.edges()
+            for s in segments.segments_of(d)
+            if s.videosegment
+        }
+        assert (
+            named and named <= names
+        )  # the paste's frame masks travel (the flip records no masks: 'frames')
         _valid_with_probes(reopened)
 
 
@@ -254,6 +267,6 @@ def test_a_picker_refuses_an_escaping_path_and_names_unpicked_media(tmp_path: Pa
     picker = SpecPicker.load(tmp_path / "picker.json")
     assert picker is not None
     assert picker.project_for("clip.MOV") is picker.projects["video"]  # by media type
-    with pytest.raises(SpecError, match="'song.wav'"):
+    with pytest.raises(SpecError, match=r"'song\.wav'"):
         picker.project_for("song.wav")
     assert SpecPicker.load(tmp_path / "ext.json") is None  # an ordinary specification

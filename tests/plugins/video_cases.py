@@ -34,13 +34,14 @@ def make_media(folder: Path) -> dict[str, Path]:
     sound = clips.tone(FRAMES / clips.RATE)
     out = {
         "av.mkv": clips.write(folder / "av.mkv", base, rate=clips.RATE, audio=sound),
-        "h264.mp4": clips.write(folder / "h264.mp4", base[:30], rate=clips.RATE, codec="libx264",
-                                options={"g": "12", "crf": "23"}),  # fmt: skip
+        "h264.mp4": clips.write(
+            folder / "h264.mp4", base[:30], rate=clips.RATE, codec="libx264", options={"g": "12", "crf": "23"}
+        ),
         "tone.wav": audio.write_pcm(folder / "tone.wav", audio.Pcm(clips.tone(1.0), clips.SAMPLE_RATE)),
         "voice.wav": audio.write_pcm(folder / "voice.wav", audio.Pcm(clips.tone(0.25, seed=11), 22050)),
     }
     # frames 22, 23 and 43 repeat their predecessor exactly
-    duplicated = base[:21] + [base[20], base[20]] + base[21:40] + [base[39]] + base[40:]
+    duplicated = [*base[:21], base[20], base[20], *base[21:40], base[39], *base[40:]]
     out["dup.mkv"] = clips.write(folder / "dup.mkv", duplicated, rate=clips.RATE)
     out["still.mkv"] = clips.write(folder / "still.mkv", still_run(base), rate=clips.RATE, audio=sound)
     return out
@@ -86,7 +87,9 @@ def case(name: str, media: dict[str, Path]) -> VideoCase:
         "FrameDrop": VideoCase(name, av_clip, {"Start Time": 11, "End Time": 20}),
         "FrameDuplicateDrop": VideoCase(name, media["dup.mkv"], {"Threshold": 0}),
         "VideoCopyPasteFrames": VideoCase(
-            name, av_clip, {"Select Start Time": 5, "Number of Frames": 5, "Dest Paste Time": 31, "add type": "replace"}
+            name,
+            av_clip,
+            {"Select Start Time": 5, "Number of Frames": 5, "Dest Paste Time": 31, "add type": "replace"},
         ),
         "SetNumberOfFramesToCopy": VideoCase(name, av_clip, {"Number of Frames": 6}),
         "VideoFrameRate": VideoCase(name, av_clip, {"Frame Rate": 25}),
@@ -94,18 +97,31 @@ def case(name: str, media: dict[str, Path]) -> VideoCase:
         "VideoCrop": VideoCase(name, av_clip, {"location": "8,12", "height": 40, "width": 60}),
         "VideoResize": VideoCase(name, av_clip, {"width": 64, "height": 48, "interpolation": "bicubic"}),
         "VideoRotate": VideoCase(name, av_clip, {"rotation": 90}),
-        "VideoFlip": VideoCase(name, av_clip, {"Start Time": 5, "End Time": 15, "flip direction": "horizontal"}),
-        "VideoBlur": VideoCase(name, av_clip, {"Start Time": 10, "End Time": 20, "kernelsize": 15}, input_mask=box),
-        "VideoNoise": VideoCase(name, av_clip, {"Start Time": 10, "End Time": 20, "sigma": 20}, input_mask=box),
+        "VideoFlip": VideoCase(
+            name, av_clip, {"Start Time": 5, "End Time": 15, "flip direction": "horizontal"}
+        ),
+        "VideoBlur": VideoCase(
+            name, av_clip, {"Start Time": 10, "End Time": 20, "kernelsize": 15}, input_mask=box
+        ),
+        "VideoNoise": VideoCase(
+            name, av_clip, {"Start Time": 10, "End Time": 20, "sigma": 20}, input_mask=box
+        ),
         "OutputX264": VideoCase(name, av_clip, {"crf": 20}),
         "OutputRawVideo": VideoCase(name, av_clip, {}),
         "OutputLosslessMOV": VideoCase(name, av_clip, {}),
-        "CompressAsVideo": VideoCase(name, av_clip, {"donor": str(media["h264.mp4"])}, donor=media["h264.mp4"]),
-        "FlowDrivenVideoFrameDrop": VideoCase(name, media["still.mkv"], {"seconds to drop": 0.2, "Start Time": 0}),
+        "CompressAsVideo": VideoCase(
+            name, av_clip, {"donor": str(media["h264.mp4"])}, donor=media["h264.mp4"]
+        ),
+        "FlowDrivenVideoFrameDrop": VideoCase(
+            name, media["still.mkv"], {"seconds to drop": 0.2, "Start Time": 0}
+        ),
         "FlowDrivenVideoTimeWarp": VideoCase(name, av_clip, {"Frames to Add": 4, "Start Time": 25}),
         "DeleteAudioSamples": VideoCase(name, wav, {"Start Time": "00:00:00.5", "End Time": "00:00:00.6"}),
         "AudioAddSampleDonor": VideoCase(
-            name, wav, {"Start Time": "00:00:00.2", "donor": str(media["voice.wav"])}, donor=media["voice.wav"]
+            name,
+            wav,
+            {"Start Time": "00:00:00.2", "donor": str(media["voice.wav"])},
+            donor=media["voice.wav"],
         ),
         "ReplaceAudioSamples": VideoCase(name, wav, {"Start Time": "00:00:00.3", "End Time": "00:00:00.4"}),
         "AudioSampleRate": VideoCase(name, wav, {"sample rate": "22050"}),

@@ -745,7 +745,9 @@ def _extend_projects(
     for candidate in picker.projects.values() if picker is not None else [project]:
         if not candidate.spec.is_extension:
             raise SpecError(
-                "an extension specification needs a NodeAttachment node", file=candidate.filename, path="nodes"
+                "an extension specification needs a NodeAttachment node",
+                file=candidate.filename,
+                path="nodes",
             )
     parsed = rules if isinstance(rules, ExtensionRules) else ExtensionRules.parse(rules)
     items = find_projects(projects)

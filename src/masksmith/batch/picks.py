@@ -64,13 +64,19 @@ class SpecPicker:
             return None
         picks = raw["picks"]
         if not isinstance(picks, Mapping):
-            raise SpecError("'picks' must map a suffix or media type to a specification", file=file, path="picks")
+            raise SpecError(
+                "'picks' must map a suffix or media type to a specification", file=file, path="picks"
+            )
         folder = file.parent if file is not None else Path.cwd()
         projects: dict[str, BatchProject] = {}
         for key, value in picks.items():
-            spec: Any = value if isinstance(value, Mapping) else _sub_spec_path(folder, str(value), picker=file)
+            spec: Any = (
+                value if isinstance(value, Mapping) else _sub_spec_path(folder, str(value), picker=file)
+            )
             if not isinstance(spec, Mapping) and not Path(spec).is_file():
-                raise SpecError(f"picked specification {value!r} for {key!r} not found", file=file, path="picks")
+                raise SpecError(
+                    f"picked specification {value!r} for {key!r} not found", file=file, path="picks"
+                )
             projects[str(key)] = BatchProject(spec)
         return cls(projects, file=file)
 

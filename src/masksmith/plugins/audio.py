@@ -38,7 +38,9 @@ def _save(context: PluginContext, samples: Samples, rate: int) -> None:
     write_audio(context, media_audio.Pcm(samples, rate))
 
 
-def _span(args: dict[str, Any], pcm: media_audio.Pcm, rng: np.random.Generator, *, default_ms: float) -> tuple[int, int]:
+def _span(
+    args: dict[str, Any], pcm: media_audio.Pcm, rng: np.random.Generator, *, default_ms: float
+) -> tuple[int, int]:
     """0-based half-open ``[start, end)`` from Start Time/End Time (drawn when unset)."""
     start = ms_to_sample(args.get("Start Time"), pcm.rate, name="Start Time")
     end = ms_to_sample(args.get("End Time"), pcm.rate, name="End Time")
@@ -69,7 +71,9 @@ class DeleteAudioSamples(Plugin):
         start, end = _span(args, pcm, context.rng, default_ms=500.0)
         samples = np.concatenate([pcm.samples[:start], pcm.samples[end:]])
         _save(context, samples, pcm.rate)
-        return PluginResult(variables={**_span_variables(start, end, pcm.rate), "Stream": "all", "Type": "splice"})
+        return PluginResult(
+            variables={**_span_variables(start, end, pcm.rate), "Stream": "all", "Type": "splice"}
+        )
 
 
 def _fit_channels(samples: Samples, channels: int) -> Samples:
@@ -140,7 +144,12 @@ class ReplaceAudioSamples(Plugin):
         samples[start:end] = context.rng.normal(0, 2000, samples[start:end].shape).astype(np.int16)
         _save(context, samples, pcm.rate)
         return PluginResult(
-            variables={**_span_variables(start, end, pcm.rate), "voice": "no", "filter type": "Other", "Stream": "all"}
+            variables={
+                **_span_variables(start, end, pcm.rate),
+                "voice": "no",
+                "filter type": "Other",
+                "Stream": "all",
+            }
         )
 
 
@@ -160,7 +169,9 @@ class AudioSampleRate(Plugin):
     operation = "TransformSampleRate"
     description = "Resample the audio to 'sample rate' samples per second (same duration)."
     arguments = (
-        Argument("sample rate", "list", None, "New rate.", ("8000", "16000", "22050", "32000", "44100", "48000")),
+        Argument(
+            "sample rate", "list", None, "New rate.", ("8000", "16000", "22050", "32000", "44100", "48000")
+        ),
     )
 
     def transform(self, context: PluginContext) -> PluginResult:

@@ -103,7 +103,9 @@ class VideoCopyPasteFrames(Plugin):
         Argument("Select Start Time", "any", None, "First copied frame (number or time; drawn if unset)."),
         Argument("Number of Frames", "int[1:100000]", None, "Frames to copy (default a tenth of the clip)."),
         Argument("Dest Paste Time", "any", None, "Frame number or time the first copy becomes (drawn)."),
-        Argument("add type", "list", "insert", "insert (the clip gets longer) or replace.", ("insert", "replace")),
+        Argument(
+            "add type", "list", "insert", "insert (the clip gets longer) or replace.", ("insert", "replace")
+        ),
     )
 
     def transform(self, context: PluginContext) -> PluginResult:
@@ -112,7 +114,9 @@ class VideoCopyPasteFrames(Plugin):
         total = source.info.frames
         span = int(args["Number of Frames"]) if args.get("Number of Frames") else None
         picked = {"Start Time": args.get("Select Start Time") or args.get("Start Time")}
-        start, end = frame_range(picked, total, source.rate, rng=context.rng, span=span or max(1, total // 10))
+        start, end = frame_range(
+            picked, total, source.rate, rng=context.rng, span=span or max(1, total // 10)
+        )
         count = end - start + 1
         mode = str(args["add type"]) if str(args["add type"]) in ("insert", "replace") else "insert"
         dest = frame_number(args.get("Dest Paste Time"), source.rate, name="Dest Paste Time")
@@ -169,7 +173,9 @@ class SetNumberOfFramesToCopy(Plugin):
     kind = PluginKind.SELECTOR
     description = "Choose a run of frames to copy (for VideoCopyPasteFrames through variables)."
     arguments = (
-        Argument("Number of Frames", "int[1:100000]", None, "Frames to copy (default: drawn, up to a tenth)."),
+        Argument(
+            "Number of Frames", "int[1:100000]", None, "Frames to copy (default: drawn, up to a tenth)."
+        ),
     )
 
     def transform(self, context: PluginContext) -> PluginResult:
@@ -220,7 +226,9 @@ class VideoReverse(Plugin):
     description = "Play frames Start Time..End Time (default: all) backwards, with their audio."
     arguments = (
         *start_end_arguments(),
-        Argument("Channels", "list", "all", "Recorded; every audio channel is reversed.", ("left", "right", "all")),
+        Argument(
+            "Channels", "list", "all", "Recorded; every audio channel is reversed.", ("left", "right", "all")
+        ),
     )
 
     def transform(self, context: PluginContext) -> PluginResult:
@@ -308,7 +316,16 @@ _INTERPOLATION = {"bilinear": cv2.INTER_LINEAR, "bicubic": cv2.INTER_CUBIC, "cub
                   "nearest": cv2.INTER_NEAREST, "lanczos": cv2.INTER_LANCZOS4}  # fmt: skip
 
 
-_RESIZE_NAMES = ("none-canvas expanded", "bicubic", "bilinear", "cubic", "mesh", "lanczos", "nearest", "other")
+_RESIZE_NAMES = (
+    "none-canvas expanded",
+    "bicubic",
+    "bilinear",
+    "cubic",
+    "mesh",
+    "lanczos",
+    "nearest",
+    "other",
+)
 
 
 class VideoResize(_PerFrame):
@@ -318,7 +335,9 @@ class VideoResize(_PerFrame):
     arguments = (
         Argument("width", "int[2:100000]", None, "New frame width."),
         Argument("height", "int[2:100000]", None, "New frame height."),
-        Argument("interpolation", "list", "bilinear", "Resampling (others fall back to bilinear).", _RESIZE_NAMES),
+        Argument(
+            "interpolation", "list", "bilinear", "Resampling (others fall back to bilinear).", _RESIZE_NAMES
+        ),
     )
 
     def prepare(self, args: dict[str, Any], source: Source, context: PluginContext) -> dict[str, Any]:
@@ -338,7 +357,9 @@ class VideoResize(_PerFrame):
 class VideoRotate(_PerFrame):
     name = "VideoRotate"
     operation = "TransformRotate"
-    description = "Rotate every frame counter-clockwise by 'rotation' snapped to a quarter turn (90, 180 or 270)."
+    description = (
+        "Rotate every frame counter-clockwise by 'rotation' snapped to a quarter turn (90, 180 or 270)."
+    )
     arguments = (Argument("rotation", "int[-360:360]", None, "Degrees counter-clockwise (snapped to 90s)."),)
 
     def prepare(self, args: dict[str, Any], source: Source, context: PluginContext) -> dict[str, Any]:
@@ -378,7 +399,9 @@ def _mask_for(context: PluginContext, shape: tuple[int, int]) -> NDArray[np.bool
         return np.ones(shape, bool)
     mask = np.asarray(context.input_mask, bool)
     if mask.shape != shape:
-        raise PluginError(f"the input mask is {mask.shape[1]}×{mask.shape[0]}, the frames {shape[1]}×{shape[0]}")
+        raise PluginError(
+            f"the input mask is {mask.shape[1]}×{mask.shape[0]}, the frames {shape[1]}×{shape[0]}"
+        )
     return mask
 
 
@@ -407,7 +430,9 @@ class VideoBlur(_PerFrame):
 class VideoNoise(_PerFrame):
     name = "VideoNoise"
     operation = "AddNoise"
-    description = "Add Gaussian noise (seeded) inside the input mask (default: whole frame) in frames Start..End."
+    description = (
+        "Add Gaussian noise (seeded) inside the input mask (default: whole frame) in frames Start..End."
+    )
     timed = True
     arguments = (
         *start_end_arguments(),

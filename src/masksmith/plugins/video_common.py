@@ -181,4 +181,4 @@ def ms_to_sample(value: Any, rate: int, *, name: str) -> int | None:
         return None
     if parsed.ms is None:
         return max(0, parsed.frames - 1)
-    return int(round(parsed.ms * rate / 1000.0)) + parsed.frames
+    return round(parsed.ms * rate / 1000.0) + parsed.frames

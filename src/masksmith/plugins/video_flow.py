@@ -9,7 +9,6 @@ original's specifications pass between them (``Frames Dropped``, ``Frames to Add
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
 import cv2
 import numpy as np
@@ -32,12 +31,15 @@ FLOW_WIDTH = 160  # flow on small frames: motion magnitude is all the drop needs
 
 def _gray(frame: Frame) -> NDArray[np.uint8]:
     height, width = frame.shape[:2]
-    small = cv2.resize(frame, (FLOW_WIDTH, max(2, round(height * FLOW_WIDTH / width))), interpolation=cv2.INTER_AREA)
+    small = cv2.resize(
+        frame, (FLOW_WIDTH, max(2, round(height * FLOW_WIDTH / width))), interpolation=cv2.INTER_AREA
+    )
     return np.asarray(cv2.cvtColor(small, cv2.COLOR_RGB2GRAY), np.uint8)
 
 
 def _flow(a: NDArray[np.uint8], b: NDArray[np.uint8]) -> NDArray[np.float32]:
-    return np.asarray(cv2.calcOpticalFlowFarneback(a, b, None, 0.5, 3, 15, 3, 5, 1.2, 0), np.float32)
+    flow = cv2.calcOpticalFlowFarneback(a, b, None, 0.5, 3, 15, 3, 5, 1.2, 0)  # type: ignore[call-overload]
+    return np.asarray(flow, np.float32)
 
 
 def motion_profile(frames: Iterator[Frame]) -> list[float]:
@@ -77,7 +79,9 @@ class FlowDrivenVideoFrameDrop(Plugin):
         first = max(2, frame_number(args.get("Start Time") or None, rate, name="Start Time") or 2)
         motion = motion_profile(source.frames())
         if first + count > total:
-            raise PluginError(f"cannot drop {count} frames after frame {first} of {total}", argument="seconds to drop")
+            raise PluginError(
+                f"cannot drop {count} frames after frame {first} of {total}", argument="seconds to drop"
+            )
         # cost of dropping frames s..s+count-1: the motion across the joint plus inside the run
         costs = [sum(motion[s - 2 : s + count - 1]) for s in range(first, total - count + 1)]
         start = first + int(np.argmin(costs))
@@ -87,7 +91,12 @@ class FlowDrivenVideoFrameDrop(Plugin):
         if source.pcm is not None and keep_audio:
             a, b = sample_range(start, end, rate, source.pcm.rate)
             audio = np.concatenate([source.pcm.samples[:a], source.pcm.samples[b:]])
-        write_clip(context, source, (f for i, f in enumerate(source.frames(), 1) if not start <= i <= end), audio=audio)
+        write_clip(
+            context,
+            source,
+            (f for i, f in enumerate(source.frames(), 1) if not start <= i <= end),
+            audio=audio,
+        )
         return PluginResult(
             variables={
                 **time_variables(start, end, rate),
@@ -102,7 +111,7 @@ def _midway(a: Frame, b: Frame, t: float) -> Frame:
     """Frame at fraction ``t`` between ``a`` and ``b``: both warped along the flow and blended."""
     ga = cv2.cvtColor(a, cv2.COLOR_RGB2GRAY)
     gb = cv2.cvtColor(b, cv2.COLOR_RGB2GRAY)
-    flow = cv2.calcOpticalFlowFarneback(ga, gb, None, 0.5, 3, 15, 3, 5, 1.2, 0)
+    flow = cv2.calcOpticalFlowFarneback(ga, gb, None, 0.5, 3, 15, 3, 5, 1.2, 0)  # type: ignore[call-overload]
     height, width = ga.shape
     grid_x, grid_y = np.meshgrid(np.arange(width, dtype=np.float32), np.arange(height, dtype=np.float32))
     from_a = cv2.remap(a, grid_x - t * flow[..., 0], grid_y - t * flow[..., 1], cv2.INTER_LINEAR)
@@ -152,6 +161,10 @@ class FlowDrivenVideoTimeWarp(Plugin):
             audio = np.concatenate([source.pcm.samples[:split], silence, source.pcm.samples[split:]])
         write_clip(context, source, frames(), audio=audio)
         return PluginResult(
-            variables={**time_variables(at, at + add - 1, rate), "Frames to Add": add, "Method": "Pixel Motion",
-                       "Vector Detail": 100}  # fmt: skip
+            variables={
+                **time_variables(at, at + add - 1, rate),
+                "Frames to Add": add,
+                "Method": "Pixel Motion",
+                "Vector Detail": 100,
+            }
         )

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import itertools
 from typing import Any, ClassVar
 
 from masksmith.errors import MediaError, PluginError
 from masksmith.plugins.base import Argument, Plugin, PluginContext, PluginResult
 from masksmith.plugins.video_common import open_video, write_clip
+
 
 class OutputX264(Plugin):
     name = "OutputX264"
@@ -15,8 +17,12 @@ class OutputX264(Plugin):
     suffix = ".mp4"
     arguments = (
         Argument("crf", "int[0:51]", 18, "x264 constant rate factor (0 = lossless, 18 ≈ visually lossless)."),
-        Argument("preset", "list", "veryfast", "x264 speed preset.", ("ultrafast", "veryfast", "medium", "slow")),
-        Argument("pixel aspect", "list", "Square Pixels (1.0)", "Recorded pixel aspect.", ("Square Pixels (1.0)",)),
+        Argument(
+            "preset", "list", "veryfast", "x264 speed preset.", ("ultrafast", "veryfast", "medium", "slow")
+        ),
+        Argument(
+            "pixel aspect", "list", "Square Pixels (1.0)", "Recorded pixel aspect.", ("Square Pixels (1.0)",)
+        ),
     )
 
     def transform(self, context: PluginContext) -> PluginResult:
@@ -25,7 +31,11 @@ class OutputX264(Plugin):
         options = {"crf": str(int(args["crf"])), "preset": str(args["preset"])}
         write_clip(context, source, source.frames(), codec="libx264", options=options)
         return PluginResult(
-            variables={"crf": int(args["crf"]), "preset": args["preset"], "pixel aspect": args["pixel aspect"]}
+            variables={
+                "crf": int(args["crf"]),
+                "preset": args["preset"],
+                "pixel aspect": args["pixel aspect"],
+            }
         )
 
 
@@ -56,7 +66,9 @@ class OutputLosslessMOV(_Lossless):
     description = "Re-encode losslessly (PNG frames) into a QuickTime MOV container, audio as PCM."
     suffix = ".mov"
     codec = "png"
-    arguments = (Argument("pixel aspect", "list", "Square Pixels (1.0)", "Recorded.", ("Square Pixels (1.0)",)),)
+    arguments = (
+        Argument("pixel aspect", "list", "Square Pixels (1.0)", "Recorded.", ("Square Pixels (1.0)",)),
+    )
 
     def transform(self, context: PluginContext) -> PluginResult:
         args = self.resolve_arguments(context.arguments)
@@ -82,7 +94,7 @@ def _donor_encoding(path: Any) -> dict[str, Any]:
             codec = str(stream.codec_context.name)
     except (av.FFmpegError, IndexError) as exc:
         raise PluginError(f"cannot read the donor video: {exc}", file=path) from None
-    gop = max(b - a for a, b in zip(keys, keys[1:], strict=False)) if len(keys) > 1 else 250
+    gop = max(b - a for a, b in itertools.pairwise(keys)) if len(keys) > 1 else 250
     return {"codec": codec, "bit_rate": bit_rate, "gop": gop}
 
 
@@ -92,7 +104,9 @@ _ENCODERS = {"h264": "libx264", "hevc": "libx265", "mpeg4": "mpeg4", "ffv1": "ff
 class CompressAsVideo(Plugin):
     name = "CompressAsVideo"
     operation = "AntiForensicCopyExif"  # as the original recorded it: a donor's encoding, copied
-    description = "Re-encode the video with the donor's codec, bit rate and key-frame interval, in its container."
+    description = (
+        "Re-encode the video with the donor's codec, bit rate and key-frame interval, in its container."
+    )
     suffix = "donor"
     arguments = (Argument("donor", "donor", None, "The video whose encoding is copied.", required=True),)
 
@@ -106,7 +120,9 @@ class CompressAsVideo(Plugin):
             raise PluginError(exc.message, file=context.donor) from None
         encoder = _ENCODERS.get(encoding["codec"])
         if encoder is None:
-            raise PluginError(f"the donor's codec {encoding['codec']!r} cannot be written", file=context.donor)
+            raise PluginError(
+                f"the donor's codec {encoding['codec']!r} cannot be written", file=context.donor
+            )
         options = {"g": str(encoding["gop"])}
         if encoding["bit_rate"] and encoder in ("libx264", "libx265", "mpeg4"):
             options["b"] = str(encoding["bit_rate"])
