@@ -355,3 +355,9 @@ def test_frame_arithmetic_spec_functions(function: str, value: Any, expected: An
     from masksmith.batch.selectors import apply_function
 
     assert apply_function(f"maskgen.tool_set.{function}", value) == expected
+
+
+def test_frame_drop_from_a_start_removes_a_tenth(media: dict[str, Path], tmp_path: Path) -> None:
+    result, target = _run(VideoCase("FrameDrop", media["av.mkv"], {"Start Time": "00:00:01.000000"}), tmp_path)
+    assert (result.variables["Start Time"], result.variables["End Time"]) == ("31", "36")
+    assert video.probe_video(target).frames == FRAMES - 6

@@ -43,7 +43,7 @@ class FrameDrop(Plugin):
     operation = "SelectCutFrames"
     description = "Remove frames Start Time..End Time, and the audio playing over them, from the video."
     arguments = (
-        *start_end_arguments(default_span=" (default: Start Time + Frames − 1)"),
+        *start_end_arguments(default_span=" (default: Start Time + Frames − 1; Frames defaults to a tenth)"),
         Argument("Frames", "int[1:100000]", None, "How many frames to remove when End Time is not given."),
     )
 
@@ -53,7 +53,7 @@ class FrameDrop(Plugin):
         total = source.info.frames
         if total < 2:
             raise PluginError("the video has too few frames to cut", file=context.source)
-        span = int(args["Frames"]) if args.get("Frames") else None
+        span = int(args["Frames"]) if args.get("Frames") else max(1, total // 10)
         start, end = frame_range(args, total, source.rate, rng=context.rng, span=span)
         if end - start + 1 >= total:
             end = total - 1 if start < total else end
