@@ -190,10 +190,13 @@ SHORT: dict[str, Any] = {
     "nodes": [
         {"id": "base", "op_type": "BaseSelection", "image_directory": "{image_dir}", "picklist": "videos",
          "filetypes": ["mkv"]},
-        _plugin("paste", "VideoCopyPasteFrames", {"add type": "replace", "Select Start Time": 2,
-                                                  "Number of Frames": 4, "Dest Paste Time": 30}),
+        {"id": "props", "op_type": "InputMaskPluginOperation", "plugin": "VideoPropertySelector"},
+        {**_plugin("paste", "VideoCopyPasteFrames", {"add type": "replace", "Select Start Time": 2,
+                                                     "Number of Frames": 4, "Dest Paste Time": 30}),
+         "description": "pasted in a {width@props}x{height@props} clip of {nb_frames@props} frames"},
     ],
-    "links": [{"source": "base", "target": "paste"}],
+    "links": [{"source": "base", "target": "props"}, {"source": "base", "target": "paste"},
+              {"source": "props", "target": "paste", "connect": False}],
 }  # fmt: skip
 
 
@@ -214,6 +217,10 @@ def test_video_journals_extend_through_a_picker_and_export_with_their_hdf5_files
     from masksmith.batch.extend import extend_projects
 
     journals = _run(SHORT, tmp_path, seed=2)
+    for journal in journals:  # the selector's properties reached the paste's description; it made no node
+        (paste,) = [d for *_, d in journal.graph.edges() if d.get("plugin_name") == "VideoCopyPasteFrames"]
+        assert paste["description"] == f"pasted in a {clips.W}x{clips.H} clip of 60 frames"
+        assert len(list(journal.graph.nodes())) == 2
     specs = tmp_path / "specs"
     specs.mkdir()
     (specs / "flip.json").write_text(json.dumps(_attachment(

@@ -18,7 +18,7 @@ VIDEO_PLUGINS = (
     "FrameDrop", "FrameDuplicateDrop", "VideoCopyPasteFrames", "SetNumberOfFramesToCopy", "VideoFrameRate",
     "VideoReverse", "VideoCrop", "VideoResize", "VideoRotate", "VideoFlip", "VideoBlur", "VideoNoise",
     "OutputX264", "OutputRawVideo", "OutputLosslessMOV", "CompressAsVideo", "FlowDrivenVideoFrameDrop",
-    "FlowDrivenVideoTimeWarp",
+    "FlowDrivenVideoTimeWarp", "VideoPropertySelector",
 )  # fmt: skip
 AUDIO_PLUGINS = (
     "DeleteAudioSamples", "AudioAddSampleDonor", "ReplaceAudioSamples", "AudioSampleRate", "ExtractAudio",
@@ -115,6 +115,7 @@ def case(name: str, media: dict[str, Path]) -> VideoCase:
         "FlowDrivenVideoFrameDrop": VideoCase(
             name, media["still.mkv"], {"seconds to drop": 0.2, "Start Time": 0}
         ),
+        "VideoPropertySelector": VideoCase(name, av_clip, {}),
         "FlowDrivenVideoTimeWarp": VideoCase(name, av_clip, {"Frames to Add": 4, "Start Time": 25}),
         "DeleteAudioSamples": VideoCase(name, wav, {"Start Time": "00:00:00.5", "End Time": "00:00:00.6"}),
         "AudioAddSampleDonor": VideoCase(

@@ -450,3 +450,19 @@ class VideoNoise(_PerFrame):
         noise = args["_rng"].normal(0.0, args["_sigma"], frame.shape)
         noisy = np.clip(frame.astype(np.float32) + noise, 0, 255).astype(np.uint8)
         return np.where(args["_mask"][:, :, None], noisy, frame).astype(np.uint8)
+
+
+class VideoPropertySelector(Plugin):
+    name = "VideoPropertySelector"
+    operation = "SelectRegion"
+    kind = PluginKind.SELECTOR
+    description = (
+        "Read the video stream's properties (width, height, frame rates, frames, duration, codec, pixel "
+        "format, rotation, audio) into variables for later nodes ({width@node})."
+    )
+    arguments = ()
+
+    def transform(self, context: PluginContext) -> PluginResult:
+        self.resolve_arguments(context.arguments)
+        source = open_video(context)
+        return PluginResult(variables=dict(source.info.to_attributes()))
