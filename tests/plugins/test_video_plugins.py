@@ -364,3 +364,16 @@ def test_frame_drop_from_a_start_removes_a_tenth(media: dict[str, Path], tmp_pat
     )
     assert (result.variables["Start Time"], result.variables["End Time"]) == ("31", "36")
     assert video.probe_video(target).frames == FRAMES - 6
+
+
+def test_audio_edits_inside_a_video_keep_its_frames(media: dict[str, Path], tmp_path: Path) -> None:
+    item = VideoCase(
+        "DeleteAudioSamples",
+        media["av.mkv"],
+        {"Start Time": "00:00:01.000000", "End Time": "00:00:01.010000"},
+    )
+    _, edge, result, target = _record(item, tmp_path)
+    assert result.variables["samples"] == 442  # 1.000 s .. 1.010 s inclusive at 44.1 kHz
+    assert _spans(edge) == [("audio", 44101, 44542)]
+    pairs = zip(video.iter_frames(target), video.iter_frames(media["av.mkv"]), strict=True)
+    assert all(np.array_equal(a.pixels, b.pixels) for a, b in pairs)
