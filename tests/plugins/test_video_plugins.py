@@ -377,3 +377,12 @@ def test_audio_edits_inside_a_video_keep_its_frames(media: dict[str, Path], tmp_
     assert _spans(edge) == [("audio", 44101, 44542)]
     pairs = zip(video.iter_frames(target), video.iter_frames(media["av.mkv"]), strict=True)
     assert all(np.array_equal(a.pixels, b.pixels) for a, b in pairs)
+
+
+def test_paste_caps_a_huge_drawn_count_at_half_the_clip(media: dict[str, Path], tmp_path: Path) -> None:
+    item = VideoCase(
+        "VideoCopyPasteFrames", media["av.mkv"], {"Number of Frames": 636962, "add type": "insert"}
+    )
+    result, target = _run(item, tmp_path)
+    assert result.variables["Number of Frames"] == FRAMES // 2
+    assert video.probe_video(target).frames == FRAMES + FRAMES // 2

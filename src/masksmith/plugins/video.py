@@ -101,7 +101,12 @@ class VideoCopyPasteFrames(Plugin):
     )
     arguments = (
         Argument("Select Start Time", "any", None, "First copied frame (number or time; drawn if unset)."),
-        Argument("Number of Frames", "int[1:100000]", None, "Frames to copy (default a tenth of the clip)."),
+        Argument(
+            "Number of Frames",
+            "int[1:1000000000]",
+            None,
+            "Frames to copy (default a tenth, at most half the clip).",
+        ),
         Argument("Dest Paste Time", "any", None, "Frame number or time the first copy becomes (drawn)."),
         Argument(
             "add type", "list", "insert", "insert (the clip gets longer) or replace.", ("insert", "replace")
@@ -113,6 +118,8 @@ class VideoCopyPasteFrames(Plugin):
         source = open_video(context)
         total = source.info.frames
         span = int(args["Number of Frames"]) if args.get("Number of Frames") else None
+        if span is not None:  # at most half the clip, so the copies land elsewhere (a spec may draw 10⁵)
+            span = min(span, max(1, total // 2))
         picked = {"Start Time": args.get("Select Start Time") or args.get("Start Time")}
         start, end = frame_range(
             picked, total, source.rate, rng=context.rng, span=span or max(1, total // 10)
@@ -174,7 +181,7 @@ class SetNumberOfFramesToCopy(Plugin):
     description = "Choose a run of frames to copy (for VideoCopyPasteFrames through variables)."
     arguments = (
         Argument(
-            "Number of Frames", "int[1:100000]", None, "Frames to copy (default: drawn, up to a tenth)."
+            "Number of Frames", "int[1:1000000000]", None, "Frames to copy (default: drawn, up to a tenth)."
         ),
     )
 
