@@ -277,3 +277,30 @@ def test_a_picker_refuses_an_escaping_path_and_names_unpicked_media(tmp_path: Pa
     with pytest.raises(SpecError, match=r"'song\.wav'"):
         picker.project_for("song.wav")
     assert SpecPicker.load(tmp_path / "ext.json") is None  # an ordinary specification
+
+
+@pytest.mark.slow
+def test_jtbatch_extend_takes_a_picker_and_names_journals_nothing_picks(tmp_path: Path, capsys: Any) -> None:
+    import json
+
+    from masksmith.cli.jtbatch import jtbatch
+    from masksmith.cli.runner import run_group
+
+    base = clips.frames(20)
+    for name, suffix in (("a", ".mkv"), ("b", ".avi")):
+        clip = clips.write(tmp_path / f"{name}{suffix}", base, rate=clips.RATE)
+        journal = Journal.create(clip, tmp_path / "projects" / name)
+        journal.save()
+    (tmp_path / "flip.json").write_text(
+        json.dumps(_attachment(_plugin("flip", "VideoFlip", {"Start Time": 2, "End Time": 5})))
+    )
+    (tmp_path / "picker.json").write_text(json.dumps({"picks": {"mkv": "flip.json"}}))
+    args = ["extend", "--projects", str(tmp_path / "projects"), "--specification", str(tmp_path / "picker.json"),
+            "--extensionRules", "basenode", "--workdir", str(tmp_path / "work")]  # fmt: skip
+    code = run_group(jtbatch, args, prog_name="jtbatch")
+    err = capsys.readouterr().err
+    assert code == 1
+    assert "no specification picked for base media 'b.avi'" in err
+    flipped = Journal.open(tmp_path / "projects" / "a")
+    assert [d["op"] for *_, d in flipped.graph.edges()] == ["TransformFlip"]
+    assert not list(Journal.open(tmp_path / "projects" / "b").graph.edges())
