@@ -386,3 +386,14 @@ def test_paste_caps_a_huge_drawn_count_at_half_the_clip(media: dict[str, Path], 
     result, target = _run(item, tmp_path)
     assert result.variables["Number of Frames"] == FRAMES // 2
     assert video.probe_video(target).frames == FRAMES + FRAMES // 2
+
+
+def test_frame_store_keeps_frames_on_disk_and_cleans_up() -> None:
+    from masksmith.plugins.video_common import FrameStore
+
+    frames = clips.frames(40)  # grows its file past the first 16 frames
+    with FrameStore(iter(frames)) as store:
+        folder = Path(store._folder.name)
+        assert len(store) == 40 and any(folder.iterdir())
+        assert all(np.array_equal(store[i], frames[i]) for i in (0, 15, 16, 39))
+    assert not folder.exists()

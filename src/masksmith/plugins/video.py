@@ -18,6 +18,7 @@ from masksmith.errors import PluginError
 from masksmith.journal.segments import frame_map_for_rate
 from masksmith.plugins.base import Argument, Plugin, PluginContext, PluginKind, PluginResult
 from masksmith.plugins.video_common import (
+    FrameStore,
     Source,
     frame_number,
     frame_range,
@@ -137,12 +138,12 @@ class VideoCopyPasteFrames(Plugin):
                 raise PluginError("the video is too short to paste frames elsewhere", file=context.source)
             at = int(context.rng.choice(choices))
         at = min(max(0, at), total - (count if mode == "replace" else 0))
-        copies = [f for i, f in enumerate(source.frames(), 1) if start <= i <= end]
+        copies = FrameStore(f for i, f in enumerate(source.frames(), 1) if start <= i <= end)
 
         def frames() -> Iterator[Frame]:
             skip = 0
             if at == 0:
-                yield from copies
+                yield from (copies[k] for k in range(len(copies)))
                 skip = count if mode == "replace" else 0
             for index, frame in enumerate(source.frames(), 1):
                 if skip:
@@ -150,7 +151,7 @@ class VideoCopyPasteFrames(Plugin):
                 else:
                     yield frame
                 if index == at:
-                    yield from copies
+                    yield from (copies[k] for k in range(len(copies)))
                     if mode == "replace":
                         skip = count
 
@@ -161,7 +162,8 @@ class VideoCopyPasteFrames(Plugin):
             split = sample_range(1, at, rate, sr)[1] if at else 0
             samples = source.pcm.samples
             audio = np.concatenate([samples[:split], samples[first:last], samples[split:]])
-        write_clip(context, source, frames(), audio=audio)
+        with copies:
+            write_clip(context, source, frames(), audio=audio)
         # Start/End Time name the pasted frames in the target: the journal compares from there
         return PluginResult(
             variables={
@@ -244,12 +246,12 @@ class VideoReverse(Plugin):
         total = source.info.frames
         given = args.get("Start Time") not in (None, "")
         start, end = frame_range(args, total, source.rate, rng=context.rng) if given else (1, total)
-        block = [f for i, f in enumerate(source.frames(), 1) if start <= i <= end][::-1]
+        block = FrameStore(f for i, f in enumerate(source.frames(), 1) if start <= i <= end)
 
         def frames() -> Iterator[Frame]:
             for index, frame in enumerate(source.frames(), 1):
                 if index == start:
-                    yield from block
+                    yield from (block[k] for k in range(len(block) - 1, -1, -1))
                 if not start <= index <= end:
                     yield frame
 
@@ -258,7 +260,8 @@ class VideoReverse(Plugin):
             first, last = sample_range(start, end, source.rate, source.pcm.rate)
             audio = source.pcm.samples.copy()
             audio[first:last] = audio[first:last][::-1]
-        write_clip(context, source, frames(), audio=audio)
+        with block:
+            write_clip(context, source, frames(), audio=audio)
         return PluginResult(variables={**time_variables(start, end, source.rate), "Channels": "all"})
 
 

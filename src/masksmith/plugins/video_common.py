@@ -7,6 +7,7 @@ write a temporary file and rename it into place.
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,6 +50,47 @@ class Source:
 
     def frames(self) -> Iterator[NDArray[np.uint8]]:
         return (frame.pixels for frame in media_video.iter_frames(self.path))
+
+
+class FrameStore:
+    """Frames kept for a later pass (reversal, pasted copies) in a memory-mapped temporary file, so a
+    long 1080p run costs disk, not memory. Use as a context manager; indexing returns a frame."""
+
+    def __init__(self, frames: Iterable[NDArray[np.uint8]]) -> None:
+        self._folder = tempfile.TemporaryDirectory(prefix="masksmith-frames-")
+        self._data: NDArray[np.uint8] | None = None
+        self.count = 0
+        for frame in frames:
+            self._grow(frame)
+
+    def _grow(self, frame: NDArray[np.uint8]) -> None:
+        if self._data is None or self.count == len(self._data):
+            size = max(16, 2 * (len(self._data) if self._data is not None else 0))
+            grown = np.lib.format.open_memmap(
+                Path(self._folder.name) / f"frames{size}.npy",
+                mode="w+",
+                dtype=np.uint8,
+                shape=(size, *frame.shape),
+            )
+            if self._data is not None:
+                grown[: self.count] = self._data[: self.count]
+            self._data = grown
+        self._data[self.count] = frame
+        self.count += 1
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __getitem__(self, index: int) -> NDArray[np.uint8]:
+        assert self._data is not None
+        return np.array(self._data[index])
+
+    def __enter__(self) -> FrameStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._data = None
+        self._folder.cleanup()
 
 
 def open_video(context: PluginContext, path: Path | None = None) -> Source:
