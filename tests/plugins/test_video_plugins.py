@@ -398,3 +398,23 @@ def test_frame_store_keeps_frames_on_disk_and_cleans_up() -> None:
         assert len(store) == 40 and any(folder.iterdir())
         assert all(np.array_equal(store[i], frames[i]) for i in (0, 15, 16, 39))
     assert not folder.exists()
+
+
+@pytest.mark.parametrize("mode", ["insert", "replace"])
+def test_donor_frames_pasted_are_the_recorded_segment(
+    media: dict[str, Path], tmp_path: Path, mode: str
+) -> None:
+    item = case("VideoPasteDonorFrames", media)
+    item.arguments["add type"] = mode
+    result, target = _run(item, tmp_path / "out")
+    journal = Journal.create(item.source, tmp_path / "journal")
+    base = journal.graph.base_node()
+    donor = journal.add_image(media["donor.mkv"], nodetype="donor")
+    arguments = {k: v for k, v in {**item.arguments, **result.variables}.items() if k != "donor"}
+    ref = journal.record(base, target, op="PasteFrames", arguments=arguments, donor=donor,
+                         software_name="masksmith", software_version="test")  # fmt: skip
+    assert _spans(dict(journal.graph.edge(ref.start, ref.end)))[0] == ("video", 21, 28)
+    assert video.probe_video(target).frames == FRAMES + (8 if mode == "insert" else 0)
+    pasted = next(video.iter_frames(target, start=21, end=21)).pixels
+    assert pasted.shape == (clips.H, clips.W, 3) and int(pasted.mean()) == 30
+    assert set(journal.graph.donors_of(ref.end)) == {donor}

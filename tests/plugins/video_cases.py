@@ -18,7 +18,7 @@ VIDEO_PLUGINS = (
     "FrameDrop", "FrameDuplicateDrop", "VideoCopyPasteFrames", "SetNumberOfFramesToCopy", "VideoFrameRate",
     "VideoReverse", "VideoCrop", "VideoResize", "VideoRotate", "VideoFlip", "VideoBlur", "VideoNoise",
     "OutputX264", "OutputRawVideo", "OutputLosslessMOV", "CompressAsVideo", "FlowDrivenVideoFrameDrop",
-    "FlowDrivenVideoTimeWarp", "VideoPropertySelector",
+    "FlowDrivenVideoTimeWarp", "VideoPropertySelector", "VideoPasteDonorFrames",
 )  # fmt: skip
 AUDIO_PLUGINS = (
     "DeleteAudioSamples", "AudioAddSampleDonor", "ReplaceAudioSamples", "AudioSampleRate", "ExtractAudio",
@@ -43,6 +43,11 @@ def make_media(folder: Path) -> dict[str, Path]:
     # frames 22, 23 and 43 repeat their predecessor exactly
     duplicated = [*base[:21], base[20], base[20], *base[21:40], base[39], *base[40:]]
     out["dup.mkv"] = clips.write(folder / "dup.mkv", duplicated, rate=clips.RATE)
+    out["donor.mkv"] = clips.write(
+        folder / "donor.mkv",
+        [np.full((36, 48, 3), 30 + 20 * i, np.uint8) for i in range(10)],
+        rate=clips.RATE,
+    )
     out["still.mkv"] = clips.write(folder / "still.mkv", still_run(base), rate=clips.RATE, audio=sound)
     return out
 
@@ -116,6 +121,12 @@ def case(name: str, media: dict[str, Path]) -> VideoCase:
             name, media["still.mkv"], {"seconds to drop": 0.2, "Start Time": 0}
         ),
         "VideoPropertySelector": VideoCase(name, av_clip, {}),
+        "VideoPasteDonorFrames": VideoCase(
+            name,
+            av_clip,
+            {"donor": str(media["donor.mkv"]), "Start Time": 21, "Number of Frames": 8},
+            donor=media["donor.mkv"],
+        ),
         "FlowDrivenVideoTimeWarp": VideoCase(name, av_clip, {"Frames to Add": 4, "Start Time": 25}),
         "DeleteAudioSamples": VideoCase(name, wav, {"Start Time": "00:00:00.5", "End Time": "00:00:00.6"}),
         "AudioAddSampleDonor": VideoCase(

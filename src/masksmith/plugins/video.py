@@ -476,3 +476,73 @@ class VideoPropertySelector(Plugin):
         self.resolve_arguments(context.arguments)
         source = open_video(context)
         return PluginResult(variables=dict(source.info.to_attributes()))
+
+
+class VideoPasteDonorFrames(Plugin):
+    name = "VideoPasteDonorFrames"
+    operation = "PasteFrames"
+    description = (
+        "Put 'Number of Frames' frames of the donor video (resized to the source's size) into the source "
+        "so the first is frame Start Time: inserted (the clip gets longer, silence in the audio) or "
+        "painted over the frames there (replace)."
+    )
+    arguments = (
+        Argument("donor", "donor", None, "The video the frames come from.", required=True),
+        Argument("Start Time", "any", None, "Frame number or time of the first pasted frame (drawn)."),
+        Argument("Number of Frames", "int[1:1000000000]", None, "Donor frames to use (default a tenth)."),
+        Argument("add type", "list", "insert", "insert or replace.", ("insert", "replace")),
+    )
+
+    def transform(self, context: PluginContext) -> PluginResult:
+        args = self.resolve_arguments(context.arguments)
+        if context.donor is None:
+            raise PluginError("VideoPasteDonorFrames needs a donor video", argument="donor")
+        source = open_video(context)
+        donor = open_video(context, context.donor)
+        total = source.info.frames
+        mode = str(args["add type"]) if str(args["add type"]) in ("insert", "replace") else "insert"
+        wanted = int(args["Number of Frames"] or max(1, total // 10))
+        count = max(1, min(wanted, donor.info.frames, total // 2 if mode == "replace" else wanted))
+        first = frame_number(args.get("Start Time"), source.rate, name="Start Time")
+        if first is None:
+            first = int(context.rng.integers(2, max(3, total - count + 2)))
+        first = min(max(1, first), total - count + 1 if mode == "replace" else total + 1)
+        size = (source.info.width, source.info.height)
+
+        def pasted() -> Iterator[Frame]:
+            for index, frame in enumerate(donor.frames(), 1):
+                if index > count:
+                    return
+                if frame.shape[1::-1] != size:
+                    frame = np.asarray(cv2.resize(frame, size, interpolation=cv2.INTER_AREA), np.uint8)
+                yield frame
+
+        def frames() -> Iterator[Frame]:
+            skip = 0
+            for index, frame in enumerate(source.frames(), 1):
+                if index == first:
+                    yield from pasted()
+                    skip = count if mode == "replace" else 0
+                if skip:
+                    skip -= 1
+                    continue
+                yield frame
+            if first == total + 1:
+                yield from pasted()
+
+        audio = None
+        if source.pcm is not None and mode == "insert":
+            split = sample_range(1, first - 1, source.rate, source.pcm.rate)[1]
+            gap = sample_range(1, count, source.rate, source.pcm.rate)[1]
+            samples = source.pcm.samples
+            audio = np.concatenate(
+                [samples[:split], np.zeros((gap, source.pcm.channels), np.int16), samples[split:]]
+            )
+        write_clip(context, source, frames(), audio=audio)
+        return PluginResult(
+            variables={
+                **time_variables(first, first + count - 1, source.rate),
+                "Number of Frames": count,
+                "add type": mode,
+            }
+        )
