@@ -47,6 +47,7 @@ from typing import Any
 
 from masksmith.batch.executor import LocalThreadExecutor
 from masksmith.batch.inflight import pid_alive, recover_stale
+from masksmith.batch.picks import SpecPicker
 from masksmith.batch.project import CONTEXT_KEY, BatchProject, RunContext, create_global_state
 from masksmith.batch.state import CompletionFile, ProjectClaims, atomic_write_text
 from masksmith.errors import JournalError, MasksmithError, SpecError
@@ -742,11 +743,18 @@ def _extend_projects(
     executor: Any = None,
 ) -> ExtensionSummary:
     started = time.perf_counter()
-    project = specification if isinstance(specification, BatchProject) else BatchProject(specification)
-    if not project.spec.is_extension:
-        raise SpecError(
-            "an extension specification needs a NodeAttachment node", file=project.filename, path="nodes"
-        )
+    picker = None if isinstance(specification, BatchProject) else SpecPicker.load(specification)
+    if picker is not None:  # one specification per base media suffix or type
+        project = next(iter(picker.projects.values()))
+    else:
+        project = specification if isinstance(specification, BatchProject) else BatchProject(specification)
+    for candidate in picker.projects.values() if picker is not None else [project]:
+        if not candidate.spec.is_extension:
+            raise SpecError(
+                "an extension specification needs a NodeAttachment node",
+                file=candidate.filename,
+                path="nodes",
+            )
     parsed = rules if isinstance(rules, ExtensionRules) else ExtensionRules.parse(rules)
     items = find_projects(projects)
     completion = CompletionFile(complete_file) if complete_file else None
@@ -773,7 +781,7 @@ def _extend_projects(
     bar = _progress_bar(len(items), progress)
     lock = threading.Lock()
 
-    extend_one = _ExtendOne(project, ctx, parsed, completion, username, organization)
+    extend_one = _ExtendOne(project, ctx, parsed, completion, username, organization, picker=picker)
 
     def one(item: Path) -> ExtensionOutcome:
         outcome = extend_one(item)
@@ -825,14 +833,23 @@ class _ExtendOne:
         completion: CompletionFile | None,
         username: str | None,
         organization: str | None,
+        *,
+        picker: SpecPicker | None = None,
     ) -> None:
         self.project, self.ctx, self.rules, self.completion = project, ctx, rules, completion
         self.username, self.organization = username, organization
+        self.picker = picker
 
     def __call__(self, item: Path) -> ExtensionOutcome:
+        project = self.project
+        if self.picker is not None:
+            try:
+                project = self.picker.project_for_journal(item)
+            except MasksmithError as exc:
+                return ExtensionOutcome(Path(item), "failed", error=str(exc))
         return extend_project(
             item,
-            self.project,
+            project,
             self.ctx,
             self.rules,
             completion=self.completion,

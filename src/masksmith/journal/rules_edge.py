@@ -77,6 +77,9 @@ def edge_mask_missing(operation: Operation | None, journal: Journal, start: str,
     data = _edge(journal, start, end)
     if operation is not None and operation.generate_mask in NO_MASK_KINDS and not data.get("maskname"):
         return None
+    kind = journal.graph.node(start).get("filetype")
+    if not data.get("maskname") and (kind == "audio" or (kind == "video" and data.get("op") == "Donor")):
+        return None  # audio has no pixels, and a donated stream is its segments: no mask file
     name = data.get("maskname")
     if inspect(journal).exists(name) or (name and not inspect(journal).contained(name)):
         return None  # a name leading out is reported by paths_contained, and never regenerated
