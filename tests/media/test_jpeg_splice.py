@@ -156,11 +156,15 @@ def test_gray_jpeg_is_spliced_from_rgb_pixels(tmp_path):
     assert back[changed].mean() > 240
 
 
-def test_cmyk_and_mismatched_pixels_are_refused():
+def test_cmyk_rgb_and_mismatched_pixels_are_refused():
     cmyk = io.BytesIO()
     Image.new("CMYK", (32, 32)).save(cmyk, "JPEG")
     with pytest.raises(UnsupportedMediaError):
         splice_jpeg(cmyk.getvalue(), np.zeros((32, 32, 3), np.uint8), np.zeros((32, 32), bool))
+    rgb = io.BytesIO()
+    Image.new("RGB", (32, 32), (200, 10, 10)).save(rgb, "JPEG", keep_rgb=True)  # stored as RGB, not YCbCr
+    with pytest.raises(UnsupportedMediaError, match="only gray and YCbCr"):
+        splice_jpeg(rgb.getvalue(), np.zeros((32, 32, 3), np.uint8), np.ones((32, 32), bool))
     original = _jpeg(skdata.astronaut(), quality=90, subsampling=0)
     with pytest.raises(UnsupportedMediaError, match="do not match"):
         splice_jpeg(original, np.zeros((10, 10, 3), np.uint8), np.zeros((10, 10), bool))
