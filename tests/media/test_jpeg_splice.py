@@ -168,3 +168,20 @@ def test_cmyk_rgb_and_mismatched_pixels_are_refused():
     original = _jpeg(skdata.astronaut(), quality=90, subsampling=0)
     with pytest.raises(UnsupportedMediaError, match="do not match"):
         splice_jpeg(original, np.zeros((10, 10, 3), np.uint8), np.zeros((10, 10), bool))
+
+
+def test_concurrent_splices_give_the_same_bytes_as_one_at_a_time() -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    jobs = []
+    for index, quality in enumerate((60, 75, 85, 95, 70, 90)):
+        original = _jpeg(np.roll(_photo(), 40 * index, axis=1), quality=quality, subsampling=index % 3)
+        pixels = _decode(original)
+        changed = np.zeros(pixels.shape[:2], dtype=bool)
+        changed[20 * index : 20 * index + 60, 50:150] = True
+        pixels[changed] = 0
+        jobs.append((original, pixels, changed))
+    alone = [splice_jpeg(*job).data for job in jobs]
+    with ThreadPoolExecutor(max_workers=4) as pool:  # the pipeline's writer threads splice side by side
+        together = list(pool.map(lambda job: splice_jpeg(*job).data, jobs * 2))
+    assert together == alone * 2
