@@ -285,3 +285,42 @@ def test_real_centerface_finds_a_face_split_by_the_360_seam(centerface) -> None:
     right = union[rows, int(x1) + 3 :]
     left = union[rows, : int(x2 - 1600) - 3]
     assert right.mean() >= 0.9 and left.mean() >= 0.9
+
+
+@pytest.mark.parametrize(
+    ("window", "width", "cap"),
+    [
+        ((0, 0, 3000, 4000), 4000, 2_500_000),
+        ((0, 0, 12000, 12000), 12000, 2_500_000),
+        ((1333, 6700, 1333, 4000), 8000, 2_500_000),  # a 360° window across the seam
+        ((0, 0, 900, 1600), 1600, 300_000),
+    ],
+)
+def test_split_window_tiles_cover_the_window_within_the_cap(
+    window: tuple[int, int, int, int], width: int, cap: int
+) -> None:
+    from masksmith.anonymise.cutouts import TILE_OVERLAP, Window, split_window
+
+    top, left, height, win_width = window
+    whole = Window(top, left, height, win_width)
+    tiles = split_window(whole, cap, image_width=width)
+    assert len(tiles) > 1
+    seen = np.zeros((height, win_width), dtype=int)
+    for tile in tiles:
+        assert tile.height * tile.width <= cap
+        assert 0 <= tile.left < width
+        row = tile.top - top
+        col = (tile.left - left) % width
+        seen[row : row + tile.height, col : col + tile.width] += 1
+    assert (seen >= 1).all()  # every pixel of the window is seen
+    # neighbouring tiles overlap by at least TILE_OVERLAP pixels
+    rows = sorted({t.top for t in tiles})
+    if len(rows) > 1:
+        assert rows[0] + tiles[0].height - rows[1] >= TILE_OVERLAP
+
+
+def test_split_window_keeps_a_small_window_whole() -> None:
+    from masksmith.anonymise.cutouts import Window, split_window
+
+    window = Window(10, 20, 1000, 2000)
+    assert split_window(window, 2_000_000, image_width=4000) == [window]

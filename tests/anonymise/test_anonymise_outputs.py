@@ -403,3 +403,31 @@ def test_postgres_failed_rows_are_written_by_the_next_run(
         postgres.psql("SELECT filnavn FROM vegbilder ORDER BY filnavn", database="masksmith_test").split()
         == names
     )
+
+
+def test_jpegs_libjpeg_cannot_splice_are_written_whole(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    Image.new("CMYK", (96, 64), (0, 80, 160, 20)).save(inputs / "cmyk.jpg", quality=90)
+    buffer = io.BytesIO()
+    Image.fromarray(road_scene(np.random.default_rng(1), [60], height=240, width=320)[0]).save(
+        buffer, "JPEG", quality=90
+    )
+    garbled = bytearray(buffer.getvalue())
+    middle = len(garbled) // 2
+    garbled[middle : middle + 400] = bytes((b * 7 + 13) % 256 for b in garbled[middle : middle + 400])
+    (inputs / "garbled.jpg").write_bytes(
+        bytes(garbled)
+    )  # OpenCV decodes it; libjpeg's strict reader does not
+    config = load_config(_config(tmp_path))
+    with caplog.at_level(logging.WARNING, logger="masksmith.anonymise"):
+        summary = anonymise(
+            inputs, tmp_path / "out", config=config, detectors=[BoxDetector()], progress=False
+        )
+    assert (summary.masked, summary.failed) == (2, 0), summary.errors
+    warnings = [r.getMessage() for r in caplog.records if "written whole at jpeg_quality" in r.getMessage()]
+    assert len(warnings) == 2
+    for name in ("cmyk.jpg", "garbled.jpg"):
+        assert _decode(tmp_path / "out" / name) is not None

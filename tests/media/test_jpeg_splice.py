@@ -77,8 +77,14 @@ def test_blocks_outside_the_mask_keep_their_coefficients_and_pixels(tmp_path, sa
     near = cv2.dilate(touched.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
     outside = ~_grid(near, mcu, changed.shape)
     assert np.array_equal(out[outside], decoded[outside])
-    if sampling == "4:4:4":  # no chroma upsampling: exact right up to the touched MCUs
-        exact = ~_grid(touched, mcu, changed.shape)
+    # with plain (not "fancy") chroma upsampling, every pixel outside the touched MCUs is bit-identical
+    exact = ~_grid(touched, mcu, changed.shape)
+    (tmp_path / "in.jpg").write_bytes(original)
+    (tmp_path / "out.jpg").write_bytes(result.data)
+    plain_in = jpeglib.read_spatial(str(tmp_path / "in.jpg"), flags=["-DO_FANCY_UPSAMPLING"]).spatial
+    plain_out = jpeglib.read_spatial(str(tmp_path / "out.jpg"), flags=["-DO_FANCY_UPSAMPLING"]).spatial
+    assert np.array_equal(plain_out[exact], plain_in[exact])
+    if sampling == "4:4:4":  # no chroma upsampling at all: OpenCV's decode is exact there too
         assert np.array_equal(out[exact], decoded[exact])
     # ... and the hidden region is what was drawn (within JPEG's loss at this quality)
     error = np.abs(out[changed].astype(int) - (255, 0, 0)).mean()
@@ -150,11 +156,32 @@ def test_gray_jpeg_is_spliced_from_rgb_pixels(tmp_path):
     assert back[changed].mean() > 240
 
 
-def test_cmyk_and_mismatched_pixels_are_refused():
+def test_cmyk_rgb_and_mismatched_pixels_are_refused():
     cmyk = io.BytesIO()
     Image.new("CMYK", (32, 32)).save(cmyk, "JPEG")
     with pytest.raises(UnsupportedMediaError):
         splice_jpeg(cmyk.getvalue(), np.zeros((32, 32, 3), np.uint8), np.zeros((32, 32), bool))
+    rgb = io.BytesIO()
+    Image.new("RGB", (32, 32), (200, 10, 10)).save(rgb, "JPEG", keep_rgb=True)  # stored as RGB, not YCbCr
+    with pytest.raises(UnsupportedMediaError, match="only gray and YCbCr"):
+        splice_jpeg(rgb.getvalue(), np.zeros((32, 32, 3), np.uint8), np.ones((32, 32), bool))
     original = _jpeg(skdata.astronaut(), quality=90, subsampling=0)
     with pytest.raises(UnsupportedMediaError, match="do not match"):
         splice_jpeg(original, np.zeros((10, 10, 3), np.uint8), np.zeros((10, 10), bool))
+
+
+def test_concurrent_splices_give_the_same_bytes_as_one_at_a_time() -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    jobs = []
+    for index, quality in enumerate((60, 75, 85, 95, 70, 90)):
+        original = _jpeg(np.roll(_photo(), 40 * index, axis=1), quality=quality, subsampling=index % 3)
+        pixels = _decode(original)
+        changed = np.zeros(pixels.shape[:2], dtype=bool)
+        changed[20 * index : 20 * index + 60, 50:150] = True
+        pixels[changed] = 0
+        jobs.append((original, pixels, changed))
+    alone = [splice_jpeg(*job).data for job in jobs]
+    with ThreadPoolExecutor(max_workers=4) as pool:  # the pipeline's writer threads splice side by side
+        together = list(pool.map(lambda job: splice_jpeg(*job).data, jobs * 2))
+    assert together == alone * 2

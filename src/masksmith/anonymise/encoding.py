@@ -18,7 +18,7 @@ import numpy.typing as npt
 
 from masksmith.anonymise.config import AnonymiseConfig, JpegMode
 from masksmith.anonymise.draw import output_exif
-from masksmith.errors import UnsupportedMediaError
+from masksmith.errors import MediaError, UnsupportedMediaError
 from masksmith.media import jpeg_splice
 from masksmith.media.io import ImageInfo, encode_image
 
@@ -83,7 +83,6 @@ def wants_lossless(config: AnonymiseConfig, info: ImageInfo, output_format: str)
         config.outputs.jpeg_mode is JpegMode.LOSSLESS_OUTSIDE
         and info.format == "JPEG"
         and output_format == "JPEG"
-        and info.source_mode in ("L", "RGB")
         and jpeg_splice.is_available()
     )
 
@@ -106,7 +105,7 @@ def encode_output(
             spliced = jpeg_splice.splice_jpeg(
                 original, pixels, changed, exif=exif, orientation=orientation, source=info.path
             )
-        except UnsupportedMediaError as exc:
+        except MediaError as exc:  # CMYK, or data libjpeg refuses although the decoder coped
             _log.warning("%s: written whole at jpeg_quality (%s)", info.path, exc.one_line())
         else:
             return EncodedImage(spliced.data, "lossless_outside")

@@ -40,6 +40,8 @@ _ORIENT_BACK: Final = {
     7: lambda a: a[::-1, ::-1].swapaxes(0, 1),
     8: lambda a: a[::-1].swapaxes(0, 1),
 }
+_GRAYSCALE: Final = 1  # libjpeg's J_COLOR_SPACE values
+_YCBCR: Final = 3
 _APP0: Final = 0xE0
 _APP1: Final = 0xE1
 _APP2: Final = 0xE2
@@ -199,7 +201,8 @@ def splice_jpeg(
         jpeg = _read_dct(original, folder, source)
         height, width = int(jpeg.height), int(jpeg.width)
         gray = jpeg.Cb is None
-        if jpeg.K is not None or (not gray and jpeg.Cr is None):
+        space = int(jpeg.jpeg_color_space)
+        if space not in (_GRAYSCALE, _YCBCR) or jpeg.K is not None or (not gray and jpeg.Cr is None):
             raise UnsupportedMediaError(source, "only gray and YCbCr JPEGs can be edited losslessly")
         if gray and pixels.ndim == 3:  # a gray JPEG decoded to RGB: its luma is what is stored
             pixels = _ycbcr(pixels[..., :3])[..., 0] + 128
