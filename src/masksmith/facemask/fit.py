@@ -141,7 +141,7 @@ def warp_template(
     return np.asarray(warped, dtype=np.float32)
 
 
-TPS_STEP = 4  # the spline is evaluated every this many pixels and interpolated in between
+TPS_STEP = 4  # the spline is evaluated at least every this many pixels and interpolated in between
 
 
 def _tps_maps(
@@ -158,8 +158,8 @@ def _tps_maps(
     n = len(d)
 
     def kernel(a: NDArray[np.float64], b: NDArray[np.float64]) -> NDArray[np.float64]:
-        r2 = ((a[:, None, :] - b[None, :, :]) ** 2).sum(axis=2)
-        return np.asarray(np.where(r2 > 0, r2 * np.log(np.maximum(r2, 1e-300)), 0.0), dtype=np.float64)
+        r2 = np.maximum((a * a).sum(axis=1)[:, None] + (b * b).sum(axis=1)[None, :] - 2.0 * a @ b.T, 0.0)
+        return np.asarray(r2 * np.log(r2 + 1e-12), dtype=np.float64)
 
     system = np.zeros((n + 3, n + 3))
     system[:n, :n] = kernel(d, d) + 1e-6 * np.eye(n)
@@ -170,13 +170,14 @@ def _tps_maps(
     rhs = np.zeros((n + 3, 2))
     rhs[:n] = src
     coef = np.linalg.lstsq(system, rhs, rcond=None)[0]
-    gw, gh = w // TPS_STEP + 2, h // TPS_STEP + 2
-    gx, gy = np.meshgrid(np.arange(gw) * TPS_STEP, np.arange(gh) * TPS_STEP)
+    step = max(TPS_STEP, round(max(w, h) / 64))  # about 64 nodes across whatever the face's size
+    gw, gh = w // step + 2, h // step + 2
+    gx, gy = np.meshgrid(np.arange(gw) * step, np.arange(gh) * step)
     grid = (np.stack([gx.ravel(), gy.ravel()], axis=1) - origin) / scale
     vals = kernel(grid, d) @ coef[:n] + coef[n] + grid @ coef[n + 1 :]
     coarse = vals.reshape(gh, gw, 2).astype(np.float32)
     # grid node k sits on pixel k·STEP: separable linear interpolation between nodes
-    fx, fy = np.arange(w) / TPS_STEP, np.arange(h) / TPS_STEP
+    fx, fy = np.arange(w) / step, np.arange(h) / step
     ix, iy = fx.astype(np.int64), fy.astype(np.int64)
     tx, ty = (fx - ix).astype(np.float32)[None, :, None], (fy - iy).astype(np.float32)[:, None, None]
     rows = coarse[:, ix] * (1 - tx) + coarse[:, ix + 1] * tx
