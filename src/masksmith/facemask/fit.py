@@ -1,9 +1,9 @@
 """Fit a mask template onto a face from its 68 landmarks and composite it.
 
-The warp is piecewise affine over the template's anchor triangulation (one affine map per
-triangle, evaluated only inside the destination anchors' bounding box) followed by one
-``cv2.remap``. Shading follows the face's blurred luminance; head yaw, estimated from how far
-the nose sits from each side of the jaw, pulls the far side of the mask onto the silhouette.
+The warp is a thin-plate spline through the template's anchors and the face's (evaluated on a coarse
+grid, interpolated, then one ``cv2.remap``). Shading follows the face's blurred luminance; a soft
+shadow falls under the lower edges; grain follows the photo's; the head's yaw pulls the far side of
+the mask onto the silhouette. :func:`coverage_problem` says whether a drawn mask covers what it must.
 """
 
 from __future__ import annotations
@@ -95,21 +95,6 @@ def mask_spread(yaw_deg: float) -> tuple[float, float]:
     s = abs(float(np.sin(np.radians(yaw_deg))))
     near, far = 1.0 + 0.5 * s, max(0.0, 1.0 - 2.4 * s)
     return (near, far) if yaw_deg >= 0 else (far, near)
-
-
-def _triangle_affines(
-    src: NDArray[np.float64], dst: NDArray[np.float64], tris: NDArray[np.int32]
-) -> NDArray[Any]:
-    """Per-triangle 2×3 maps from destination to source coordinates; NaN for degenerate triangles."""
-    d = dst[tris]  # (T, 3, 2)
-    s = src[tris]
-    dm = np.concatenate([d, np.ones((len(tris), 3, 1))], axis=2)  # rows [x y 1]
-    det = np.linalg.det(dm)
-    ok = np.abs(det) > 1e-6
-    out = np.full((len(tris), 2, 3), np.nan)
-    # A (2×3) with A @ [x y 1]^T = s  ⇔  dm @ A^T = s
-    out[ok] = np.transpose(np.linalg.solve(dm[ok], s[ok]), (0, 2, 1))
-    return out
 
 
 def warp_template(
