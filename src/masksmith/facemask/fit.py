@@ -184,6 +184,27 @@ def _shading(
     return np.asarray(overall * local, dtype=np.float32)
 
 
+SHARP_SIGMA = 0.9  # what the estimate below reads on a sharp photo (and on the drawn mask itself)
+
+
+def photo_blur(face_roi: NDArray[np.uint8]) -> float:
+    """The photo's blur near the face as a Gaussian sigma in pixels.
+
+    Blurring an edge of width σ by 1 px more lowers its steepest gradient by σ/√(σ²+1); the ratio of
+    the 99th-percentile gradient before and after a 1 px blur gives σ back. A sharp photo reads about
+    0.9 px; one blurred by 2 px more about 2.2 px.
+    """
+    gray = cv2.cvtColor(face_roi, cv2.COLOR_RGB2GRAY).astype(np.float32)
+
+    def steepest(x: NDArray[np.float32]) -> float:
+        gx = cv2.Sobel(x, cv2.CV_32F, 1, 0, ksize=3)
+        gy = cv2.Sobel(x, cv2.CV_32F, 0, 1, ksize=3)
+        return float(np.percentile(np.hypot(gx, gy), 99))
+
+    ratio = min(steepest(cv2.GaussianBlur(gray, (0, 0), 1.0)) / max(steepest(gray), 1e-6), 0.99)
+    return ratio / float(np.sqrt(1.0 - ratio * ratio))
+
+
 def _grain(face_roi: NDArray[np.uint8]) -> float:
     """The photo's noise level near the face: robust std of the fine detail (median absolute deviation)."""
     gray = cv2.cvtColor(face_roi, cv2.COLOR_RGB2GRAY).astype(np.float32)
@@ -255,6 +276,7 @@ def apply_mask(
     fit: MaskFit | None = None,
     shadow: float = 0.28,
     rng: np.random.Generator | None = None,
+    match_blur: bool = True,
 ) -> tuple[NDArray[np.uint8], NDArray[np.float32], NDArray[np.bool_]]:
     """Draw ``template`` onto the face with these landmarks.
 
@@ -262,7 +284,8 @@ def apply_mask(
     pixels whose values differ from the input: the mask and the soft shadow it casts on the skin
     under its lower edge (``shadow`` = its darkest fraction, 0 for none). ``shading`` (0..1) sets how
     strongly the face's light modulates the mask; ``yaw_deg`` overrides :func:`estimate_yaw`; ``fit``
-    moves and loosens the mask; ``rng`` adds grain matched to the photo's own (none without it).
+    moves and loosens the mask; ``rng`` adds grain matched to the photo's own (none without it);
+    ``match_blur`` softens the mask as much as the photo is soft (:func:`photo_blur`).
     The input is not mutated.
     """
     image = np.asarray(image_rgb)
@@ -296,12 +319,17 @@ def apply_mask(
         return out, alpha_full, changed
 
     warped = warp_template(template, dst, (x0, y0, x1, y1))
+    roi = image[y0:y1, x0:x1]
+    if match_blur and min(roi.shape[:2]) >= 16:
+        # a soft photo gets a soft mask: add the blur the photo has beyond a sharp one
+        extra = float(np.sqrt(max(0.0, photo_blur(roi) ** 2 - SHARP_SIGMA**2)))
+        if extra > 0.35:
+            warped = np.asarray(cv2.GaussianBlur(warped, (0, 0), min(extra, 6.0)), np.float32)
     alpha = np.clip(warped[..., 3], 0.0, 1.0)
     colour = warped[..., :3]
     faint = alpha < ALPHA_FLOOR
     alpha = np.where(faint, 0.0, alpha).astype(np.float32)
     colour = np.where(faint[..., None], 0.0, colour)
-    roi = image[y0:y1, x0:x1]
     gain = _shading(roi, alpha, face_width, shading)
     colour = colour * gain[..., None]
     if rng is not None:
