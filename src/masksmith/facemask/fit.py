@@ -196,7 +196,7 @@ def photo_blur(face_roi: NDArray[np.uint8]) -> float:
     """
     gray = cv2.cvtColor(face_roi, cv2.COLOR_RGB2GRAY).astype(np.float32)
 
-    def steepest(x: NDArray[np.float32]) -> float:
+    def steepest(x: NDArray[Any]) -> float:
         gx = cv2.Sobel(x, cv2.CV_32F, 1, 0, ksize=3)
         gy = cv2.Sobel(x, cv2.CV_32F, 0, 1, ksize=3)
         return float(np.percentile(np.hypot(gx, gy), 99))
