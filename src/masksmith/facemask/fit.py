@@ -198,14 +198,14 @@ def photo_stats(face_roi: NDArray[np.uint8]) -> tuple[float, float]:
     Blur: blurring an edge of width σ by 1 px more lowers its steepest gradient by σ/√(σ²+1), so the
     ratio of the 99th-percentile gradient before and after gives σ back (a sharp photo reads about
     0.9 px; one blurred by 2 px more about 2.2 px). Grain: the robust spread (1.4826 × median absolute
-    deviation) of the fine detail the 1 px blur removes. Statistics are taken on every other pixel.
+    deviation) of the fine detail the 1 px blur removes, on every other pixel.
     """
     gray = cv2.cvtColor(face_roi, cv2.COLOR_RGB2GRAY).astype(np.float32)
     soft = cv2.GaussianBlur(gray, (0, 0), 1.0)
 
     def steepest(x: NDArray[Any]) -> float:
-        gx = cv2.Sobel(x, cv2.CV_32F, 1, 0, ksize=3)[::2, ::2]
-        gy = cv2.Sobel(x, cv2.CV_32F, 0, 1, ksize=3)[::2, ::2]
+        gx = cv2.Sobel(x, cv2.CV_32F, 1, 0, ksize=3)
+        gy = cv2.Sobel(x, cv2.CV_32F, 0, 1, ksize=3)
         g2 = (gx * gx + gy * gy).ravel()
         k = int(0.99 * (g2.size - 1))
         return float(np.sqrt(np.partition(g2, k)[k]))
