@@ -327,8 +327,9 @@ def run(repeat: int = 3) -> str:
 
 
 if __name__ == "__main__":
-    if sys.argv[1:] == ["per_face"]:
+    if sys.argv[1:2] == ["per_face"]:  # per_face [ROUNDS [REPEAT]]
+        sizes = dict(zip(("rounds", "repeat"), (int(v) for v in sys.argv[2:4]), strict=False))
         with tempfile.TemporaryDirectory() as tmp:
-            print(per_face(Path(tmp), pose_photos(Path(tmp) / "photos")))
+            print(per_face(Path(tmp), pose_photos(Path(tmp) / "photos"), **sizes))
     else:
         print(run())

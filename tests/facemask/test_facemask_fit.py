@@ -230,3 +230,19 @@ def test_mask_hugs_the_far_jaw(astronaut: np.ndarray, astro68: np.ndarray, yaw: 
 
     assert beyond(turned, far_x, yaw > 0) < 0.5 * beyond(frontal, far_x, yaw > 0)
     assert beyond(turned, near_x, yaw < 0) >= beyond(frontal, near_x, yaw < 0)
+
+
+def test_a_soft_photo_gets_a_soft_mask(astronaut: np.ndarray, astro68: np.ndarray) -> None:
+    from masksmith.facemask.fit import photo_blur
+
+    face = astronaut[58:178, 180:270]
+    sharp, soft = photo_blur(face), photo_blur(cv2.GaussianBlur(face, (0, 0), 2.0))
+    assert 0.6 < sharp < 1.2 and 1.8 < soft < 2.8  # about √(0.9² + 2²) = 2.2
+    blurred = cv2.GaussianBlur(astronaut, (0, 0), 2.5)
+    template = _template("surgical")
+    _, a_sharp, _ = apply_mask(astronaut, astro68, template)
+    _, a_soft, _ = apply_mask(blurred, astro68, template)
+    _, a_off, _ = apply_mask(blurred, astro68, template, match_blur=False)
+    rim = lambda a: int(((a > 0.02) & (a < 0.98)).sum())  # noqa: E731
+    assert rim(a_soft) > 1.8 * rim(a_sharp)
+    assert rim(a_off) < 1.3 * rim(a_sharp)

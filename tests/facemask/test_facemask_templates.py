@@ -62,7 +62,6 @@ def test_template_shape_alpha_and_anchors(kind: MaskType, pattern: str) -> None:
     assert set(t.names) >= REQUIRED_ANCHORS and len(set(t.names)) == len(t.names)
     assert t.anchors.shape == (len(t.names), 2)
     assert np.all((t.anchors >= 0) & (t.anchors < [w, h]))
-    assert t.triangles.ndim == 2 and t.triangles.shape[1] == 3 and t.triangles.max() < len(t.names)
     assert t.mask_type is kind
 
 

@@ -1,9 +1,9 @@
 """Fit a mask template onto a face from its 68 landmarks and composite it.
 
-The warp is piecewise affine over the template's anchor triangulation (one affine map per
-triangle, evaluated only inside the destination anchors' bounding box) followed by one
-``cv2.remap``. Shading follows the face's blurred luminance; head yaw, estimated from how far
-the nose sits from each side of the jaw, pulls the far side of the mask onto the silhouette.
+The warp is a thin-plate spline through the template's anchors and the face's (evaluated on a coarse
+grid, interpolated, then one ``cv2.remap``). Shading follows the face's blurred luminance; a soft
+shadow falls under the lower edges; grain follows the photo's; the head's yaw pulls the far side of
+the mask onto the silhouette. :func:`coverage_problem` says whether a drawn mask covers what it must.
 """
 
 from __future__ import annotations
@@ -97,21 +97,6 @@ def mask_spread(yaw_deg: float) -> tuple[float, float]:
     return (near, far) if yaw_deg >= 0 else (far, near)
 
 
-def _triangle_affines(
-    src: NDArray[np.float64], dst: NDArray[np.float64], tris: NDArray[np.int32]
-) -> NDArray[Any]:
-    """Per-triangle 2×3 maps from destination to source coordinates; NaN for degenerate triangles."""
-    d = dst[tris]  # (T, 3, 2)
-    s = src[tris]
-    dm = np.concatenate([d, np.ones((len(tris), 3, 1))], axis=2)  # rows [x y 1]
-    det = np.linalg.det(dm)
-    ok = np.abs(det) > 1e-6
-    out = np.full((len(tris), 2, 3), np.nan)
-    # A (2×3) with A @ [x y 1]^T = s  ⇔  dm @ A^T = s
-    out[ok] = np.transpose(np.linalg.solve(dm[ok], s[ok]), (0, 2, 1))
-    return out
-
-
 def warp_template(
     template: Template, dst_anchors: NDArray[Any], roi: tuple[int, int, int, int]
 ) -> NDArray[np.float32]:
@@ -141,7 +126,7 @@ def warp_template(
     return np.asarray(warped, dtype=np.float32)
 
 
-TPS_STEP = 4  # the spline is evaluated every this many pixels and interpolated in between
+TPS_STEP = 4  # the spline is evaluated at least every this many pixels and interpolated in between
 
 
 def _tps_maps(
@@ -158,8 +143,8 @@ def _tps_maps(
     n = len(d)
 
     def kernel(a: NDArray[np.float64], b: NDArray[np.float64]) -> NDArray[np.float64]:
-        r2 = ((a[:, None, :] - b[None, :, :]) ** 2).sum(axis=2)
-        return np.asarray(np.where(r2 > 0, r2 * np.log(np.maximum(r2, 1e-300)), 0.0), dtype=np.float64)
+        r2 = np.maximum((a * a).sum(axis=1)[:, None] + (b * b).sum(axis=1)[None, :] - 2.0 * a @ b.T, 0.0)
+        return np.asarray(r2 * np.log(r2 + 1e-12), dtype=np.float64)
 
     system = np.zeros((n + 3, n + 3))
     system[:n, :n] = kernel(d, d) + 1e-6 * np.eye(n)
@@ -170,13 +155,14 @@ def _tps_maps(
     rhs = np.zeros((n + 3, 2))
     rhs[:n] = src
     coef = np.linalg.lstsq(system, rhs, rcond=None)[0]
-    gw, gh = w // TPS_STEP + 2, h // TPS_STEP + 2
-    gx, gy = np.meshgrid(np.arange(gw) * TPS_STEP, np.arange(gh) * TPS_STEP)
+    step = max(TPS_STEP, round(max(w, h) / 64))  # about 64 nodes across whatever the face's size
+    gw, gh = w // step + 2, h // step + 2
+    gx, gy = np.meshgrid(np.arange(gw) * step, np.arange(gh) * step)
     grid = (np.stack([gx.ravel(), gy.ravel()], axis=1) - origin) / scale
     vals = kernel(grid, d) @ coef[:n] + coef[n] + grid @ coef[n + 1 :]
     coarse = vals.reshape(gh, gw, 2).astype(np.float32)
     # grid node k sits on pixel k·STEP: separable linear interpolation between nodes
-    fx, fy = np.arange(w) / TPS_STEP, np.arange(h) / TPS_STEP
+    fx, fy = np.arange(w) / step, np.arange(h) / step
     ix, iy = fx.astype(np.int64), fy.astype(np.int64)
     tx, ty = (fx - ix).astype(np.float32)[None, :, None], (fy - iy).astype(np.float32)[:, None, None]
     rows = coarse[:, ix] * (1 - tx) + coarse[:, ix + 1] * tx
@@ -198,11 +184,36 @@ def _shading(
     return np.asarray(overall * local, dtype=np.float32)
 
 
-def _grain(face_roi: NDArray[np.uint8]) -> float:
-    """The photo's noise level near the face: robust std of the fine detail (median absolute deviation)."""
+SHARP_SIGMA = 0.9  # what the estimate below reads on a sharp photo (and on the drawn mask itself)
+
+
+def photo_blur(face_roi: NDArray[np.uint8]) -> float:
+    """The photo's blur near the face as a Gaussian sigma in pixels (see :func:`photo_stats`)."""
+    return photo_stats(face_roi)[0]
+
+
+def photo_stats(face_roi: NDArray[np.uint8]) -> tuple[float, float]:
+    """(blur sigma, grain) of the photo near a face, from one gray copy and one 1 px blur of it.
+
+    Blur: blurring an edge of width σ by 1 px more lowers its steepest gradient by σ/√(σ²+1), so the
+    ratio of the 99th-percentile gradient before and after gives σ back (a sharp photo reads about
+    0.9 px; one blurred by 2 px more about 2.2 px). Grain: the robust spread (1.4826 × median absolute
+    deviation) of the fine detail the 1 px blur removes, on every other pixel.
+    """
     gray = cv2.cvtColor(face_roi, cv2.COLOR_RGB2GRAY).astype(np.float32)
-    detail = gray - cv2.GaussianBlur(gray, (0, 0), 1.0)
-    return float(1.4826 * np.median(np.abs(detail - np.median(detail))))
+    soft = cv2.GaussianBlur(gray, (0, 0), 1.0)
+
+    def steepest(x: NDArray[Any]) -> float:
+        gx = cv2.Sobel(x, cv2.CV_32F, 1, 0, ksize=3)
+        gy = cv2.Sobel(x, cv2.CV_32F, 0, 1, ksize=3)
+        g2 = (gx * gx + gy * gy).ravel()
+        k = int(0.99 * (g2.size - 1))
+        return float(np.sqrt(np.partition(g2, k)[k]))
+
+    ratio = min(steepest(soft) / max(steepest(gray), 1e-6), 0.99)
+    detail = (gray - soft)[::2, ::2]
+    grain = float(1.4826 * np.median(np.abs(detail - np.median(detail))))
+    return ratio / float(np.sqrt(1.0 - ratio * ratio)), grain
 
 
 def _fill_pinholes(region: NDArray[np.bool_], *, max_area: int) -> NDArray[np.bool_]:
@@ -269,6 +280,7 @@ def apply_mask(
     fit: MaskFit | None = None,
     shadow: float = 0.28,
     rng: np.random.Generator | None = None,
+    match_blur: bool = True,
 ) -> tuple[NDArray[np.uint8], NDArray[np.float32], NDArray[np.bool_]]:
     """Draw ``template`` onto the face with these landmarks.
 
@@ -276,7 +288,8 @@ def apply_mask(
     pixels whose values differ from the input: the mask and the soft shadow it casts on the skin
     under its lower edge (``shadow`` = its darkest fraction, 0 for none). ``shading`` (0..1) sets how
     strongly the face's light modulates the mask; ``yaw_deg`` overrides :func:`estimate_yaw`; ``fit``
-    moves and loosens the mask; ``rng`` adds grain matched to the photo's own (none without it).
+    moves and loosens the mask; ``rng`` adds grain matched to the photo's own (none without it);
+    ``match_blur`` softens the mask as much as the photo is soft (:func:`photo_blur`).
     The input is not mutated.
     """
     image = np.asarray(image_rgb)
@@ -310,17 +323,23 @@ def apply_mask(
         return out, alpha_full, changed
 
     warped = warp_template(template, dst, (x0, y0, x1, y1))
+    roi = image[y0:y1, x0:x1]
+    blur, grain = photo_stats(roi) if min(roi.shape[:2]) >= 16 else (SHARP_SIGMA, 0.0)
+    if match_blur:
+        # a soft photo gets a soft mask: add the blur the photo has beyond a sharp one
+        extra = float(np.sqrt(max(0.0, blur**2 - SHARP_SIGMA**2)))
+        if extra > 0.35:
+            warped = np.asarray(cv2.GaussianBlur(warped, (0, 0), min(extra, 6.0)), np.float32)
     alpha = np.clip(warped[..., 3], 0.0, 1.0)
     colour = warped[..., :3]
     faint = alpha < ALPHA_FLOOR
     alpha = np.where(faint, 0.0, alpha).astype(np.float32)
     colour = np.where(faint[..., None], 0.0, colour)
-    roi = image[y0:y1, x0:x1]
     gain = _shading(roi, alpha, face_width, shading)
     colour = colour * gain[..., None]
     if rng is not None:
         # fine detail of skin is not all noise: take part of it, and never more than a visible film grain
-        sigma = min(0.6 * _grain(roi), 6.0)
+        sigma = min(0.6 * grain, 6.0)
         if sigma > 0.3:
             noise = rng.normal(0.0, sigma, size=alpha.shape).astype(np.float32)
             colour = colour + noise[..., None] * alpha[..., None]

@@ -21,6 +21,7 @@ root, so a run is repeatable byte for byte whatever the number of workers.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
@@ -311,11 +312,8 @@ _preload_started = False
 def _preload() -> None:
     from masksmith.detect.landmarks import load_shape_predictor
 
-    try:
+    with contextlib.suppress(Exception):  # a missing model is reported where it is used
         load_shape_predictor()
-        import scipy.spatial  # noqa: F401  (templates triangulate with it)
-    except Exception:
-        pass
 
 
 def _preload_in_background() -> None:

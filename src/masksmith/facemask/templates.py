@@ -3,7 +3,7 @@
 A template is an RGBA image in a canonical *face frame*: a symmetric frontal 68-point face
 (:data:`CANONICAL_68`, in inter-ocular units) scaled into template pixels. Its named anchors are
 the same landmark-derived points that :func:`face_anchors` computes on a real face, so fitting
-is a piecewise-affine map from template anchors to face anchors.
+is a smooth (thin-plate spline) map from template anchors to face anchors.
 
 "left"/"right" in names mean image-left/image-right. Every random choice comes from the
 injected ``numpy.random.Generator``.
@@ -11,9 +11,9 @@ injected ``numpy.random.Generator``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
-from functools import cached_property, lru_cache
+from functools import cached_property
 from typing import Any
 
 import cv2
@@ -165,13 +165,12 @@ class Template:
     """A rendered mask in the canonical face frame.
 
     ``rgba`` is straight (not premultiplied) H×W×4 uint8; ``anchors`` (N, 2) float32 template
-    pixels named by ``names``; ``triangles`` (T, 3) index anchors for the piecewise-affine fit.
+    pixels named by ``names``, the points a thin-plate spline carries onto the face.
     """
 
     rgba: NDArray[np.uint8]
     anchors: NDArray[np.float32]
     names: tuple[str, ...]
-    triangles: NDArray[np.int32] = field(repr=False)
     mask_type: MaskType = MaskType.SURGICAL
     colors: tuple[str, ...] = ()
 
@@ -731,7 +730,6 @@ def render_template(
         rgba=rgba,
         anchors=c.pts.astype(np.float32),
         names=c.names,
-        triangles=_triangulate(c.pts),
         mask_type=kind,
         colors=tuple(dict.fromkeys(_hex(col, gray=gray) for col in c.colors)),
     )
@@ -769,21 +767,6 @@ def to_gray(rgb: RGB) -> RGB:
     """The gray level a colour is drawn as on a grayscale photo (ITU-R 601 luma), as RGB."""
     y = int(np.clip(round(0.299 * rgb[0] + 0.587 * rgb[1] + 0.114 * rgb[2]), 0, 255))
     return y, y, y
-
-
-def _triangulate(points: NDArray[np.float64]) -> NDArray[np.int32]:
-    """Delaunay triangles of the anchors; they only scale with the template size, so computed once."""
-    unit = (points - points.min(axis=0)) / max(float(np.ptp(points[:, 0])), 1e-9)
-    return _triangles_for(tuple(map(tuple, np.round(unit, 6))))
-
-
-@lru_cache(maxsize=8)
-def _triangles_for(points: tuple[tuple[float, ...], ...]) -> NDArray[np.int32]:
-    from scipy.spatial import Delaunay
-
-    triangles = np.asarray(Delaunay(np.array(points)).simplices, dtype=np.int32)
-    triangles.setflags(write=False)
-    return triangles
 
 
 def draw_style(
