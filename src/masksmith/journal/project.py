@@ -405,6 +405,7 @@ class Journal:
             if isinstance(paths, dict):
                 paths.setdefault("selectmaskname", "")
         return out
+
     def _record_temporal(
         self,
         start: str,
