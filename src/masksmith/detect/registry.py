@@ -183,7 +183,7 @@ for _entry in (
         kind="licence_plate",
         factory="masksmith.detect.text_plates:TextPlateDetector",
         requires=("onnxruntime",),
-        install_hint="pip install --no-deps 'rapidocr==3.10.0' (ships the PP-OCR text detector)",
+        install_hint="pip install 'masksmith[anonymise]' (brings rapidocr 3.10, which ships the PP-OCR text detector)",
         locate="masksmith.detect.text_plates:default_model_path",
         description="licence plates: PP-OCR text detection (model from the rapidocr wheel) + plate-shape filter",
     ),

@@ -26,7 +26,8 @@ from masksmith.errors import ModelUnavailable
 PACKAGE = "rapidocr"
 MODEL_FILE = "models/PP-OCRv6_det_small.onnx"
 PLATES_HINT = (
-    "pip install --no-deps 'rapidocr==3.10.0' (ships the PP-OCR text detector), or set text_model_path"
+    "pip install 'masksmith[anonymise]' (brings rapidocr 3.10, whose wheel ships the PP-OCR text detector), "
+    "or set text_model_path"
 )
 MEAN = 0.5  # PP-OCR detection normalisation: (x / 255 - mean) / std on BGR
 STD = 0.5
