@@ -444,3 +444,21 @@ def test_full_frame_pairs_list_a_full_frame_mask(real_photos: dict[str, np.ndarr
         label = media_io.read_image(tmp_path / "out" / r["mask_path"]).pixels
         assert label.shape == frame.shape[:2] and set(np.unique(label)) == {0, 255}
         np.testing.assert_array_equal(np.any(frame != real_photos["astronaut"], axis=2), label == 255)
+
+
+def test_report_page_ignores_the_training_files(real_photos: dict[str, np.ndarray], tmp_path: Path) -> None:
+    source = tmp_path / "in"
+    source.mkdir()
+    media_io.write_image(source / "astro.png", real_photos["astronaut"])
+    page = tmp_path / "page.html"
+    result = CliRunner().invoke(
+        cli,
+        ["facemask", "--input", str(source), "--output", str(tmp_path / "out"), "--no_crop", "--pairs",
+         "--coco", "--seed", "1", "--report", str(page)],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "out" / "manifest.json").is_file() and (
+        tmp_path / "out" / "coco_images.json"
+    ).is_file()
+    text = page.read_text()
+    assert 'status-ok">ok<' in text and 'status-failed">' not in text  # one journal row, no stray one

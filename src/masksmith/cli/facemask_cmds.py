@@ -231,8 +231,10 @@ def _run(ctx: click.Context, input_path: Path, output: Path, **flags: Any) -> No
             if summary.missed_path.is_file()
             else []
         )
+        # journals live in STEM_journal/ folders; the output root's JSON files are the manifest and COCO
+        rows = [row for row in journal_run_rows(output, missed=missed) if row.name != "."]
         page = build_image_run_index(
-            journal_run_rows(output, missed=missed),
+            rows,
             flags["report_page"],
             title=f"Face masks for {input_path}",
             edge_masks=True,
