@@ -6,11 +6,14 @@ import json
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from masksmith.journal.project import Journal
 from masksmith.journal.validate import has_errors, validate
+from masksmith.plugins.seams import carve, insert_vertical, restore_size
 from tests.batch.jt_specs import base, media_pools, plugin, run_spec, spec, value
+from tests.plugins.plugin_cases import photo
 
 
 @pytest.fixture(scope="module")
@@ -77,3 +80,92 @@ def test_face_crop_filemap_file_that_is_not_json_is_one_clear_failure(
     summary = run_spec(tmp_path, data, {**pools, "faces.json": str(bad)})
     assert summary.failed == 1
     assert "filemap" in str(summary.failures) and "face metadata" in str(summary.failures)
+
+
+# --- SeamCarve keepSize: object removal, then seams added back to the source size --------------------
+
+
+def test_inserted_seams_double_least_energy_pixels_and_keep_the_rest_in_order() -> None:
+    image = photo("coffee", 96, 128)
+    out, inserted = insert_vertical(image, 12)
+    assert out.shape == (96, 140, 3) and (inserted.sum(axis=1) == 12).all()
+    assert np.array_equal(out[~inserted].reshape(96, 128, 3), image)  # the source, in order, around them
+    # each added pixel averages its seam's source pixel (the last original one before it) and the next one
+    for r, c in zip(*np.nonzero(inserted), strict=True):
+        seam = np.count_nonzero(~inserted[r, :c]) - 1
+        expected = (image[r, seam].astype(float) + image[r, min(seam + 1, 127)]) / 2
+        assert np.abs(out[r, c] - expected).max() <= 0.5
+
+
+def test_keep_size_restores_the_source_size_and_marks_removed_and_added_pixels(tmp_path: Path) -> None:
+    image = photo("chelsea", 96, 128)
+    remove = np.zeros((96, 128), bool)
+    remove[30:60, 40:46] = True
+    small, removed = carve(image, (90, 116), remove=remove)
+    back, added = restore_size(small, (96, 128))
+    assert back.shape == image.shape and added.shape == (96, 128)
+    assert added.sum() == 12 * 90 + 6 * 128  # 12 seams down the 90 carved rows, then 6 full rows
+    assert removed[remove].all()  # the object's pixels went first
+
+
+def test_seam_carve_with_keep_size_makes_a_valid_same_size_journal(pools: dict[str, str], tmp_path: Path) -> None:
+    """The original's PRNU example's seam step, without its PRNU nodes: keepSize with drawn percentages."""
+    data = spec(
+        [base(), plugin("1", "OutputPNG"),
+         plugin("2", "SeamCarve", {"keepSize": value("yes"), "percentage_width": {"type": "float[0.9:0.95]"},
+                                   "percentage_height": {"type": "float[0.9:0.97]"}, "energy": value("Scharr")}),
+         plugin("3", "CompressAs", {"donor": {"type": "donor", "source": "0"}, "rotate": value("yes")})],
+        [(0, 1), (1, 2), (2, 3)],
+    )  # fmt: skip
+    summary = run_spec(tmp_path, data, pools, seed=2)
+    assert (summary.made, summary.failed) == (1, 0), summary.failures
+    journal = Journal.open(summary.projects[0])
+    start, end, edge = next((a, b, d) for a, b, d in journal.graph.edges() if d["op"] == "TransformSeamCarving")
+    assert journal.pixels(end).shape == journal.pixels(start).shape
+    assert edge["arguments"]["keepSize"] == "yes"
+    assert not has_errors(validate(journal))
+
+
+# --- Resize under the original's argument spellings ------------------------------------------------
+
+
+def test_resize_takes_width_and_height_variables_under_the_original_spelling(
+    pools: dict[str, str], tmp_path: Path
+) -> None:
+    """The JPEG extension example's shape: DetermineImageParameters picks a size, Resize gets WIDTH/HEIGHT."""
+    data = spec(
+        [base(), plugin("1", "OutputPNG"),
+         {"op_type": "InputMaskPluginOperation", "plugin": "DetermineImageParameters", "id": "2",
+          "arguments": {"percentage_width": value(0.5), "percentage_height": value(0.5),
+                        "donor": {"type": "donor", "source": "0"}}},
+         plugin("3", "Resize", {"WIDTH": {"type": "variable", "source": "2", "name": "selected_width"},
+                                "HEIGHT": {"type": "variable", "source": "2", "name": "selected_height"},
+                                "interpolation": value("bilinear")})],
+        [(0, 1), (1, 3), {"source": 1, "target": 2, "connect": False}, {"source": 2, "target": 3, "connect": False}],
+    )  # fmt: skip
+    summary = run_spec(tmp_path, data, pools)
+    assert (summary.made, summary.failed) == (1, 0), summary.failures
+    journal = Journal.open(summary.projects[0])
+    start, end, edge = next((a, b, d) for a, b, d in journal.graph.edges() if d["op"] == "TransformResize")
+    rows, cols = journal.pixels(start).shape[:2]
+    expected = (rows // 2 + 8 - (rows // 2) % 8, cols // 2 + 8 - (cols // 2) % 8)
+    assert journal.pixels(end).shape[:2] == expected
+    assert (edge["arguments"]["width"], edge["arguments"]["height"]) == (expected[1], expected[0])
+    assert not has_errors(validate(journal))
+
+
+def test_resize_takes_the_imagemagick_size_string(pools: dict[str, str], tmp_path: Path) -> None:
+    data = spec([base(), plugin("1", "Resize", {"WIDTHxHEIGHT": value("200x150")})], [(0, 1)])
+    summary = run_spec(tmp_path, data, pools)
+    assert (summary.made, summary.failed) == (1, 0), summary.failures
+    journal = Journal.open(summary.projects[0])
+    end = next(b for _a, b, d in journal.graph.edges() if d["op"] == "TransformResize")
+    assert journal.pixels(end).shape[:2] == (150, 200)
+
+
+def test_resize_without_any_size_spelling_is_refused_up_front(tmp_path: Path) -> None:
+    from masksmith.batch.project import BatchProject
+    from masksmith.errors import SpecError
+
+    with pytest.raises(SpecError, match=r"Resize.*width, height"):
+        BatchProject(spec([base(), plugin("1", "Resize", {"interpolation": value("bilinear")})], [(0, 1)]))
