@@ -11,9 +11,10 @@ import pytest
 
 from masksmith.journal.project import Journal
 from masksmith.journal.validate import has_errors, validate
+from masksmith.media import io as media_io
 from masksmith.plugins.seams import carve, insert_vertical, restore_size
 from tests.batch.jt_specs import base, media_pools, plugin, run_spec, spec, value
-from tests.plugins.plugin_cases import photo
+from tests.plugins.plugin_cases import box_mask, photo
 
 
 @pytest.fixture(scope="module")
@@ -169,3 +170,40 @@ def test_resize_without_any_size_spelling_is_refused_up_front(tmp_path: Path) ->
 
     with pytest.raises(SpecError, match=r"Resize.*width, height"):
         BatchProject(spec([base(), plugin("1", "Resize", {"interpolation": value("bilinear")})], [(0, 1)]))
+
+
+# --- a spec's own edgeFilePaths: the files its arguments name are copied into the journal --------------
+
+
+def test_file_named_by_a_declared_edge_file_path_is_copied_into_the_journal(
+    pools: dict[str, str], tmp_path: Path
+) -> None:
+    """The external-image example: images made elsewhere, plus a per-image side file its edgeFilePaths names."""
+    results, side = tmp_path / "results", tmp_path / "side"
+    results.mkdir()
+    side.mkdir()
+    rows = []
+    for image in sorted(Path(pools["image_dir"]).glob("*.jpg")):
+        media_io.write_image(results / f"{image.stem}.png", media_io.read_image(image).pixels)
+        media_io.write_image(side / f"{image.stem}.png", box_mask(120, 160).astype(np.uint8) * 255)
+        rows.append(f"{image.stem}.png,no,8")
+    (results / "arguments.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    data = spec(
+        [base(),
+         {"op_type": "PreProcessedMediaOperation", "argument file": "arguments.csv",
+          "argument names": ["Image Rotated", "Bits per Channel"],
+          "arguments": {"extra mask": value("{sidedir}/{node@0}.png")}, "directory": str(results),
+          "op": "OutputPng", "category": "Output", "software": "opencv", "software version": "4",
+          "description": "made elsewhere", "id": "1"}],
+        [(0, 1)],
+        edgeFilePaths=["arguments.extra mask"],
+    )  # fmt: skip
+    summary = run_spec(tmp_path, data, {**pools, "sidedir": str(side)})
+    assert (summary.made, summary.failed) == (1, 0), summary.failures
+    journal = Journal.open(summary.projects[0])
+    _start, _end, edge = next(iter(journal.graph.edges()))
+    recorded = edge["arguments"]["extra mask"]
+    assert "/" not in recorded and (journal.directory / recorded).is_file()
+    stem = Path(journal.path_of(journal.graph.base_node())).stem
+    assert (journal.directory / recorded).read_bytes() == (side / f"{stem}.png").read_bytes()
+    assert not has_errors(validate(journal))
