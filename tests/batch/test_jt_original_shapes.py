@@ -38,7 +38,7 @@ def test_save_as_png_runs_as_the_original_older_output_plugin(pools: dict[str, s
     assert (summary.made, summary.failed) == (1, 0), summary.failures
     journal = Journal.open(summary.projects[0])
     assert "OutputPng" in _ops(journal) and "Blur" in " ".join(_ops(journal))
-    png = [b for _a, b, d in journal.graph.edges() if d["op"] == "OutputPng"][0]
+    png = next(b for _a, b, d in journal.graph.edges() if d["op"] == "OutputPng")
     assert journal.path_of(png).suffix == ".png"
     assert not has_errors(validate(journal))
 
@@ -109,7 +109,9 @@ def test_keep_size_restores_the_source_size_and_marks_removed_and_added_pixels(t
     assert removed[remove].all()  # the object's pixels went first
 
 
-def test_seam_carve_with_keep_size_makes_a_valid_same_size_journal(pools: dict[str, str], tmp_path: Path) -> None:
+def test_seam_carve_with_keep_size_makes_a_valid_same_size_journal(
+    pools: dict[str, str], tmp_path: Path
+) -> None:
     """The original's PRNU example's seam step, without its PRNU nodes: keepSize with drawn percentages."""
     data = spec(
         [base(), plugin("1", "OutputPNG"),
@@ -121,7 +123,9 @@ def test_seam_carve_with_keep_size_makes_a_valid_same_size_journal(pools: dict[s
     summary = run_spec(tmp_path, data, pools, seed=2)
     assert (summary.made, summary.failed) == (1, 0), summary.failures
     journal = Journal.open(summary.projects[0])
-    start, end, edge = next((a, b, d) for a, b, d in journal.graph.edges() if d["op"] == "TransformSeamCarving")
+    start, end, edge = next(
+        (a, b, d) for a, b, d in journal.graph.edges() if d["op"] == "TransformSeamCarving"
+    )
     assert journal.pixels(end).shape == journal.pixels(start).shape
     assert edge["arguments"]["keepSize"] == "yes"
     assert not has_errors(validate(journal))

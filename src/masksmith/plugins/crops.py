@@ -174,7 +174,10 @@ class FaceCrop(Plugin):
         Argument("right eye position", "text", None, "X,Y of the right eye."),
         Argument("chin position", "text", None, "X,Y of the chin."),
         Argument(
-            "filemap", "any", None, "List of {file_name, faces: [{chin_x, right_eye_y, ...}]}, or a JSON file of it."
+            "filemap",
+            "any",
+            None,
+            "List of {file_name, faces: [{chin_x, right_eye_y, ...}]}, or a JSON file of it.",
         ),
         Argument("donor", "any", None, "File name to look up in 'filemap' (default: the source's)."),
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 import cv2
 import numpy as np
@@ -28,7 +28,10 @@ class Resize(Plugin):
         Argument("interpolation", "list", "bilinear", "Resampling method.", values=_INTERPOLATIONS),
     )
     # the original's ImageMagick Resize took WIDTH and HEIGHT, later one WIDTHxHEIGHT ('1024x768')
-    argument_aliases = {"width": ("WIDTH", "WIDTHxHEIGHT"), "height": ("HEIGHT", "WIDTHxHEIGHT")}
+    argument_aliases: ClassVar[Mapping[str, tuple[str, ...]]] = {
+        "width": ("WIDTH", "WIDTHxHEIGHT"),
+        "height": ("HEIGHT", "WIDTHxHEIGHT"),
+    }
 
     @classmethod
     def resolve_arguments(cls, given: Mapping[str, Any]) -> dict[str, Any]:
