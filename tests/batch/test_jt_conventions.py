@@ -307,7 +307,7 @@ def test_extension_with_a_json_selected_donor_crop_and_camera_tables(tmp_path: P
 @pytest.mark.parametrize(
     ("name", "named"),
     [("PRNU-AddFromDonor", "PRNU"), ("MagickAddNoise", "ImageMagick"), ("CameraModelGan", "GAN"),
-     ("SaveAsPNG", "OutputPNG"), ("ExifGPSChange", "exiftool")],
+     ("SaveAsTIFF", "OutputTIFF"), ("ExifGPSChange", "exiftool")],
 )  # fmt: skip
 def test_refusals_name_what_the_original_plugin_needed(name: str, named: str) -> None:
     from masksmith.batch.project import BatchProject

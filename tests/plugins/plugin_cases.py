@@ -131,7 +131,7 @@ def build_case(name: str, folder: Path) -> Case | None:
         media_io.write_image(path, rgba_donor())
         return path
 
-    if name in ("OutputPNG", "OutputTIFF"):
+    if name in ("OutputPNG", "OutputTIFF", "SaveAsPNG"):
         jpg = folder / "source.jpg"
         media_io.write_image(jpg, photo(), quality=90)
         return Case(name, jpg, {"Image Rotated": "yes"})

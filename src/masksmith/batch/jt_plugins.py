@@ -46,8 +46,8 @@ EXTERNAL: dict[str, str] = {
     ),
 }  # fmt: skip
 
-# names that never existed as plugins of the original, with the one meant
-RENAMED: dict[str, str] = {"SaveAsPNG": "OutputPNG", "SaveAsTIFF": "OutputTIFF"}
+# names that never existed as plugins of the original, with the one meant (SaveAsPNG did: an alias of OutputPNG)
+RENAMED: dict[str, str] = {"SaveAsTIFF": "OutputTIFF"}
 
 
 def unknown_plugin_reason(name: str) -> str | None:

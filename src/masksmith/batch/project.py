@@ -1122,12 +1122,14 @@ class _ProjectRun:
         """Recordable arguments; files (imagefile, input, mask) are copied into the journal folder."""
         journal = self._j()
         specs = node.argument_specs
+        declared = journal.graph.attributes.get("edgeFilePaths") or {}  # the spec's own file arguments too
         out: dict[str, Any] = {}
         for name, value in arguments.items():
             spec = specs.get(name)
             if isinstance(spec, DonorArg):
                 continue
-            if isinstance(spec, _FILE_KINDS) and isinstance(value, str | os.PathLike):
+            is_file = isinstance(spec, _FILE_KINDS) or f"arguments.{name}" in declared
+            if is_file and isinstance(value, str | os.PathLike):
                 path = Path(value)
                 if path.is_file() and path.resolve().parent != journal.directory.resolve():
                     copy = journal.directory / f"{end_id}_{_safe(name)}{path.suffix.lower()}"

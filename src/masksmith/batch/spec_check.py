@@ -37,6 +37,7 @@ def missing_arguments(spec: BatchSpec) -> list[str]:
             and arg.default is None
             and arg.type not in _FILLED_BY_ENGINE
             and arg.name not in node.arguments
+            and not any(alias in node.arguments for alias in plugin.argument_aliases.get(arg.name, ()))
             and arg.name not in drawn
         ]
         if missing:

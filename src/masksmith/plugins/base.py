@@ -114,6 +114,8 @@ class Plugin:
     suffix: ClassVar[str | None] = None
     software: ClassVar[str] = "masksmith"
     version: ClassVar[str] = __version__
+    #: other names specifications may give an argument under (argument → alternatives)
+    argument_aliases: ClassVar[Mapping[str, tuple[str, ...]]] = {}
 
     def transform(self, context: PluginContext) -> PluginResult:
         raise NotImplementedError

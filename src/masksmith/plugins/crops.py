@@ -6,6 +6,7 @@ crop comparison places the result exactly.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from collections.abc import Mapping, Sequence
@@ -119,6 +120,17 @@ class CropToFitDonor(Plugin):
         return _cropped(context, source, x, y, width, height)
 
 
+def _load_filemap(filemap: Any) -> Any:
+    """``filemap`` as given, or the JSON list in the file it names (a global set on the command line is text)."""
+    if not isinstance(filemap, str | os.PathLike):
+        return filemap
+    path = Path(os.fspath(filemap))
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise PluginError(f"cannot read the face metadata: {exc}", file=path, argument="filemap") from None
+
+
 def _face_from_map(
     filemap: Any, name: str, shape: tuple[int, int], size: tuple[int, int]
 ) -> Mapping[str, Any]:
@@ -161,7 +173,12 @@ class FaceCrop(Plugin):
         Argument("crop dimensions", "text", None, "Width,Height of the crop.", required=True),
         Argument("right eye position", "text", None, "X,Y of the right eye."),
         Argument("chin position", "text", None, "X,Y of the chin."),
-        Argument("filemap", "any", None, "List of {file_name, faces: [{chin_x, right_eye_y, ...}]}."),
+        Argument(
+            "filemap",
+            "any",
+            None,
+            "List of {file_name, faces: [{chin_x, right_eye_y, ...}]}, or a JSON file of it.",
+        ),
         Argument("donor", "any", None, "File name to look up in 'filemap' (default: the source's)."),
     )
 
@@ -173,7 +190,7 @@ class FaceCrop(Plugin):
         if args.get("filemap") is not None:
             looked_up = args.get("donor") or context.source.name
             face = _face_from_map(
-                args["filemap"], Path(os.fspath(looked_up)).name, (rows, cols), (width, height)
+                _load_filemap(args["filemap"]), Path(os.fspath(looked_up)).name, (rows, cols), (width, height)
             )
             centre_x, centre_y = float(face["chin_x"]), float(face["right_eye_y"])
         else:

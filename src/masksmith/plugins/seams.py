@@ -2,7 +2,8 @@
 
 Vertical seams (one pixel per row, 8-connected) are removed until the width is reached, then horizontal
 seams likewise. The source pixels removed are tracked exactly and returned as ``changed``: the journal records them as the edge's
-change mask.
+change mask. With ``keepSize`` (the original's object removal) as many seams are then added back, each a
+doubled least-energy seam, and the added pixels join the change mask.
 """
 
 from __future__ import annotations
@@ -103,13 +104,56 @@ def carve(
     return np.ascontiguousarray(flipped.swapaxes(0, 1)), removed
 
 
+def insert_vertical(
+    image: NDArray[Any], count: int, *, kind: str = "Sobel"
+) -> tuple[NDArray[Any], NDArray[np.bool_]]:
+    """Widen by ``count`` columns: the ``count`` least-energy seams (found one after another on a shrinking
+    copy) are each doubled by a pixel averaging them with their right neighbour. Returns the result and the
+    inserted pixels (in the result)."""
+    rows, cols = image.shape[:2]
+    if count >= cols:
+        raise PluginError(f"cannot add {count} seams back to {cols} columns", argument="keepSize")
+    work, origin = image, np.tile(np.arange(cols), (rows, 1))
+    chosen = np.empty((count, rows), np.intp)
+    for index in range(count):
+        seam = vertical_seam(energy(work, kind=kind))
+        chosen[index] = origin[np.arange(rows), seam]
+        work, origin = _drop(work, seam), _drop(origin, seam)
+    chosen.sort(axis=0)
+    out = np.empty((rows, cols + count, *image.shape[2:]), image.dtype)
+    inserted = np.zeros((rows, cols + count), bool)
+    for r in range(rows):
+        at = chosen[:, r]
+        row = image[r].astype(np.float64)
+        added = (row[at] + row[np.minimum(at + 1, cols - 1)]) / 2
+        out[r] = np.insert(row, at + 1, added, axis=0).round().astype(image.dtype)
+        inserted[r, at + 1 + np.arange(count)] = True
+    return out, inserted
+
+
+def restore_size(
+    image: NDArray[Any], size: tuple[int, int], *, kind: str = "Sobel"
+) -> tuple[NDArray[Any], NDArray[np.bool_]]:
+    """Add seams back to ``image`` until it is ``size`` (rows, cols): vertical seams, then horizontal ones.
+    Returns the result and the inserted pixels."""
+    widened, inserted_v = insert_vertical(image, size[1] - image.shape[1], kind=kind)
+    if size[0] == image.shape[0]:
+        return widened, inserted_v
+    flipped, inserted_h_t = insert_vertical(widened.swapaxes(0, 1), size[0] - image.shape[0], kind=kind)
+    inserted_h = inserted_h_t.T
+    # every column keeps its pixels in order around the new rows: carry the vertical insertions along
+    inserted = inserted_h.T.copy()
+    inserted[~inserted_h.T] = inserted_v.T.reshape(-1)
+    return np.ascontiguousarray(flipped.swapaxes(0, 1)), inserted.T
+
+
 class SeamCarve(Plugin):
     name = "SeamCarve"
     operation = "TransformSeamCarving"
     description = (
         "Shrink by removing least-energy seams to 'percentage_width' × 'percentage_height' of the size "
-        "('percentage bounds' sets both, in percent); an input mask's pixels are removed first. The edge mask is "
-        "exactly the removed pixels."
+        "('percentage bounds' sets both, in percent); an input mask's pixels are removed first; 'keepSize' adds "
+        "seams back to the source size. The edge mask is exactly the removed (and added) pixels."
     )
     suffix = ".png"
     arguments = (
@@ -118,14 +162,12 @@ class SeamCarve(Plugin):
         Argument("percentage_height", "float[0.1:1]", 1.0, "Fraction of the height to keep."),
         Argument("energy", "list", "Sobel", "Gradient used as energy.", values=("Sobel", "Scharr")),
         Argument("approach", "list", "backward", "Seam energy approach.", values=("forward", "backward")),
-        Argument("keepSize", "yesno", "no", "Not supported: the result is always smaller."),
+        Argument("keepSize", "yesno", "no", "Add seams back afterwards, to the source size."),
         Argument("inputmaskname", "mask", None, "Pixels to remove (white)."),
     )
 
     def transform(self, context: PluginContext) -> PluginResult:
         args = self.resolve_arguments(context.arguments)
-        if is_yes(args["keepSize"]):
-            raise PluginError("keepSize=yes (adding seams back) is not supported", argument="keepSize")
         source = context.pixels()
         rows, cols = source.shape[:2]
         if args.get("percentage bounds") is not None:
@@ -138,11 +180,14 @@ class SeamCarve(Plugin):
                 "the kept size is the whole image: no seam to remove", argument="percentage_width"
             )
         remove = selection_mask(context, args, (rows, cols), required=False)
-        out, removed = carve(source, size, kind=str(args["energy"]), remove=remove)
+        out, changed = carve(source, size, kind=str(args["energy"]), remove=remove)
+        if is_yes(args["keepSize"]):  # the original's object removal: seams added back to the source size
+            out, inserted = restore_size(out, (rows, cols), kind=str(args["energy"]))
+            changed = changed | inserted
         write_target(context, out, format="PNG")
         variables: dict[str, Any] = {
             "inputmasktype": "remove" if remove is not None else "keep",
             "apply mask": "yes" if remove is not None else "no",
             "energy": args["energy"],
         }
-        return PluginResult(variables=variables, target_pixels=out, changed=removed)
+        return PluginResult(variables=variables, target_pixels=out, changed=changed)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+import re
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
 import cv2
 import numpy as np
@@ -12,6 +14,7 @@ from masksmith.media import geometry
 from masksmith.plugins.base import Argument, Plugin, PluginContext, PluginKind, PluginResult
 from masksmith.plugins.common import is_yes, write_target, yes_no
 
+_SIZE = re.compile(r"^\s*(\d+)\s*[x×,]\s*(\d+)\s*!?\s*$", re.IGNORECASE)
 _INTERPOLATIONS = ("bilinear", "bicubic", "cubic", "lanczos", "mesh", "nearest")
 
 
@@ -24,6 +27,26 @@ class Resize(Plugin):
         Argument("height", "int[1:100000]", None, "Target height in pixels.", required=True),
         Argument("interpolation", "list", "bilinear", "Resampling method.", values=_INTERPOLATIONS),
     )
+    # the original's ImageMagick Resize took WIDTH and HEIGHT, later one WIDTHxHEIGHT ('1024x768')
+    argument_aliases: ClassVar[Mapping[str, tuple[str, ...]]] = {
+        "width": ("WIDTH", "WIDTHxHEIGHT"),
+        "height": ("HEIGHT", "WIDTHxHEIGHT"),
+    }
+
+    @classmethod
+    def resolve_arguments(cls, given: Mapping[str, Any]) -> dict[str, Any]:
+        out = dict(given)
+        both = out.get("WIDTHxHEIGHT")
+        if both not in (None, ""):
+            match = _SIZE.match(str(both))
+            if match is None:
+                raise PluginError(f"{both!r} is not a size like 1024x768", argument="WIDTHxHEIGHT")
+            out["width"], out["height"] = int(match.group(1)), int(match.group(2))
+        # a spelling the spec wrote wins over a value the batch engine drew for the unset 'width'
+        for name, other in (("width", "WIDTH"), ("height", "HEIGHT")):
+            if out.get(other) not in (None, ""):
+                out[name] = out[other]
+        return super().resolve_arguments(out)
 
     def transform(self, context: PluginContext) -> PluginResult:
         args = self.resolve_arguments(context.arguments)
