@@ -11,12 +11,12 @@ import pytest
 import yaml
 from PIL import Image
 
+from masksmith.anonymise import pipeline
 from masksmith.anonymise.config import load_config
 from masksmith.anonymise.notify import notifier_from_config
 from masksmith.anonymise.sinks import DatabaseSink, make_engine, sink_from_config
 from tests.pg import free_port
 
-pipeline = pytest.importorskip("masksmith.anonymise.pipeline")
 controller_module = pytest.importorskip("aiosmtpd.controller")
 sa = pytest.importorskip("sqlalchemy")
 

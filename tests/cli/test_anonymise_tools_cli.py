@@ -13,6 +13,7 @@ import yaml
 from click.testing import CliRunner, Result
 from PIL import Image
 
+from masksmith.cli import anonymise_cmds
 from masksmith.cli.anonymise_tools_cmds import attach
 from masksmith.errors import ConfigError
 from tests.anonymise.rows import record
@@ -205,7 +206,6 @@ def test_db_commands_on_postgis(tmp_path: Path, postgres: PostgresServer) -> Non
 
 
 def test_parent_group_folder_flags_are_used(tmp_path: Path, rng: np.random.Generator) -> None:
-    anonymise_cmds = pytest.importorskip("masksmith.cli.anonymise_cmds")
     attach(anonymise_cmds.anonymise_group)
     inp, out = tmp_path / "in", tmp_path / "out"
     image_tree(inp, ["a.jpg"], rng)

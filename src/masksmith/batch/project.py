@@ -75,6 +75,8 @@ from masksmith.errors import JournalError, MasksmithError, PluginError, SpecErro
 from masksmith.journal import paths
 from masksmith.journal.path_analysis import set_path_analysis
 from masksmith.journal.project import Journal
+from masksmith.journal.validate import Finding
+from masksmith.journal.validate import validate as validate_journal
 from masksmith.media import geometry, masks
 from masksmith.media import io as media_io
 from masksmith.plugins import Plugin, PluginContext, PluginResult, get_plugin, plugin_names
@@ -1546,13 +1548,8 @@ class _ExtensionRun(_ProjectRun):
         )
 
 
-def _findings(journal: Journal) -> list[Any]:
-    try:
-        module = importlib.import_module("masksmith.journal.validate")
-    except ImportError:
-        return []
-    function = getattr(module, "validate_journal", None) or getattr(module, "validate", None)
-    return list(function(journal) or []) if function is not None else []
+def _findings(journal: Journal) -> list[Finding]:
+    return validate_journal(journal)
 
 
 def _finding_key(finding: Any) -> tuple[str, ...]:
@@ -1707,15 +1704,8 @@ def _rename_finals(journal: Journal, only: set[str] | None = None, *, keep_dupli
 
 
 def _validate(journal: Journal, *, strict: bool = True, name: str | None = None) -> None:
-    """Run ``masksmith.journal.validate`` when it is installed; error findings fail the project."""
-    try:
-        module = importlib.import_module("masksmith.journal.validate")
-    except ImportError:
-        return
-    function = getattr(module, "validate_journal", None) or getattr(module, "validate", None)
-    if function is None:
-        return
-    findings = function(journal) or []
+    """Validate ``journal`` (``masksmith.journal.validate``); error findings fail the project."""
+    findings = validate_journal(journal)
     errors = [
         f for f in findings if getattr(getattr(f, "severity", None), "name", "") in ("ERROR", "CRITICAL")
     ]

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-import importlib
 import json
 import logging
 import os
@@ -31,7 +30,9 @@ from numpy.typing import NDArray
 from masksmith.errors import ExportError, MasksmithError, MediaError, ModelUnavailable
 from masksmith.journal import paths
 from masksmith.journal.model import DONOR_OP
+from masksmith.journal.probes import generate_probes
 from masksmith.journal.project import Journal
+from masksmith.journal.validate import validate as validate_journal
 from masksmith.media import io as media_io
 from masksmith.media import masks
 from masksmith.report.graph_image import (
@@ -58,7 +59,6 @@ THUMB_SIZE = 160
 MAX_IMAGE_SIDE = 4096
 _MARKER = ".masksmith-report"
 _PROBES_MODULE = "masksmith.journal.probes"
-_PROBE_FUNCTIONS = ("generate_probes", "compute_probes", "build_probes", "journal_probes", "probes_for")
 
 
 # ---- small public helpers -----------------------------------------------------------------------
@@ -269,7 +269,7 @@ def write_overlay(assets: AssetFolder, key: str, changed: NDArray[np.bool_], *, 
     return assets.write_image(key, overlay)
 
 
-# ---- probes and validation (optional modules, imported lazily) ----------------------------------
+# ---- probes and validation ----------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -377,18 +377,8 @@ def probe_view(probe: Any, directory: Path) -> ProbeView | None:
 
 
 def probe_function() -> Callable[[Journal], Any] | None:
-    """The probe generator of ``masksmith.journal.probes`` when that module exists, else None."""
-    try:
-        module = importlib.import_module(_PROBES_MODULE)
-    except ModuleNotFoundError as exc:
-        if exc.name == _PROBES_MODULE:
-            return None
-        raise
-    for name in _PROBE_FUNCTIONS:
-        fn = getattr(module, name, None)
-        if callable(fn):
-            return fn  # type: ignore[no-any-return]
-    return None
+    """The probe generator the page uses (a seam: tests swap it for a missing or failing one)."""
+    return generate_probes
 
 
 def collect_probes(journal: Journal, probes: Sequence[Any] | None = None) -> ProbeSet:
@@ -583,7 +573,6 @@ def _probe_entries(
     return by_final
 
 
-_VALIDATE_MODULE = "masksmith.journal.validate"
 _SEVERITY_RANK = {"CRITICAL": 0, "ERROR": 1, "WARNING": 2, "INFO": 3}
 
 
@@ -606,12 +595,9 @@ def finding_entries(findings: Sequence[Any]) -> list[dict[str, Any]]:
 
 
 def journal_findings(journal: Journal) -> tuple[list[dict[str, Any]], str]:
-    """Validate ``journal`` (when the validator exists); the findings and a one-line status. Never raises."""
+    """Validate ``journal``; the findings and a one-line status. Never raises."""
     try:
-        module = importlib.import_module(_VALIDATE_MODULE)
-        result = module.validate(journal)
-    except ModuleNotFoundError:
-        return [], "not validated"
+        result = validate_journal(journal)
     except MasksmithError as exc:
         return [], f"validation failed: {exc.one_line()}"
     except Exception as exc:  # the page must still be written
