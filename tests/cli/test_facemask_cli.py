@@ -80,7 +80,7 @@ def test_photos_without_faces_exit_zero(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("flags", "needle"),
     [
-        (["--no_mask", "--no_crop"], "--no_mask and --no_crop"),
+        (["--no_mask", "--no_crop"], "--no-mask and --no-crop"),
         (["--mask_types", "surgical,gas"], "'gas'"),
         (["--no_mask", "--journal"], "journal"),
     ],

@@ -15,6 +15,8 @@ from typing import Any
 
 import click
 
+from masksmith.cli.options import option
+
 __all__ = [
     "attach",
     "check_folders_cmd",
@@ -118,8 +120,11 @@ def check_folders_cmd(
 
 @click.command("create-json")
 @_folder_options
-@click.option(
-    "--legacy", "-deprecated", is_flag=True, help="Read the pre-2022 EXIF format (ImageProperties)."
+@option(
+    "--legacy",
+    aliases=("-deprecated",),
+    is_flag=True,
+    help="Read the pre-2022 EXIF format (ImageProperties).",
 )
 @click.option("--overwrite", is_flag=True, help="Rewrite JSON files that exist.")
 @click.pass_context

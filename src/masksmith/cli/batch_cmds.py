@@ -24,6 +24,7 @@ from masksmith.batch.project import BatchProject
 from masksmith.cli.executor_options import executor_options, make_executor
 from masksmith.cli.export_cmds import batch_export_command
 from masksmith.cli.extend_cmds import batch_extend_command
+from masksmith.cli.options import DEFAULT_LOGLEVEL, option
 from masksmith.cli.runner import EXIT_FAILURES, run_group
 from masksmith.cli.spec_cmds import default_workdir, init_command, schema_command
 from masksmith.cli.validate_cmds import batch_validate_command
@@ -63,12 +64,22 @@ batch.add_command(schema_command, "schema")
     default=None,
     help="Run state: picklists, permutation cursors, failure files, log. Keep it apart from image pools. Default: <projects>/.masksmith/.",
 )
-@click.option("--loglevel", default="50", show_default=True, help="Log level for <workdir>/masksmith.log.")
-@click.option("--graph", is_flag=True, help="Write <name>.png and <name>.csv of the spec into the workdir.")
-@click.option("--global_variables", default="", help="Globals as NAME=VALUE,NAME=VALUE.")
-@click.option("--initializers", default="", help="Comma-separated qualified functions filling the globals.")
 @click.option(
-    "--from_state", default=None, help="Failure file whose states are re-run (--count still applies)."
+    "--loglevel", default=DEFAULT_LOGLEVEL, show_default=True, help="Log level for <workdir>/masksmith.log."
+)
+@click.option("--graph", is_flag=True, help="Write <name>.png and <name>.csv of the spec into the workdir.")
+@option(
+    "--global-variables",
+    aliases=("--global_variables",),
+    default="",
+    help="Globals as NAME=VALUE,NAME=VALUE.",
+)
+@click.option("--initializers", default="", help="Comma-separated qualified functions filling the globals.")
+@option(
+    "--from-state",
+    aliases=("--from_state",),
+    default=None,
+    help="Failure file whose states are re-run (--count still applies).",
 )
 @click.option(
     "--export",
@@ -76,17 +87,29 @@ batch.add_command(schema_command, "schema")
     help="Export the finished journals: s3://bucket/folder or bucket/folder (S3, as jtbatch), "
     "or an existing or ./relative folder.",
 )
-@click.option("--keep_failed", is_flag=True, help="Keep failed projects as <name>.failed.")
-@click.option("--stop_on_error", is_flag=True, help="Stop at the first failed project.")
+@option(
+    "--keep-failed", aliases=("--keep_failed",), is_flag=True, help="Keep failed projects as <name>.failed."
+)
+@option(
+    "--stop-on-error", aliases=("--stop_on_error",), is_flag=True, help="Stop at the first failed project."
+)
 @click.option(
     "--test", "test_mode", is_flag=True, help="Run no plugin: every plugin passes its source through."
 )
-@click.option(
-    "--passthru", "--passthrus", "passthru", default="", help="Spec node ids or plugin names to pass through."
+@option(
+    "--passthru",
+    "passthru",
+    aliases=("--passthrus",),
+    default="",
+    help="Spec node ids or plugin names to pass through.",
 )
 @click.option("--redactions", default="", help="Argument names of file arguments left out of exports.")
-@click.option(
-    "--skip_validation", "--skipValidation", "skip_validation", is_flag=True, help="Skip validation."
+@option(
+    "--skip-validation",
+    "skip_validation",
+    aliases=("--skip_validation", "--skipValidation"),
+    is_flag=True,
+    help="Skip validation.",
 )
 @click.option("--seed", type=int, default=None, help="Seed for every random choice (repeatable runs).")
 @click.option("--quiet", is_flag=True, help="No progress bar and no summary line.")

@@ -200,7 +200,7 @@ def run_demo(out: Path) -> list[Step]:
         shutil.rmtree(projects)
     create_args = ["batch", "create", "--specification", str(batch / "starter_spec.json")]
     create_args += ["--projects", str(projects), "--count", "3", "--seed", "1"]
-    create_args += ["--global_variables", f"image_dir={batch / 'pool'},donor_dir={batch / 'donors'}"]
+    create_args += ["--global-variables", f"image_dir={batch / 'pool'},donor_dir={batch / 'donors'}"]
     create = _step("batch create", projects, create_args)
     view = _step(
         "Batch project: three journals from the starter specification",
@@ -226,7 +226,7 @@ def run_demo(out: Path) -> list[Step]:
     if facemask.exists():
         shutil.rmtree(facemask)
     facemask_args = ["facemask", "--input", str(photos), "--output", str(facemask / "output")]
-    facemask_args += ["--n_augmentations", "2", "--seed", "1", "--crop_style", "buffalo"]
+    facemask_args += ["--n-augmentations", "2", "--seed", "1", "--crop-style", "buffalo"]
     steps.append(
         _step(
             "Face masks: two masked variants per face, aligned crops",

@@ -21,6 +21,7 @@ from masksmith.batch.export import (
     open_target,
 )
 from masksmith.cli.executor_options import chosen_executor, executor_options
+from masksmith.cli.options import option
 
 __all__ = ["batch_export_command"]
 
@@ -65,8 +66,8 @@ def _quiet(ctx: click.Context, flag: bool) -> bool:
     multiple=True,
     help="Comma-separated edge file paths left out of the archive (arguments.pastemask, or just pastemask).",
 )
-@click.option(
-    "--skipValidation", "--skip_validation", "--skip-validation", "skip_validation", is_flag=True,
+@option(
+    "--skip-validation", "skip_validation", aliases=("--skipValidation", "--skip_validation"), is_flag=True,
     help="Do not validate before exporting.",
 )  # fmt: skip
 @click.option(
@@ -78,8 +79,8 @@ def _quiet(ctx: click.Context, flag: bool) -> bool:
     metavar="[yes]",
     help="Export journals even when validation finds errors (a bare --ignore or any value but no/false).",
 )
-@click.option(
-    "--completeFile", "--complete_file", "--complete-file", "complete_file",
+@option(
+    "--complete-file", "complete_file", aliases=("--completeFile", "--complete_file"),
     type=click.Path(path_type=Path, dir_okay=False),
     help="File listing exported journals; a rerun skips them, so an interrupted export resumes.",
 )  # fmt: skip

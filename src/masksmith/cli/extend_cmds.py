@@ -12,6 +12,7 @@ import click
 
 from masksmith.batch.extend import extend_projects, parse_rules
 from masksmith.cli.executor_options import chosen_executor, executor_options
+from masksmith.cli.options import DEFAULT_LOGLEVEL, option
 from masksmith.cli.runner import EXIT_FAILURES, run_group
 from masksmith.cli.spec_cmds import default_workdir
 
@@ -37,17 +38,19 @@ def _names(text: str | None) -> list[str]:
     type=click.Path(dir_okay=False, exists=True),
     help="Batch specification JSON whose start is a NodeAttachment node.",
 )
-@click.option(
-    "--extensionRules",
+@option(
+    "--extension-rules",
     "extension_rules",
+    aliases=("--extensionRules", "--extension_rules"),
     default="",
     help="Comma-separated node selection rules: donorpath, final, finalpng, basenode, outputop, "
     "antiforensicop, outputsourceop, antiforensicsourceop, +cat:op, +$cat:op, ~cat:op, ~: "
     "(default: nodes on the base path, not base, not final, not made by Output or AntiForensic).",
 )
-@click.option(
-    "--completeFile",
+@option(
+    "--complete-file",
     "complete_file",
+    aliases=("--completeFile", "--complete_file"),
     default=None,
     type=click.Path(dir_okay=False),
     help="Journals finished so far (one per line); a rerun skips them.",
@@ -63,22 +66,33 @@ def _names(text: str | None) -> list[str]:
     default=None,
     help="Run state: picklists, permutation cursors, claims. Default: <projects>/.masksmith/.",
 )
-@click.option(
-    "--skip_validation",
-    "--skipValidation",
+@option(
+    "--skip-validation",
     "skip_validation",
+    aliases=("--skip_validation", "--skipValidation"),
     is_flag=True,
     help="Do not validate extended journals.",
 )
 @click.option(
     "--test", "test_mode", is_flag=True, help="Run no plugin: every plugin passes its source through."
 )
-@click.option(
-    "--passthru", "--passthrus", "passthru", default="", help="Spec node ids or plugin names to pass through."
+@option(
+    "--passthru",
+    "passthru",
+    aliases=("--passthrus",),
+    default="",
+    help="Spec node ids or plugin names to pass through.",
 )
-@click.option("--global_variables", default="", help="Globals as NAME=VALUE,NAME=VALUE.")
+@option(
+    "--global-variables",
+    aliases=("--global_variables",),
+    default="",
+    help="Globals as NAME=VALUE,NAME=VALUE.",
+)
 @click.option("--initializers", default="", help="Comma-separated qualified functions filling the globals.")
-@click.option("--loglevel", default="30", show_default=True, help="Log level for <workdir>/masksmith.log.")
+@click.option(
+    "--loglevel", default=DEFAULT_LOGLEVEL, show_default=True, help="Log level for <workdir>/masksmith.log."
+)
 @click.option("--seed", type=int, default=None, help="Seed for every random choice (repeatable runs).")
 @click.option("--quiet", is_flag=True, help="No progress bar and no summary line.")
 @executor_options

@@ -9,14 +9,14 @@ from typing import Any
 import click
 
 from masksmith.cli.executor_options import chosen_executor, executor_option_decorators
+from masksmith.cli.options import option
+from masksmith.cli.runner import EXIT_BAD_INPUT, EXIT_FAILURES, run_group
 from masksmith.errors import MasksmithError
 from masksmith.facemask.align import CropStyle
 from masksmith.facemask.templates import MaskType
 
 __all__ = ["facemask_command", "generate_masked_images", "main"]
 
-EXIT_FAILURES = 1
-EXIT_BAD_INPUT = 2
 
 _STYLE_CHOICES = [*(s.value for s in CropStyle), "all"]
 
@@ -31,12 +31,12 @@ def _mask_types(value: str) -> tuple[MaskType, ...]:
     names = [v.strip().lower() for v in value.split(",") if v.strip()]
     valid = ", ".join(m.value for m in MaskType)
     if not names:
-        raise FacemaskUsageError(f"--mask_types needs at least one of {valid}")
+        raise FacemaskUsageError(f"--mask-types needs at least one of {valid}")
     try:
         return tuple(dict.fromkeys(MaskType(n) for n in names))
     except ValueError:
         bad = next(n for n in names if n not in {m.value for m in MaskType})
-        raise FacemaskUsageError(f"--mask_types: unknown mask type {bad!r}; valid: {valid}") from None
+        raise FacemaskUsageError(f"--mask-types: unknown mask type {bad!r}; valid: {valid}") from None
 
 
 def _options(output_default: str | None) -> list[Any]:
@@ -58,38 +58,44 @@ def _options(output_default: str | None) -> list[Any]:
             show_default=output_default is not None,
             help=output_help,
         ),
-        click.option(
-            "--n_augmentations",
+        option(
+            "--n-augmentations",
+            aliases=("--n_augmentations",),
             type=click.IntRange(min=1),
             default=1,
             show_default=True,
             help="Masked versions per image (each face draws its own mask in each).",
         ),
-        click.option(
-            "--no_mask",
+        option(
+            "--no-mask",
+            aliases=("--no_mask",),
             is_flag=True,
             help="Crop the untouched faces only (STEM_face{i}_{style}_original.png).",
         ),
-        click.option(
-            "--no_crop",
+        option(
+            "--no-crop",
+            aliases=("--no_crop",),
             is_flag=True,
             help="Write full masked images (STEM_aug{k}_masked.png) instead of crops.",
         ),
-        click.option(
-            "--crop_style",
+        option(
+            "--crop-style",
+            aliases=("--crop_style",),
             type=click.Choice(_STYLE_CHOICES),
             default="all",
             show_default=True,
             help="Crop style: ArcFace-aligned buffalo, box-square original_cropping, roll-keeping scale_shift.",
         ),
-        click.option(
-            "--mask_types",
+        option(
+            "--mask-types",
+            aliases=("--mask_types",),
             default=",".join(m.value for m in MaskType),
             show_default=True,
             help="Comma-separated mask types to draw from.",
         ),
-        click.option(
-            "--crop_size",
+        option(
+            "--crop-size",
+            aliases=("--crop_size",),
             type=click.IntRange(16, 2048),
             default=112,
             show_default=True,
@@ -128,22 +134,25 @@ def _options(output_default: str | None) -> list[Any]:
             show_default=True,
             help="CenterFace score threshold.",
         ),
-        click.option(
-            "--detect_max_side",
+        option(
+            "--detect-max-side",
+            aliases=("--detect_max_side",),
             type=click.IntRange(min=0),
             default=960,
             show_default=True,
             help="Detect faces on a copy whose long side is at most this (0: full resolution).",
         ),
-        click.option(
-            "--max_yaw",
+        option(
+            "--max-yaw",
+            aliases=("--max_yaw",),
             type=click.FloatRange(1, 90),
             default=40.0,
             show_default=True,
             help="Faces turned further left/right than this (degrees) are logged 'skipped: pose', not masked.",
         ),
-        click.option(
-            "--max_pitch",
+        option(
+            "--max-pitch",
+            aliases=("--max_pitch",),
             type=click.FloatRange(1, 90),
             default=35.0,
             show_default=True,
@@ -160,8 +169,9 @@ def _options(output_default: str | None) -> list[Any]:
             help="Also write coco_crops.json and coco_images.json (face boxes, mask polygons) and the full "
             "masked frames they describe.",
         ),
-        click.option(
-            "--below_nose",
+        option(
+            "--below-nose",
+            aliases=("--below_nose",),
             type=click.FloatRange(0.0, 1.0),
             default=0.0,
             show_default=True,
@@ -182,7 +192,7 @@ def _run(ctx: click.Context, input_path: Path, output: Path, **flags: Any) -> No
     from masksmith.facemask.pipeline import IMAGE_SUFFIXES, augment_faces
 
     if flags["no_mask"] and flags["no_crop"]:
-        raise FacemaskUsageError("--no_mask and --no_crop together leave nothing to do; drop one of them")
+        raise FacemaskUsageError("--no-mask and --no-crop together leave nothing to do; drop one of them")
     style = flags["crop_style"]
     styles = tuple(CropStyle) if style == "all" else (CropStyle(style),)
     root_obj = ctx.find_root().obj
@@ -252,8 +262,8 @@ def _make(name: str, output_default: str | None, doc: str) -> click.Command:
 
     command.__doc__ = doc
     cmd: Any = command
-    for option in reversed(_options(output_default)):
-        cmd = option(cmd)
+    for decorator in reversed(_options(output_default)):
+        cmd = decorator(cmd)
     return click.command(name)(cmd)
 
 
@@ -262,8 +272,8 @@ _DOC = """Draw seeded surgical, N95, KN95 and cloth masks on every face and writ
 \b
 Outputs (in folders mirroring the input tree):
   STEM_face{i}_aug{k}_{style}.png   crops of masked faces (default)
-  STEM_face{i}_{style}_original.png crops of untouched faces (--no_mask)
-  STEM_aug{k}_masked.png            full masked images (--no_crop)
+  STEM_face{i}_{style}_original.png crops of untouched faces (--no-mask)
+  STEM_aug{k}_masked.png            full masked images (--no-crop)
   STEM_face{i}_aug{k}_{style}_mask.png  crop-aligned mask, 255 = mask (--pairs, --coco)
   STEM_journal/                     a manipulation journal per image (--journal)
   logs.csv, missed_images.txt       one row per output or skipped face/image; images without a face
@@ -276,13 +286,5 @@ generate_masked_images = _make("generate_masked_images", "output", _DOC)
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Entry point of the ``generate_masked_images`` console script."""
-    try:
-        generate_masked_images.main(
-            args=sys.argv[1:] if argv is None else argv,
-            prog_name="generate_masked_images",
-            standalone_mode=True,
-        )
-    except KeyboardInterrupt:
-        click.echo("generate_masked_images: interrupted", err=True)
-        sys.exit(130)
+    """Entry point of the ``generate_masked_images`` console script (the shared runner and exit codes)."""
+    sys.exit(run_group(generate_masked_images, argv, prog_name="generate_masked_images"))

@@ -9,6 +9,7 @@ import sys
 import click
 
 from masksmith import __version__
+from masksmith.cli.options import accept_global_flags
 from masksmith.cli.runner import run_group
 
 #: Subcommand → "module:attribute", imported only when used (so ``masksmith anonymise`` does not pay for
@@ -22,6 +23,18 @@ SUBCOMMANDS = {
     "operations": "masksmith.cli.operations_cmds:operations",
     "facemask": "masksmith.cli.facemask_cmds:facemask_command",
     "demo": "masksmith.cli.demo:demo",
+}
+
+#: One line per command in ``masksmith --help`` (click would cut the docstrings mid-sentence).
+SHORT_HELP = {
+    "journal": "Create, extend, inspect and archive manipulation journals.",
+    "batch": "Create journals from a batch specification (jtbatch compatible).",
+    "anonymise": "Blur or colour people, vehicles, faces and plates in road images.",
+    "facemask": "Draw surgical, N95 and cloth masks on faces; aligned face crops.",
+    "models": "Which detection models are installed, per class; fetch the known ones.",
+    "plugins": "The manipulation plugins batch specifications can use.",
+    "operations": "The operation catalogue: parameters, types, defaults, rules.",
+    "demo": "All three jobs on bundled photos, with one index page of the results.",
 }
 
 
@@ -38,7 +51,9 @@ class LazyGroup(click.Group):
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         if cmd_name in self.lazy and cmd_name not in self.commands:
             module, _, attribute = self.lazy[cmd_name].partition(":")
-            command = getattr(importlib.import_module(module), attribute)
+            command = accept_global_flags(getattr(importlib.import_module(module), attribute))
+            if cmd_name in SHORT_HELP and command.short_help is None:
+                command.short_help = SHORT_HELP[cmd_name]
             self.add_command(command, cmd_name)
         return super().get_command(ctx, cmd_name)
 
@@ -55,17 +70,12 @@ class LazyGroup(click.Group):
 def cli(ctx: click.Context, verbose: bool, quiet: bool) -> None:
     """masksmith: mask-centred image work at dataset scale, with every change journaled.
 
+    Run 'masksmith COMMAND --help' for the options of each command; -q and -v may
+    also follow the command.
+
     \b
-    Jobs:
-      journal   create, extend, inspect and archive manipulation journals
-      batch     create journals from a batch specification (jtbatch compatible)
-      anonymise blur or colour people, vehicles, faces and plates in road images
-      facemask  draw surgical, N95 and cloth masks on faces; aligned face crops
-      models    which detection models are installed, per class; fetch the known ones
-      plugins   the manipulation plugins batch specifications can use
-      operations the operation catalogue: parameters, types, defaults, rules
-      demo      all three jobs on bundled photos, with one index page of the results
-    Run 'masksmith COMMAND --help' for the options of each command.
+    Example:
+      masksmith demo --out demo-out
     """
     ctx.ensure_object(dict)
     ctx.obj["verbose"] = verbose

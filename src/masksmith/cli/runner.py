@@ -22,7 +22,7 @@ EXIT_INTERNAL = 3
 EXIT_INTERRUPTED = 130
 
 
-def run_group(group: click.Group, args: list[str] | None = None, *, prog_name: str) -> int:
+def run_group(group: click.Command, args: list[str] | None = None, *, prog_name: str) -> int:
     """Run ``group`` and return its exit code; errors become one line on stderr.
 
     ``--verbose``/``-v`` anywhere shows tracebacks; groups without their own verbose option get
