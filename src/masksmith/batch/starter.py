@@ -20,6 +20,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from masksmith import atomic_io
 from masksmith.errors import SpecError
 from masksmith.media import io as media_io
 
@@ -57,9 +58,7 @@ def starter_spec() -> dict[str, Any]:
 
 
 def _atomic_write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    atomic_io.write_text(path, text)
 
 
 def _pool_pixels() -> dict[str, np.ndarray]:

@@ -11,7 +11,6 @@ import datetime as _dt
 import json
 import os
 import socket
-import tempfile
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
@@ -20,6 +19,7 @@ from typing import Any
 import numpy as np
 from filelock import FileLock, Timeout
 
+from masksmith import atomic_io
 from masksmith.errors import MasksmithError
 
 __all__ = [
@@ -87,19 +87,7 @@ def locked(path: str | os.PathLike[str], *, timeout: float = LOCK_TIMEOUT_S) -> 
 
 def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
     """Write ``text`` to ``path`` through a temporary file in the same directory and ``os.replace``."""
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    atomic_io.write_text(path, text, make_parents=True)
 
 
 def read_lines(path: str | os.PathLike[str]) -> list[str]:
@@ -115,10 +103,7 @@ def read_lines(path: str | os.PathLike[str]) -> list[str]:
 
 def _append_lines(path: Path, lines: Sequence[str]) -> None:
     """Append lines atomically: the caller holds the lock; the file is rewritten whole."""
-    existing = path.read_text(encoding="utf-8") if path.exists() else ""
-    if existing and not existing.endswith("\n"):
-        existing += "\n"
-    atomic_write_text(path, existing + "".join(f"{line}\n" for line in lines))
+    atomic_io.append_lines(path, lines)
 
 
 def _jsonable(value: Any) -> Any:

@@ -14,7 +14,6 @@ import hashlib
 import importlib.util
 import logging
 import os
-import tempfile
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -24,6 +23,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
+from masksmith import atomic_io
 from masksmith.detect.api import FACE, Detections, as_rgb_uint8, class_id, nms
 from masksmith.detect.registry import CENTERFACE_HINT, FACES_HINT
 from masksmith.errors import ModelUnavailable
@@ -137,15 +137,7 @@ def _file_digest(path: str, mtime_ns: int, size: int) -> str:
 
 def _write_atomic(target: Path, data: bytes) -> None:
     with _disk_lock:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".centerface-", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        atomic_io.write_bytes(target, data, make_parents=True)
 
 
 def load_model_bytes(

@@ -20,6 +20,7 @@ from typing import Any
 
 import networkx as nx
 
+from masksmith import atomic_io
 from masksmith.errors import ArchiveError, JournalError
 from masksmith.journal import paths
 from masksmith.journal.model import JournalGraph
@@ -97,16 +98,8 @@ def _json_default(value: object) -> object:
 
 
 def atomic_write_text(path: Path, text: str) -> None:
-    """Write text through a temporary file in the same folder and rename it into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write text through a temporary file in the same folder and rename it into place (durably)."""
+    atomic_io.write_text(path, text, make_parents=True)
 
 
 def save_json(journal: JournalGraph, path: str | os.PathLike[str]) -> Path:

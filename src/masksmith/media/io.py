@@ -16,7 +16,6 @@ import contextlib
 import enum
 import io
 import os
-import secrets
 import struct
 import threading
 import zlib
@@ -38,6 +37,7 @@ from PIL import (
     WebPImagePlugin,
 )
 
+from masksmith import atomic_io
 from masksmith.errors import ConfigError, MediaError, UnsupportedMediaError
 
 __all__ = [
@@ -639,39 +639,21 @@ def _convert(pixels: Pixels, mode: str) -> Pixels:
 # ---------------------------------------------------------------------------------------------- writing
 
 
-def _make_temp(target: Path) -> Path:
-    """Create (exclusively) an empty temp file next to ``target``; its mode follows the umask."""
-    for _ in range(16):
-        candidate = target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp{target.suffix}")
-        try:
-            fd = os.open(candidate, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-        except FileExistsError:
-            continue
-        os.close(fd)
-        return candidate
-    raise FileExistsError(f"no free temporary name next to {target}")
-
-
 @contextlib.contextmanager
 def atomic_path(path: PathLike) -> Iterator[Path]:
     """Yield a temporary path in ``path``'s directory (same suffix); on success ``os.replace`` it to ``path``.
 
-    If the block raises, the temporary file is removed and ``path`` is left as it was.
+    If the block raises, the temporary file is removed and ``path`` is left as it was. Images are bulk
+    output a run can regenerate, so no fsync (the policy of :mod:`masksmith.atomic_io`).
     """
     target = Path(path)
     try:
-        temp = _make_temp(target)
+        with atomic_io.atomic_path(target, durable=False, keep_suffix=True) as temp:
+            yield temp
     except OSError as err:
+        if isinstance(err, MediaError):
+            raise
         raise MediaError(target, "write failed", err.strerror or str(err)) from err
-    try:
-        yield temp
-        os.replace(temp, target)
-    except BaseException as err:
-        with contextlib.suppress(FileNotFoundError):
-            temp.unlink()
-        if isinstance(err, OSError) and not isinstance(err, MediaError):
-            raise MediaError(target, "write failed", err.strerror or str(err)) from err
-        raise
 
 
 def atomic_write_bytes(path: PathLike, data: bytes) -> Path:

@@ -18,7 +18,6 @@ import itertools
 import math
 import os
 import re
-import tempfile
 from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +25,7 @@ from typing import Any
 
 import networkx as nx
 
+from masksmith import atomic_io
 from masksmith.errors import ExportError, JournalError
 
 Point = tuple[float, float]
@@ -424,19 +424,9 @@ def point_along(path: Sequence[Point], fraction: float) -> Point:
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
     """Write ``data`` to ``path`` through a temporary file in the same folder and ``os.replace``."""
     target = Path(path)
-    tmp_name: str | None = None
     try:
-        with tempfile.NamedTemporaryFile(
-            dir=target.parent, prefix=f".{target.name}.", suffix=".tmp", delete=False
-        ) as tmp:
-            tmp_name = tmp.name
-            tmp.write(data)
-            tmp.flush()
-            os.fsync(tmp.fileno())
-        os.replace(tmp_name, target)
+        atomic_io.write_bytes(target, data)
     except OSError as exc:
-        if tmp_name is not None and os.path.exists(tmp_name):
-            os.unlink(tmp_name)
         raise ExportError(f"write failed ({exc.strerror or exc})", file=target) from exc
     return target
 
