@@ -1,4 +1,4 @@
-"""``--executor local|ray`` and ``--ray-address`` for every command that runs many items."""
+"""``--executor threads|processes|ray`` and ``--ray-address`` for every command that runs many items."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ from contextlib import contextmanager
 from typing import Any, TypeVar
 
 import click
+
+from masksmith.executors import Executor, create_executor
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -17,10 +19,11 @@ def executor_option_decorators() -> list[Callable[[F], F]]:
         click.option(
             "--executor",
             "executor_kind",
-            type=click.Choice(["local", "ray"], case_sensitive=False),
+            type=click.Choice(["local", "threads", "processes", "ray"], case_sensitive=False),
             default="local",
             show_default=True,
-            help="Where the work runs: this machine's threads, or a Ray cluster (one task per item).",
+            help="Where the work runs: this machine's threads (local), its processes (faster for "
+            "Python-heavy work such as journaling), or a Ray cluster (one task per item).",
         ),
         click.option(
             "--ray-address",
@@ -40,8 +43,10 @@ def executor_options(command: F) -> F:
     return command
 
 
-def make_executor(kind: str, address: str | None, workers: int, *, workers_option: str | None = None) -> Any:
-    """None for ``local`` (the command keeps its own pool); a Ray executor for ``ray``.
+def make_executor(
+    kind: str, address: str | None, workers: int, *, workers_option: str | None = None
+) -> Executor:
+    """The executor ``--executor`` names, with ``workers`` workers (threads, processes or Ray actors).
 
     ``workers`` sizes the Ray actor pool; when it comes from the option ``workers_option`` and that was
     not given, the pool gets one actor per cluster CPU instead. The caller shuts the executor down.
@@ -61,9 +66,7 @@ def make_executor(kind: str, address: str | None, workers: int, *, workers_optio
             and context.get_parameter_source("ray_address") is (click.core.ParameterSource.COMMANDLINE)
         ):
             raise click.UsageError("--ray-address needs --executor ray")
-        return None
-    from masksmith.executors import create_executor
-
+        return create_executor(kind.lower(), workers=workers)
     if workers_option is not None and not given(workers_option):
         workers = 0
     return create_executor("ray", workers=workers, address=address)
@@ -72,11 +75,10 @@ def make_executor(kind: str, address: str | None, workers: int, *, workers_optio
 @contextmanager
 def chosen_executor(
     kind: str, address: str | None, workers: int, *, workers_option: str | None = None
-) -> Iterator[Any]:
+) -> Iterator[Executor]:
     """:func:`make_executor` for the length of a ``with`` block (a Ray executor is shut down after)."""
     executor = make_executor(kind, address, workers, workers_option=workers_option)
     try:
         yield executor
     finally:
-        if executor is not None:
-            executor.shutdown()
+        executor.shutdown()

@@ -1,8 +1,8 @@
-"""Where work runs: the local thread pool (default) or a Ray cluster, behind one small interface.
+"""Where work runs: local threads (default), local processes or a Ray cluster, behind one interface.
 
-The pipelines (batch, anonymise, facemask) hand an :class:`Executor` either no-argument callables
-(``submit``) or a *pool* of stateful workers (``pool(setup, task)``): ``setup`` runs once per worker
-(models load there) and ``task(state, item)`` runs per item. Ray is imported only when a Ray executor
+Every pipeline (batch, anonymise, facemask) hands its items to :func:`run_items` with a per-worker
+``setup`` (models load there, once per worker) and a ``task(state, item)``; the driver settles each
+result on its own thread. No pipeline makes a pool of its own. Ray is imported only when a Ray executor
 is created.
 """
 
@@ -17,13 +17,18 @@ from masksmith.executors.base import (
     is_distributed,
     usable_cpus,
 )
+from masksmith.executors.processes import ProcessExecutor
+from masksmith.executors.runner import Finished, run_items
 
 __all__ = [
     "EXECUTOR_KINDS",
     "Executor",
+    "Finished",
     "LocalExecutor",
+    "ProcessExecutor",
     "WorkerPool",
     "create_executor",
     "is_distributed",
+    "run_items",
     "usable_cpus",
 ]

@@ -1,4 +1,4 @@
-"""The executor interface and the local (thread pool) executor."""
+"""The executor interface, the local thread executor, and :func:`create_executor` for every kind."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ I = TypeVar("I")  # noqa: E741
 R = TypeVar("R")
 I_contra = TypeVar("I_contra", contravariant=True)
 
-EXECUTOR_KINDS = ("local", "ray")
+EXECUTOR_KINDS = ("local", "threads", "processes", "ray")  # "local" is "threads"
 
 
 class WorkerPool(Protocol[I_contra, R]):
@@ -81,9 +81,11 @@ class _LocalPool(Generic[S, I, R]):
 
 
 class LocalExecutor:
-    """The default executor: a thread pool in this process."""
+    """The default executor: a thread pool in this process. Pools made here share one ``setup`` state
+    between the threads (so tasks must be thread-safe); the process and Ray executors give each worker
+    its own."""
 
-    kind = "local"
+    kind = "threads"
     distributed = False
 
     def __init__(self, workers: int = 1) -> None:
@@ -125,16 +127,21 @@ def is_distributed(executor: object) -> bool:
 
 def create_executor(
     kind: str = "local", *, workers: int = 1, address: str | None = None, **options: Any
-) -> Any:
-    """The executor a ``--executor local|ray`` flag names; ``address`` (or ``RAY_ADDRESS``) picks the cluster.
+) -> Executor:
+    """The executor a ``--executor threads|processes|ray`` flag names (``local`` = ``threads``); ``address`` (or ``RAY_ADDRESS``) picks the cluster.
 
-    ``ray`` with no address starts a private local cluster; with ``workers`` 0 or less the Ray executor
-    sizes its pool by the cluster's CPUs.
+    ``ray`` with no address starts a private local cluster. ``workers`` 0 or less means one worker per
+    usable CPU (for Ray: per cluster CPU).
     """
     name = (kind or "local").strip().lower()
-    if name == "local":
+    if name in ("local", "threads", "processes"):
         if address:
             raise ConfigError("--ray-address needs --executor ray", argument="ray_address")
+        workers = workers if workers > 0 else usable_cpus()
+        if name == "processes":
+            from masksmith.executors.processes import ProcessExecutor
+
+            return ProcessExecutor(workers)
         return LocalExecutor(workers)
     if name == "ray":
         from masksmith.executors.ray_pool import RayExecutor
