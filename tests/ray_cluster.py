@@ -58,8 +58,8 @@ def _free_ports(count: int) -> list[int]:
 
 def _alive_nodes(address: str, env: dict[str, str]) -> int:
     probe = (
-        "import ray; ray.init(address=%r, log_to_driver=False, configure_logging=False);"
-        "print(sum(1 for n in ray.nodes() if n['Alive']))" % address
+        f"import ray; ray.init(address={address!r}, log_to_driver=False, configure_logging=False);"
+        "print(sum(1 for n in ray.nodes() if n['Alive']))"
     )
     done = subprocess.run(
         [sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=60, check=False
@@ -94,10 +94,11 @@ def _start_node(args: list[str], *, cwd: Path, env: dict[str, str]) -> subproces
     )
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="module", name="ray_address")
 def ray_two_nodes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real two-node Ray cluster on loopback: a head and a second node joined to it, each started with
-    ``ray start`` from its own working directory (unlike any driver's). Yields the head's address."""
+    ``ray start`` from its own working directory (unlike any driver's). Yields the head's address
+    (request it as ``ray_address``)."""
     pytest.importorskip("ray")
     base = tmp_path_factory.mktemp("ray-two-nodes")
     env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "disabled"}

