@@ -13,11 +13,12 @@ import threading
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 
-from masksmith.detect.api import FACE, Detections, as_rgb_uint8, class_id
+from masksmith.detect.api import Detections, ImageArray, as_rgb_uint8
+from masksmith.detect.boxes import clip_boxes
+from masksmith.detect.classes import FACE, class_id
+from masksmith.detect.hints import FACES_HINT
 from masksmith.detect.landmarks import landmarks68_to_5, predict_68
-from masksmith.detect.registry import FACES_HINT
 from masksmith.errors import ModelUnavailable
 
 #: dlib's SVM margin below which a window is not a face (0 is dlib's own cut; 0.5 drops its weakest hits).
@@ -58,21 +59,24 @@ class DlibFaceDetector:
     """Frontal faces (boxes, dlib scores) with five landmarks in CenterFace's order."""
 
     name = "dlib-faces"
+    classes: tuple[str, ...] = (FACE,)
 
-    def __init__(self, *, threshold: float = DEFAULT_THRESHOLD, upsample: int = 1, **_ignored: Any) -> None:
+    def __init__(
+        self, *, threshold: float = DEFAULT_THRESHOLD, upsample: int = 1, **_ignored: object
+    ) -> None:
         # ``_ignored`` takes CenterFace's tuning options (max_side, intra_op_threads…) so callers can swap.
         self.threshold = float(threshold)
         self.upsample = int(upsample)
         self._detector = _hog_detector()
 
-    def detect(self, image: npt.NDArray[Any]) -> Detections:
+    def detect(self, image: ImageArray) -> Detections:
+        """Frontal faces with five landmarks each, in ``image`` pixels."""
         rgb = as_rgb_uint8(image)
         rects, scores, _ = self._detector.run(rgb, self.upsample, self.threshold)
         boxes, kept, points = [], [], []
         for rect, score in zip(rects, scores, strict=True):
-            box = np.array([rect.left(), rect.top(), rect.right(), rect.bottom()], np.float32)
-            box[[0, 2]] = box[[0, 2]].clip(0, rgb.shape[1])
-            box[[1, 3]] = box[[1, 3]].clip(0, rgb.shape[0])
+            corners = np.array([[rect.left(), rect.top(), rect.right(), rect.bottom()]], np.float32)
+            box = clip_boxes(corners, rgb.shape[0], rgb.shape[1])[0]
             if box[2] <= box[0] or box[3] <= box[1]:
                 continue
             boxes.append(box)
