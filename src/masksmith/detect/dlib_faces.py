@@ -10,9 +10,11 @@ after the extra is installed. It finds frontal faces from about 80 px wide (40 p
 from __future__ import annotations
 
 import threading
-from typing import Any
+from collections.abc import Sequence
+from typing import Protocol
 
 import numpy as np
+import numpy.typing as npt
 
 from masksmith.detect.api import Detections, ImageArray, as_rgb_uint8
 from masksmith.detect.boxes import clip_boxes
@@ -24,11 +26,32 @@ from masksmith.errors import ModelUnavailable
 #: dlib's SVM margin below which a window is not a face (0 is dlib's own cut; 0.5 drops its weakest hits).
 DEFAULT_THRESHOLD = 0.5
 
+
+class DlibRect(Protocol):
+    """``dlib.rectangle``: integer corners of a detection."""
+
+    def left(self) -> int: ...
+
+    def top(self) -> int: ...
+
+    def right(self) -> int: ...
+
+    def bottom(self) -> int: ...
+
+
+class HogFaceDetector(Protocol):
+    """``dlib.fhog_object_detector``: ``run(image, upsample, threshold)`` gives rectangles, scores, sub-detectors."""
+
+    def run(
+        self, image: npt.NDArray[np.uint8], upsample: int, threshold: float, /
+    ) -> tuple[Sequence[DlibRect], Sequence[float], Sequence[int]]: ...
+
+
 _lock = threading.Lock()
-_hog: Any = None
+_hog: HogFaceDetector | None = None
 
 
-def _hog_detector() -> Any:
+def _hog_detector() -> HogFaceDetector:
     global _hog
     with _lock:
         if _hog is None:
