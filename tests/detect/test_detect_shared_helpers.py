@@ -136,3 +136,10 @@ def test_api_still_exports_the_moved_names() -> None:
         "FloatArray",
     ):
         assert hasattr(api, name), name
+
+
+def test_scale_xy_multiplies_x_and_y_separately() -> None:
+    from masksmith.detect.boxes import scale_xy
+
+    scaled = scale_xy(np.array([[10, 20, 30, 40]], np.float32), 0.5, 2.0)
+    assert scaled.tolist() == [[5, 40, 15, 80]] and scaled.dtype == np.float32

@@ -16,7 +16,16 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from masksmith.detect.boxes import BoolArray, FloatArray, IntArray, box_iou, clip_boxes, nms, pixel_bounds
+from masksmith.detect.boxes import (
+    BoolArray,
+    FloatArray,
+    IntArray,
+    box_iou,
+    clip_boxes,
+    nms,
+    pixel_bounds,
+    scale_xy,
+)
 from masksmith.detect.classes import (
     BICYCLE,
     BUS,
@@ -332,7 +341,7 @@ class Detections:
         return self._scaled(width / w0, height / h0, (int(height), int(width)))
 
     def _scaled(self, fx: float, fy: float, size: tuple[int, int] | None) -> Detections:
-        boxes = self.boxes * np.array([fx, fy, fx, fy], dtype=np.float32)
+        boxes = scale_xy(self.boxes, fx, fy)
         masks = None if self.masks is None or size is None else _resize_masks(self.masks, *size)
         keypoints = None
         if self.keypoints is not None:
@@ -360,7 +369,7 @@ class Detections:
         boxes = self.boxes
         if self.image_size is not None and self.image_size != size:
             h0, w0 = self.image_size
-            boxes = boxes * np.array([size[1] / w0, size[0] / h0] * 2, dtype=np.float32)
+            boxes = scale_xy(boxes, size[1] / w0, size[0] / h0)
         for box in boxes:
             out |= _rect_mask(box, *size)
         return out

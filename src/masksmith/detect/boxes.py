@@ -94,3 +94,8 @@ def pixel_bounds(box: FloatArray, height: int, width: int) -> tuple[int, int, in
     c0, r0 = max(0, int(np.ceil(x1 - 0.5))), max(0, int(np.ceil(y1 - 0.5)))
     c1, r1 = min(width, int(np.ceil(x2 - 0.5))), min(height, int(np.ceil(y2 - 0.5)))
     return c0, r0, c1, r1
+
+
+def scale_xy(boxes: FloatArray, fx: float, fy: float) -> FloatArray:
+    """Boxes with x multiplied by ``fx`` and y by ``fy`` (float32 factors)."""
+    return boxes * np.array([fx, fy, fx, fy], dtype=np.float32)

@@ -19,7 +19,7 @@ import numpy as np
 import numpy.typing as npt
 
 from masksmith.detect.api import Detections, ImageArray, as_rgb_uint8
-from masksmith.detect.boxes import FloatArray, nms
+from masksmith.detect.boxes import FloatArray, nms, scale_xy
 from masksmith.detect.classes import LICENCE_PLATE, class_id
 from masksmith.detect.network_input import resize_cv2
 from masksmith.detect.onnx_check import OnnxModel
@@ -199,8 +199,7 @@ class TextPlateDetector:
             prob, threshold=self.threshold, box_threshold=self.box_threshold, unclip_ratio=self.unclip_ratio
         )
         if len(boxes):
-            factors = np.array([w / prob.shape[1], h / prob.shape[0]] * 2, dtype=np.float32)
-            boxes = boxes * factors
+            boxes = scale_xy(boxes, w / prob.shape[1], h / prob.shape[0])
         return boxes, scores
 
     def detect(self, image_rgb: ImageArray) -> Detections:
