@@ -30,6 +30,8 @@ from masksmith.detect.hints import CENTERFACE_HINT, FACES_HINT
 from masksmith.detect.network_input import resize_exact_area
 from masksmith.detect.onnx_check import OnnxModel, OnnxSession, import_onnxruntime, session_options
 from masksmith.detect.package_files import installed_spec, package_file
+from masksmith.detect.user_cache import CACHE_ENV as CACHE_ENV
+from masksmith.detect.user_cache import default_cache_dir as default_cache_dir
 from masksmith.errors import ModelUnavailable
 
 _log = logging.getLogger(__name__)
@@ -105,19 +107,6 @@ def _cached_model_bytes(path: str, mtime_ns: int, size: int, drop_initializer_in
 
 
 _disk_lock = threading.Lock()
-CACHE_ENV = "MASKSMITH_CACHE_DIR"
-
-
-def default_cache_dir() -> Path | None:
-    """``$MASKSMITH_CACHE_DIR``, else ``$XDG_CACHE_HOME/masksmith``, else ``~/.cache/masksmith``.
-
-    ``MASKSMITH_CACHE_DIR`` set to an empty string or ``off`` turns the disk cache off (None).
-    """
-    chosen = os.environ.get(CACHE_ENV)
-    if chosen is not None:
-        return None if chosen.strip().lower() in ("", "off") else Path(chosen).expanduser()
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    return (Path(xdg) if xdg else Path.home() / ".cache") / "masksmith"
 
 
 @functools.lru_cache(maxsize=8)

@@ -19,6 +19,7 @@ from typing import BinaryIO
 
 from masksmith import atomic_io
 from masksmith.detect.classes import ROAD_CLASSES
+from masksmith.detect.user_cache import default_cache_dir
 from masksmith.errors import ModelUnavailable
 
 CHUNK = 1 << 20
@@ -66,8 +67,6 @@ def models_dir(cache_dir: str | os.PathLike[str] | None = None) -> Path:
     """Where fetched models live: ``<cache>/models`` (the cache is ``$MASKSMITH_CACHE_DIR`` or the XDG one)."""
     if cache_dir is not None:
         return Path(cache_dir) / "models"
-    from masksmith.detect.centerface import default_cache_dir
-
     base = default_cache_dir()
     if base is None:
         raise ModelUnavailable(
