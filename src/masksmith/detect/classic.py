@@ -10,13 +10,16 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import cv2
 import numpy as np
+import numpy.typing as npt
 
-from masksmith.detect.api import LICENCE_PLATE, PERSON, Detections, as_rgb_uint8, class_id, nms
-from masksmith.detect.registry import CLASSIC_HINT, PLATE_HINT
+from masksmith.detect.api import Detections, ImageArray, as_rgb_uint8
+from masksmith.detect.boxes import nms, xywh_to_xyxy
+from masksmith.detect.classes import LICENCE_PLATE, PERSON, class_id
+from masksmith.detect.hints import CLASSIC_HINT, PLATE_HINT
 from masksmith.errors import ModelUnavailable
 
 PLATE_CASCADES = ("haarcascade_russian_plate_number.xml", "haarcascade_license_plate_rus_16stages.xml")
@@ -90,15 +93,14 @@ class HogPeopleDetector:
         self.upsample = float(upsample)
         self._person = class_id(PERSON)
 
-    def detect(self, image_rgb: np.ndarray) -> Detections:
+    def detect(self, image_rgb: ImageArray) -> Detections:
         """People boxes in ``image_rgb`` pixels, best score first."""
         rgb = as_rgb_uint8(image_rgb)
         h, w = rgb.shape[:2]
-        work: np.ndarray = rgb
+        work: npt.NDArray[np.uint8] = rgb
         if self.upsample != 1.0:
-            work = cv2.resize(
-                rgb, (round(w * self.upsample), round(h * self.upsample)), interpolation=cv2.INTER_LINEAR
-            )
+            size = (round(w * self.upsample), round(h * self.upsample))
+            work = cast(npt.NDArray[np.uint8], cv2.resize(rgb, size, interpolation=cv2.INTER_LINEAR))
         if work.shape[0] < 128 or work.shape[1] < 64:
             return Detections.empty(h, w)
         gray = cv2.cvtColor(work, cv2.COLOR_RGB2GRAY)
@@ -114,7 +116,7 @@ class HogPeopleDetector:
             return Detections.empty(h, w)
         found = np.asarray(rects, dtype=np.float32).reshape(-1, 4) / np.float32(self.upsample)
         scores = np.asarray(weights, dtype=np.float32).reshape(-1)
-        boxes = np.concatenate([found[:, :2], found[:, :2] + found[:, 2:]], axis=1)
+        boxes = xywh_to_xyxy(found)
         keep = nms(boxes, scores, iou_threshold=self.nms_iou)
         dets = Detections(
             boxes=boxes[keep],
@@ -155,7 +157,7 @@ class HaarPlateDetector:
         self.min_size = (int(min_size[0]), int(min_size[1]))
         self._plate = class_id(LICENCE_PLATE)
 
-    def detect(self, image_rgb: np.ndarray) -> Detections:
+    def detect(self, image_rgb: ImageArray) -> Detections:
         """Plate boxes in ``image_rgb`` pixels."""
         rgb = as_rgb_uint8(image_rgb)
         h, w = rgb.shape[:2]
@@ -165,8 +167,7 @@ class HaarPlateDetector:
         )
         if len(rects) == 0:
             return Detections.empty(h, w)
-        rects = np.asarray(rects, dtype=np.float32).reshape(-1, 4)
-        boxes = np.concatenate([rects[:, :2], rects[:, :2] + rects[:, 2:]], axis=1)
+        boxes = xywh_to_xyxy(np.asarray(rects, dtype=np.float32).reshape(-1, 4))
         return Detections(
             boxes=boxes,
             scores=np.ones(len(boxes), dtype=np.float32),

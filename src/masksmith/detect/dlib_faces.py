@@ -10,24 +10,48 @@ after the extra is installed. It finds frontal faces from about 80 px wide (40 p
 from __future__ import annotations
 
 import threading
-from typing import Any
+from collections.abc import Sequence
+from typing import Protocol
 
 import numpy as np
 import numpy.typing as npt
 
-from masksmith.detect.api import FACE, Detections, as_rgb_uint8, class_id
+from masksmith.detect.api import Detections, ImageArray, as_rgb_uint8
+from masksmith.detect.boxes import clip_boxes
+from masksmith.detect.classes import FACE, class_id
+from masksmith.detect.hints import FACES_HINT
 from masksmith.detect.landmarks import landmarks68_to_5, predict_68
-from masksmith.detect.registry import FACES_HINT
 from masksmith.errors import ModelUnavailable
 
 #: dlib's SVM margin below which a window is not a face (0 is dlib's own cut; 0.5 drops its weakest hits).
 DEFAULT_THRESHOLD = 0.5
 
+
+class DlibRect(Protocol):
+    """``dlib.rectangle``: integer corners of a detection."""
+
+    def left(self) -> int: ...
+
+    def top(self) -> int: ...
+
+    def right(self) -> int: ...
+
+    def bottom(self) -> int: ...
+
+
+class HogFaceDetector(Protocol):
+    """``dlib.fhog_object_detector``: ``run(image, upsample, threshold)`` gives rectangles, scores, sub-detectors."""
+
+    def run(
+        self, image: npt.NDArray[np.uint8], upsample: int, threshold: float, /
+    ) -> tuple[Sequence[DlibRect], Sequence[float], Sequence[int]]: ...
+
+
 _lock = threading.Lock()
-_hog: Any = None
+_hog: HogFaceDetector | None = None
 
 
-def _hog_detector() -> Any:
+def _hog_detector() -> HogFaceDetector:
     global _hog
     with _lock:
         if _hog is None:
@@ -58,21 +82,24 @@ class DlibFaceDetector:
     """Frontal faces (boxes, dlib scores) with five landmarks in CenterFace's order."""
 
     name = "dlib-faces"
+    classes: tuple[str, ...] = (FACE,)
 
-    def __init__(self, *, threshold: float = DEFAULT_THRESHOLD, upsample: int = 1, **_ignored: Any) -> None:
+    def __init__(
+        self, *, threshold: float = DEFAULT_THRESHOLD, upsample: int = 1, **_ignored: object
+    ) -> None:
         # ``_ignored`` takes CenterFace's tuning options (max_side, intra_op_threads…) so callers can swap.
         self.threshold = float(threshold)
         self.upsample = int(upsample)
         self._detector = _hog_detector()
 
-    def detect(self, image: npt.NDArray[Any]) -> Detections:
+    def detect(self, image: ImageArray) -> Detections:
+        """Frontal faces with five landmarks each, in ``image`` pixels."""
         rgb = as_rgb_uint8(image)
         rects, scores, _ = self._detector.run(rgb, self.upsample, self.threshold)
         boxes, kept, points = [], [], []
         for rect, score in zip(rects, scores, strict=True):
-            box = np.array([rect.left(), rect.top(), rect.right(), rect.bottom()], np.float32)
-            box[[0, 2]] = box[[0, 2]].clip(0, rgb.shape[1])
-            box[[1, 3]] = box[[1, 3]].clip(0, rgb.shape[0])
+            corners = np.array([[rect.left(), rect.top(), rect.right(), rect.bottom()]], np.float32)
+            box = clip_boxes(corners, rgb.shape[0], rgb.shape[1])[0]
             if box[2] <= box[0] or box[3] <= box[1]:
                 continue
             boxes.append(box)

@@ -7,24 +7,29 @@ model are imported lazily and loaded once per process.
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterable, Sequence
 from enum import StrEnum
 from functools import lru_cache
-from typing import Any
+from typing import Protocol
 
 import numpy as np
+import numpy.typing as npt
 from numpy.typing import NDArray
 
+from masksmith.detect.hints import FACES_HINT
 from masksmith.errors import ModelUnavailable, OperationError
 
 __all__ = [
+    "BoxLike",
     "BoxStyle",
+    "ShapePredictor",
     "dlib_rectangle_for",
     "landmarks68_to_5",
     "load_shape_predictor",
     "predict_68",
 ]
 
-INSTALL_HINT = "pip install 'masksmith[faces]'"
+INSTALL_HINT = FACES_HINT
 
 # 0-based dlib indices of the face parts.
 JAW = slice(0, 17)
@@ -35,6 +40,31 @@ MOUTH_OUTER = slice(48, 60)
 
 _load_lock = threading.Lock()
 
+#: One face box (x1, y1, x2, y2) in image pixels.
+BoxLike = NDArray[np.floating] | Sequence[float]
+
+
+class LandmarkPoint(Protocol):
+    """One point of a ``dlib.full_object_detection``."""
+
+    @property
+    def x(self) -> int: ...
+
+    @property
+    def y(self) -> int: ...
+
+
+class FaceShape(Protocol):
+    """``dlib.full_object_detection``: the predicted points of one face."""
+
+    def parts(self) -> Iterable[LandmarkPoint]: ...
+
+
+class ShapePredictor(Protocol):
+    """``dlib.shape_predictor``: landmarks of the face in ``box`` (a ``dlib.rectangle``) of ``image``."""
+
+    def __call__(self, image: NDArray[np.uint8], box: object, /) -> FaceShape: ...
+
 
 class BoxStyle(StrEnum):
     """Where a face box came from; dlib's predictor wants boxes shaped like its own detector's."""
@@ -44,7 +74,7 @@ class BoxStyle(StrEnum):
 
 
 @lru_cache(maxsize=1)
-def _load_predictor_cached() -> Any:
+def _load_predictor_cached() -> ShapePredictor:
     try:
         import dlib
     except ImportError as exc:
@@ -58,22 +88,21 @@ def _load_predictor_cached() -> Any:
         ) from exc
     path = face_recognition_models.pose_predictor_model_location()
     try:
-        return dlib.shape_predictor(path)
+        predictor: ShapePredictor = dlib.shape_predictor(path)
     except RuntimeError as exc:
         raise ModelUnavailable(
             f"cannot load the dlib 68-point model ({exc}); {INSTALL_HINT}", file=path
         ) from exc
+    return predictor
 
 
-def load_shape_predictor() -> Any:
+def load_shape_predictor() -> ShapePredictor:
     """Return the process-wide ``dlib.shape_predictor`` for 68 points (loaded on first call)."""
     with _load_lock:
         return _load_predictor_cached()
 
 
-def dlib_rectangle_for(
-    box_xyxy: NDArray[Any] | tuple[float, ...], *, style: BoxStyle | str
-) -> tuple[int, ...]:
+def dlib_rectangle_for(box_xyxy: BoxLike, *, style: BoxStyle | str) -> tuple[int, int, int, int]:
     """The (left, top, right, bottom) integer rectangle handed to dlib for a detector box.
 
     CenterFace boxes run from forehead to chin; the predictor was trained on dlib's square
@@ -93,7 +122,7 @@ def dlib_rectangle_for(
     return round(x1), round(y1), round(x2), round(y2)
 
 
-def _as_dlib_image(image: NDArray[Any]) -> NDArray[np.uint8]:
+def _as_dlib_image(image: NDArray[np.uint8] | NDArray[np.uint16]) -> NDArray[np.uint8]:
     if image.dtype != np.uint8:
         if image.dtype == np.uint16:
             image = (image >> 8).astype(np.uint8)
@@ -109,8 +138,8 @@ def _as_dlib_image(image: NDArray[Any]) -> NDArray[np.uint8]:
 
 
 def predict_68(
-    image_rgb: NDArray[Any],
-    box_xyxy: NDArray[Any] | tuple[float, ...],
+    image_rgb: NDArray[np.uint8] | NDArray[np.uint16],
+    box_xyxy: BoxLike,
     *,
     box_style: BoxStyle | str = "centerface",
 ) -> NDArray[np.float32]:
@@ -127,7 +156,7 @@ def predict_68(
     return np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float32)
 
 
-def landmarks68_to_5(landmarks68: NDArray[Any]) -> NDArray[np.float32]:
+def landmarks68_to_5(landmarks68: npt.ArrayLike) -> NDArray[np.float32]:
     """Five ArcFace-order points from 68: eye centres (image-left, image-right), nose tip, mouth corners.
 
     Mouth corners are the mean of the outer (48/54) and inner (60/64) lip corners: dlib's outer

@@ -10,16 +10,18 @@ the zoo's 81-entry class list with background at 0, so 1 person … 8 truck), sc
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
 
 import cv2
 import numpy as np
 import numpy.typing as npt
 
-from masksmith.detect.api import COCO91_TO_CLASS, ROAD_CLASSES, Detections, as_rgb_uint8, class_id
-from masksmith.detect.onnx_check import input_dtype, open_session
+from masksmith.detect.api import Detections, ImageArray, as_rgb_uint8
+from masksmith.detect.boxes import FloatArray, clip_boxes
+from masksmith.detect.classes import COCO91_TO_CLASS, ROAD_CLASSES, kept_class_ids
+from masksmith.detect.network_input import resize_cv2
+from masksmith.detect.onnx_check import OnnxModel
 from masksmith.errors import ModelUnavailable
 
 BGR_MEANS = np.array([102.9801, 115.9465, 122.7717], dtype=np.float32)
@@ -50,8 +52,8 @@ def resize_shape(height: int, width: int, *, short_side: int = 800, max_side: in
 
 
 def paste_mask(
-    prob: npt.NDArray[np.floating[Any]],
-    box: npt.NDArray[np.float32],
+    prob: npt.NDArray[np.floating],
+    box: FloatArray,
     height: int,
     width: int,
     threshold: float,
@@ -97,36 +99,34 @@ class MaskRcnnDetector:
     ) -> None:
         self.model_path = Path(model_path)
         self.classes: tuple[str, ...] = tuple(classes)
-        self._keep_map = {int(k): class_id(v) for k, v in class_map.items() if v in self.classes}
+        self._keep_map = kept_class_ids(class_map, self.classes)
         self.score_threshold = float(score_threshold)
         self.mask_threshold = float(mask_threshold)
         self.short_side, self.max_side = int(short_side), int(max_side)
-        self._session = open_session(
+        self._model = OnnxModel.open(
             self.model_path, rank=3, channels=3, what="Mask R-CNN", threads=intra_op_threads, min_outputs=4
         )
-        self._input_name = self._session.get_inputs()[0].name
-        self._dtype = input_dtype(self._session)
 
-    def network_input(self, rgb: npt.NDArray[np.uint8]) -> tuple[npt.NDArray[np.floating[Any]], float, float]:
+    def network_input(self, rgb: npt.NDArray[np.uint8]) -> tuple[npt.NDArray[np.floating], float, float]:
         """The padded ``3×H×W`` blob and the x/y scale from image to blob."""
         h, w = rgb.shape[:2]
         nh, nw = resize_shape(h, w, short_side=self.short_side, max_side=self.max_side)
-        interpolation = cv2.INTER_AREA if nw < w else cv2.INTER_LINEAR
-        resized = cv2.resize(rgb, (nw, nh), interpolation=interpolation) if (nh, nw) != (h, w) else rgb
+        resized = resize_cv2(rgb, (nw, nh))
         ph, pw = -(-nh // 32) * 32, -(-nw // 32) * 32
         blob = np.zeros((3, ph, pw), dtype=np.float32)
         blob[:, :nh, :nw] = (resized[:, :, ::-1].astype(np.float32) - BGR_MEANS).transpose(2, 0, 1)
-        return blob.astype(self._dtype), nw / w, nh / h
+        return blob.astype(self._model.dtype), nw / w, nh / h
 
-    def detect(self, image_rgb: np.ndarray) -> Detections:
+    def detect(self, image_rgb: ImageArray) -> Detections:
         """Kept-class instances with masks, best score first."""
         rgb = as_rgb_uint8(image_rgb)
         h, w = rgb.shape[:2]
         blob, sx, sy = self.network_input(rgb)
-        outputs = self._session.run(None, {self._input_name: blob})
-        return self.decode(outputs, (h, w), sx, sy)
+        return self.decode(self._model.run(blob), (h, w), sx, sy)
 
-    def decode(self, outputs: list[Any], image_hw: tuple[int, int], sx: float, sy: float) -> Detections:
+    def decode(
+        self, outputs: Sequence[npt.ArrayLike], image_hw: tuple[int, int], sx: float, sy: float
+    ) -> Detections:
         """Detections from the four raw outputs (boxes, labels, scores, masks, in the zoo's order)."""
         h, w = image_hw
         boxes, labels, scores, masks = (np.asarray(o) for o in outputs[:4])
@@ -143,9 +143,7 @@ class MaskRcnnDetector:
         idx = idx[np.argsort(-scores[idx], kind="stable")]
         if not len(idx):
             return Detections.empty(h, w, with_masks=True)
-        out_boxes: npt.NDArray[np.float32] = (boxes[idx] / np.array([sx, sy, sx, sy])).astype(np.float32)
-        out_boxes[:, [0, 2]] = np.clip(out_boxes[:, [0, 2]], 0, w)
-        out_boxes[:, [1, 3]] = np.clip(out_boxes[:, [1, 3]], 0, h)
+        out_boxes = clip_boxes((boxes[idx] / np.array([sx, sy, sx, sy])).astype(np.float32), h, w)
         out_masks = np.stack(
             [
                 paste_mask(masks[i, 0], b, h, w, self.mask_threshold)

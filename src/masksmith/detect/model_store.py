@@ -1,8 +1,8 @@
 """Known downloadable models (pinned URL, size, SHA-256, licence) and their atomic download into the user cache.
 
 ``masksmith models fetch NAME`` is the only thing that downloads; a run never does. A download is
-streamed into a temporary file beside the target, hashed as it arrives and renamed into place only when
-size and SHA-256 match the pinned values: a mismatch or an interrupted transfer leaves nothing behind.
+streamed into an ``atomic_io`` temporary file beside the target, hashed as it arrives and renamed into
+place only when size and SHA-256 match the pinned values: a mismatch or an interrupted transfer leaves nothing behind.
 """
 
 from __future__ import annotations
@@ -10,17 +10,21 @@ from __future__ import annotations
 import hashlib
 import http.client
 import os
-import tempfile
 import urllib.error
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
-from masksmith.detect.api import ROAD_CLASSES
+from masksmith import atomic_io
+from masksmith.detect.classes import ROAD_CLASSES
+from masksmith.detect.user_cache import default_cache_dir
 from masksmith.errors import ModelUnavailable
 
 CHUNK = 1 << 20
+#: Called with (bytes received, bytes expected) as a download arrives.
+Progress = Callable[[int, int], None]
 
 
 @dataclass(frozen=True)
@@ -63,8 +67,6 @@ def models_dir(cache_dir: str | os.PathLike[str] | None = None) -> Path:
     """Where fetched models live: ``<cache>/models`` (the cache is ``$MASKSMITH_CACHE_DIR`` or the XDG one)."""
     if cache_dir is not None:
         return Path(cache_dir) / "models"
-    from masksmith.detect.centerface import default_cache_dir
-
     base = default_cache_dir()
     if base is None:
         raise ModelUnavailable(
@@ -104,12 +106,45 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-Opener = Callable[[str, float], object]
-
-
-def _open(url: str, timeout: float) -> object:
+def _open(url: str, timeout: float) -> http.client.HTTPResponse:
     request = urllib.request.Request(url, headers={"User-Agent": "masksmith"})
-    return urllib.request.urlopen(request, timeout=timeout)
+    response: http.client.HTTPResponse = urllib.request.urlopen(request, timeout=timeout)
+    return response
+
+
+def _download(
+    entry: ModelEntry, source: str, timeout: float, out: BinaryIO, progress: Progress | None
+) -> str:
+    """Stream ``source`` into ``out`` (at most the pinned size); the hex SHA-256 of what arrived."""
+    digest = hashlib.sha256()
+    received = 0
+    try:
+        with _open(source, timeout) as stream:
+            while chunk := stream.read(CHUNK):
+                received += len(chunk)
+                if received > entry.size:
+                    raise ModelUnavailable(
+                        f"download of {entry.name} from {source} is larger than the pinned "
+                        f"{entry.size} bytes; refused",
+                        argument="NAME",
+                    )
+                digest.update(chunk)
+                out.write(chunk)
+                if progress is not None:
+                    progress(received, entry.size)
+    except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as exc:
+        raise ModelUnavailable(
+            f"download of {entry.name} from {source} failed after {received} of {entry.size} bytes "
+            f"({exc}); nothing was kept",
+            argument="NAME",
+        ) from None
+    if received != entry.size:
+        raise ModelUnavailable(
+            f"download of {entry.name} from {source} stopped after {received} of {entry.size} bytes; "
+            "nothing was kept",
+            argument="NAME",
+        )
+    return digest.hexdigest()
 
 
 def fetch_model(
@@ -118,63 +153,26 @@ def fetch_model(
     cache_dir: str | os.PathLike[str] | None = None,
     url: str | None = None,
     timeout: float = 60.0,
-    progress: Callable[[int, int], None] | None = None,
+    progress: Progress | None = None,
 ) -> Path:
     """Download ``entry`` (from ``url`` when given, e.g. a mirror) into the cache and return its path.
 
     A file already there with the pinned SHA-256 is kept. Size and SHA-256 are checked before the file
-    is renamed into place; on any failure the partial file is removed and ModelUnavailable says why.
+    is renamed into place (``atomic_io``); on any failure the partial file is removed and
+    ModelUnavailable says why.
     """
     folder = models_dir(cache_dir)
     target = folder / entry.file_name
     if target.is_file() and target.stat().st_size == entry.size and sha256_of(target) == entry.sha256:
         return target
-    folder.mkdir(parents=True, exist_ok=True)
     source = url or entry.url
-    fd, tmp_name = tempfile.mkstemp(dir=folder, prefix=f".{entry.file_name}.", suffix=".part")
-    tmp = Path(tmp_name)
-    digest = hashlib.sha256()
-    received = 0
-    try:
-        with os.fdopen(fd, "wb") as out:
-            try:
-                response = _open(source, timeout)
-                with response as stream:  # type: ignore[attr-defined]
-                    while True:
-                        chunk = stream.read(CHUNK)
-                        if not chunk:
-                            break
-                        received += len(chunk)
-                        if received > entry.size:
-                            raise ModelUnavailable(
-                                f"download of {entry.name} from {source} is larger than the pinned "
-                                f"{entry.size} bytes; refused",
-                                argument="NAME",
-                            )
-                        digest.update(chunk)
-                        out.write(chunk)
-                        if progress is not None:
-                            progress(received, entry.size)
-            except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as exc:
-                raise ModelUnavailable(
-                    f"download of {entry.name} from {source} failed after {received} of {entry.size} bytes "
-                    f"({exc}); nothing was kept",
-                    argument="NAME",
-                ) from None
-        if received != entry.size:
-            raise ModelUnavailable(
-                f"download of {entry.name} from {source} stopped after {received} of {entry.size} bytes; "
-                "nothing was kept",
-                argument="NAME",
-            )
-        if digest.hexdigest() != entry.sha256:
+    with atomic_io.atomic_path(target, make_parents=True) as temp:
+        with temp.open("wb") as out:
+            got = _download(entry, source, timeout, out, progress)
+        if got != entry.sha256:
             raise ModelUnavailable(
                 f"checksum mismatch for {entry.name} from {source}: expected sha256 {entry.sha256}, "
-                f"got {digest.hexdigest()}; nothing was kept",
+                f"got {got}; nothing was kept",
                 argument="NAME",
             )
-        os.replace(tmp, target)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
     return target

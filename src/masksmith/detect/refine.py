@@ -24,6 +24,7 @@ from masksmith.detect.api import (
     Detections,
     box_iou,
 )
+from masksmith.detect.boxes import BoolArray, FloatArray
 
 VEHICLES: tuple[str, ...] = (CAR, BUS, TRUCK, MOTORCYCLE)
 
@@ -50,7 +51,7 @@ def widen_turned_faces(dets: Detections) -> Detections:
     offset = np.where(is_face, offset, 0.0)
     boxes[:, 0] -= np.clip(offset, 0, None) * width  # nose right of centre: the head goes on to the left
     boxes[:, 2] += np.clip(-offset, 0, None) * width
-    out = dets._replace(boxes=boxes)
+    out = dets.replace(boxes=boxes)
     return out.clip() if dets.image_size is not None else out
 
 
@@ -93,7 +94,7 @@ def scale_boxes(dets: Detections, factor: float, *, classes: Sequence[str] = (FA
         scaled = scaled.clip()
     if masks is None:
         return scaled
-    rects = scaled._masks_or_rects(scaled.image_size) if scaled.image_size is not None else None
+    rects = scaled.masks_or_rects(scaled.image_size) if scaled.image_size is not None else None
     if rects is not None:
         masks[chosen] = rects[chosen]
     return Detections(
@@ -107,12 +108,12 @@ def scale_boxes(dets: Detections, factor: float, *, classes: Sequence[str] = (FA
     )
 
 
-def _boxes_of(found: Sequence[Detections], classes: Sequence[str]) -> np.ndarray:
+def _boxes_of(found: Sequence[Detections], classes: Sequence[str]) -> FloatArray:
     parts = [d.boxes[np.array([c in classes for c in d.class_labels], dtype=bool)] for d in found if len(d)]
     return np.concatenate(parts) if parts else np.zeros((0, 4), np.float32)
 
 
-def plates_near_vehicles(plates: np.ndarray, vehicles: np.ndarray, *, below: float = 0.25) -> np.ndarray:
+def plates_near_vehicles(plates: FloatArray, vehicles: FloatArray, *, below: float = 0.25) -> BoolArray:
     """Which plate boxes have their centre inside a vehicle box extended downwards by ``below`` of its height."""
     if not len(plates):
         return np.zeros(0, dtype=bool)
@@ -126,7 +127,7 @@ def plates_near_vehicles(plates: np.ndarray, vehicles: np.ndarray, *, below: flo
     return np.asarray(inside.any(axis=1))
 
 
-def people_with_cue(people: np.ndarray, faces: np.ndarray, strong_people: np.ndarray) -> np.ndarray:
+def people_with_cue(people: FloatArray, faces: FloatArray, strong_people: FloatArray) -> BoolArray:
     """Which person boxes hold a face centre in their upper 40 % or overlap a model's person (IoU ≥ 0.3)."""
     if not len(people):
         return np.zeros(0, dtype=bool)

