@@ -324,6 +324,6 @@ class _ProjectRun(ProjectRun):
         fill_operation_parameters(self._j().catalogue, self.rng, self.drawn, node_id, op_name, values, plugin)
 
 
-def describe_state(state: Mapping[str, Any]) -> str:
+def describe_state(state: Mapping[str, object]) -> str:
     """One-line JSON of a project state (for logs)."""
     return dumps(state)

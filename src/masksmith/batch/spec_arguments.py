@@ -75,7 +75,7 @@ _INT_PART = re.compile(r"^\s*(?P<lo>[-+]?\d+)\s*:\s*(?P<hi>[-+]?\d+)\s*(?::\s*(?
 # --------------------------------------------------------------------------------------------------
 
 
-def strip_group(value: Any) -> Any:
+def strip_group(value: object) -> object:
     """Permute group names are compared stripped: the seed's own example writes " example_group "."""
     if isinstance(value, str):
         value = value.strip()
@@ -388,7 +388,7 @@ def _shorthand(value: Any) -> Any:
     return {"type": "value", "value": value}
 
 
-def argument_kind(spec: Any) -> str | None:
+def argument_kind(spec: object) -> str | None:
     """The kind (``value``, ``int``, ``float``, ``list`` ...) of a raw or parsed argument; None if unknown."""
     if isinstance(spec, ArgumentBase):
         return spec.kind
@@ -429,7 +429,7 @@ ArgumentSpec = Annotated[
 _ARGUMENT_ADAPTER: TypeAdapter[Any] = TypeAdapter(ArgumentSpec)
 
 
-def parse_argument(raw: Any, *, node: str | None = None, path: str = "argument") -> ArgumentBase:
+def parse_argument(raw: object, *, node: str | None = None, path: str = "argument") -> ArgumentBase:
     """Parse one raw argument spec (dict or bare value) into its typed model; SpecError when invalid."""
     kind = argument_kind(raw)
     if kind is None:
@@ -441,7 +441,7 @@ def parse_argument(raw: Any, *, node: str | None = None, path: str = "argument")
     return parsed
 
 
-def raise_unknown_argument(raw: Any, *, node: str | None, path: str) -> None:
+def raise_unknown_argument(raw: object, *, node: str | None, path: str) -> None:
     type_ = raw.get("type") if isinstance(raw, dict) else None
     what = "missing 'type'" if type_ is None else f"unknown argument type {type_!r}"
     known = ", ".join([*(k for k in ARGUMENT_KINDS if k not in ("int", "float")), "int[a:b]", "float[a:b]"])

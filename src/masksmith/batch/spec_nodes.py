@@ -58,7 +58,7 @@ __all__ = [
 # --------------------------------------------------------------------------------------------------
 
 
-def as_str(value: Any) -> Any:
+def as_str(value: object) -> object:
     return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
 
 
@@ -307,7 +307,7 @@ class SpecDocument(BaseModel):
     )
 
 
-def parse_node(raw_node: Any, index: int) -> SpecNode:
+def parse_node(raw_node: object, index: int) -> SpecNode:
     where = f"nodes[{index}]"
     if not isinstance(raw_node, dict):
         raise SpecError(f"{where}: a node is a JSON object", path=where)

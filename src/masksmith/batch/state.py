@@ -118,7 +118,7 @@ def _jsonable(value: Any) -> Any:
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
-def dumps(value: Any) -> str:
+def dumps(value: object) -> str:
     """One-line JSON, converting numpy scalars/arrays, paths, sets and tuples."""
     return json.dumps(value, default=_jsonable, sort_keys=False)
 
