@@ -31,11 +31,26 @@ def validate_spec(spec: BatchSpec, *, extension: bool | None, known_plugins: Ite
     ``extension`` True wants one NodeAttachment (no BaseSelection), False one BaseSelection, None
     decides from the spec; ``known_plugins`` also refuses plugin names outside the set.
     """
+    _check_start_node(spec, extension=extension)
+    _check_roots(spec)
+    if not nx.is_directed_acyclic_graph(spec.graph):
+        cycle = [u for u, _ in nx.find_cycle(spec.graph)]
+        raise SpecError(
+            f"links: the dependencies form a cycle through {' -> '.join([*cycle, cycle[0]])}",
+            node=cycle[0],
+            path="links",
+            cycle=cycle,
+        )
+    _check_references(spec, known_plugins)
+
+
+def _where(spec: BatchSpec, node_id: str) -> str:
+    return f"nodes[{spec.position(node_id)}]"
+
+
+def _check_start_node(spec: BatchSpec, *, extension: bool | None) -> None:
+    """Exactly one BaseSelection (creation) or NodeAttachment (extension), and none of the other."""
     order = spec.node_ids()
-
-    def where_of(node_id: str) -> str:
-        return f"nodes[{spec.position(node_id)}]"
-
     attachments = [n for n in order if isinstance(spec.node(n), NodeAttachment)]
     bases = [n for n in order if isinstance(spec.node(n), BaseSelection)]
     if extension is None:
@@ -46,7 +61,7 @@ def validate_spec(spec: BatchSpec, *, extension: bool | None, known_plugins: Ite
     kind = "an extension" if extension else "a creation"
     if len(starts) != 1:
         extra = starts[1] if len(starts) > 1 else None
-        path = f"{where_of(starts[1])}.op_type" if len(starts) > 1 else "nodes"
+        path = f"{_where(spec, starts[1])}.op_type" if len(starts) > 1 else "nodes"
         raise SpecError(
             f"{path}: {kind} spec needs exactly one {wanted} node, found {len(starts)}"
             + (f" ({', '.join(starts)})" if starts else ""),
@@ -54,15 +69,18 @@ def validate_spec(spec: BatchSpec, *, extension: bool | None, known_plugins: Ite
             path=path,
         )
     if other:
-        path = f"{where_of(other[0])}.op_type"
+        path = f"{_where(spec, other[0])}.op_type"
         raise SpecError(
             f"{path}: {spec.node(other[0]).op_type} is not allowed in {kind} spec",
             node=other[0],
             path=path,
         )
 
+
+def _check_roots(spec: BatchSpec) -> None:
+    """Selection and attachment nodes have no predecessor (a ``connect: false`` link aside)."""
     link_index = {(link.source, link.target): i for i, link in enumerate(spec.links())}
-    for node_id in order:
+    for node_id in spec.node_ids():
         node = spec.node(node_id)
         preds = spec.predecessors(node_id)
         if isinstance(node, ImageSelection):
@@ -76,19 +94,13 @@ def validate_spec(spec: BatchSpec, *, extension: bool | None, known_plugins: Ite
                 path=path,
             )
 
-    if not nx.is_directed_acyclic_graph(spec.graph):
-        cycle = [u for u, _ in nx.find_cycle(spec.graph)]
-        raise SpecError(
-            f"links: the dependencies form a cycle through {' -> '.join([*cycle, cycle[0]])}",
-            node=cycle[0],
-            path="links",
-            cycle=cycle,
-        )
 
+def _check_references(spec: BatchSpec, known_plugins: Iterable[str] | None) -> None:
+    """Every ``source``/``target`` names a node, operations have a predecessor, plugins are known."""
     plugins = set(known_plugins) if known_plugins is not None else None
-    for node_id in order:
+    for node_id in spec.node_ids():
         node = spec.node(node_id)
-        where = where_of(node_id)
+        where = _where(spec, node_id)
         if node.source is not None and node.source not in spec.graph:
             raise SpecError(
                 f"{where}.source: no node has id {node.source!r}", node=node_id, path=f"{where}.source"
