@@ -10,7 +10,17 @@ import numpy as np
 
 from masksmith.errors import MasksmithError
 
-__all__ = ["ExtensionResult", "NodeFailure", "ProjectOutcome", "SelectedProject", "describe_error"]
+__all__ = [
+    "ExtensionResult",
+    "FailureState",
+    "NodeFailure",
+    "ProjectOutcome",
+    "SelectedProject",
+    "describe_error",
+]
+
+FailureState = dict[str, dict[str, Any]]
+"""A project's choices as a failure-file line: ``{group: {element: value}}`` (``__global__`` for the rest)."""
 
 
 @dataclass
@@ -22,7 +32,7 @@ class ProjectOutcome:
     directory: Path | None = None
     error: str | None = None
     node: str | None = None
-    state: dict[str, Any] = field(default_factory=dict)
+    state: FailureState = field(default_factory=dict)
 
 
 @dataclass

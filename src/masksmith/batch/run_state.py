@@ -15,6 +15,7 @@ import numpy as np
 
 from masksmith.batch.context import RunContext
 from masksmith.batch.inflight import InflightRecord
+from masksmith.batch.outcome import FailureState
 from masksmith.batch.spec import GLOBAL_GROUP, BatchSpec, PluginNode
 from masksmith.journal.project import Journal
 
@@ -65,9 +66,9 @@ class ProjectRun:
         self.claimed_name: str | None = None
         self.passed_through = False
 
-    def failure_state(self) -> dict[str, dict[str, Any]]:
+    def failure_state(self) -> FailureState:
         """``{group: {element: value}}``: named groups, then picks and random draws under ``__global__``."""
-        state: dict[str, dict[str, Any]] = {g: dict(v) for g, v in self.groups.items()}
+        state: FailureState = {g: dict(v) for g, v in self.groups.items()}
         glob = state.setdefault(GLOBAL_GROUP, {})
         for node_id, path in self.picks.items():
             if not any(node_id in values for values in self.groups.values()):
