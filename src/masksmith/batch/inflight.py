@@ -27,7 +27,6 @@ import numpy as np
 from masksmith.batch.state import (
     FailureLog,
     Picklist,
-    PoolExhausted,
     atomic_write_text,
     dumps,
     locked,
@@ -187,21 +186,13 @@ def claim_pick(
     *,
     group: str | None = None,
 ) -> str:
-    """Pick an unused pool file: written to ``record`` first, then to the picklist, under its lock."""
-    with locked(picklist.path):
-        used = picklist.used()
-        unused = [f for f in pool if os.path.basename(f) not in used]
-        if not unused:
-            where = f" in {os.path.dirname(pool[0]) or '.'}" if pool else ""
-            raise PoolExhausted(
-                f"picklist {picklist.name!r} is exhausted: all {len(pool)} files of the pool{where} are used",
-                file=picklist.path,
-            )
-        choice = unused[int(rng.integers(len(unused)))] if rng is not None else unused[0]
+    """Pick an unused pool file: written to ``record`` first, then to the picklist (``Picklist.pick``)."""
+
+    def note(name: str) -> None:
         if record is not None:
-            record.add_pick(picklist.name, os.path.basename(choice), group=group)
-        picklist.add(choice)
-        return choice
+            record.add_pick(picklist.name, name, group=group)
+
+    return picklist.pick(pool, rng, on_pick=note)
 
 
 def release_names(picklist_path: Path, names: Sequence[str]) -> list[str]:

@@ -337,6 +337,11 @@ class PermutationManager:
             return None
         return SequenceElement(member.element, spec.values())
 
+    @property
+    def lock(self) -> threading.RLock:
+        """The manager's re-entrant lock: hold it to register, advance and save as one step."""
+        return self._lock
+
     def register(self, group: str, element: Element) -> Element:
         """Add ``element`` to ``group`` (created if new); a saved cursor for it is restored.
 

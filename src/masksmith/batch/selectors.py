@@ -298,7 +298,7 @@ def _state_of(ctx: ArgumentContext, source: str, name: str) -> Mapping[str, Any]
     return state
 
 
-def resolve_argument(name: str, raw: ArgumentBase | Any, ctx: ArgumentContext) -> Any:
+def resolve_argument(name: str, raw: ArgumentBase | object, ctx: ArgumentContext) -> Any:
     """The concrete value of argument ``name`` of node ``ctx.node`` for this project.
 
     ``donor`` arguments give the donor's journal node id (the project turns it into a file);

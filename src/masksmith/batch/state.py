@@ -12,7 +12,7 @@ import json
 import os
 import socket
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -118,7 +118,7 @@ def _jsonable(value: Any) -> Any:
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
-def dumps(value: Any) -> str:
+def dumps(value: object) -> str:
     """One-line JSON, converting numpy scalars/arrays, paths, sets and tuples."""
     return json.dumps(value, default=_jsonable, sort_keys=False)
 
@@ -169,21 +169,32 @@ class Picklist:
             if new:
                 _append_lines(self.path, new)
 
-    def pick(self, pool_files: Sequence[str], rng: np.random.Generator | None = None) -> str:
-        """Take an unused file of ``pool_files`` and record it before returning it.
+    def pick(
+        self,
+        pool_files: Sequence[str],
+        rng: np.random.Generator | None = None,
+        *,
+        on_pick: Callable[[str], None] | None = None,
+    ) -> str:
+        """Take an unused file of ``pool_files`` and record it before returning it: the one picklist claim.
 
         With ``rng`` the file is drawn at random among the unused ones; without, the first unused in
-        pool order. Raises PoolExhausted when every file is used.
+        pool order. ``on_pick(file name)`` runs under the picklist's lock before the name is written
+        (a project's in-flight record notes it there first). Raises PoolExhausted when every file is used.
         """
         with locked(self.path):
             used = self.used()
             unused = [f for f in pool_files if os.path.basename(f) not in used]
             if not unused:
+                where = f" in {os.path.dirname(pool_files[0]) or '.'}" if pool_files else ""
                 raise PoolExhausted(
-                    f"picklist {self.name!r} is exhausted: all {len(pool_files)} files of the pool are used",
+                    f"picklist {self.name!r} is exhausted: all {len(pool_files)} files of the pool{where}"
+                    " are used",
                     file=self.path,
                 )
             choice = unused[int(rng.integers(len(unused)))] if rng is not None else unused[0]
+            if on_pick is not None:
+                on_pick(os.path.basename(choice))
             _append_lines(self.path, [os.path.basename(choice)])
             return choice
 
