@@ -35,6 +35,7 @@ from masksmith.journal.project import Journal
 from masksmith.journal.validate import validate as validate_journal
 from masksmith.media import io as media_io
 from masksmith.media import masks
+from masksmith.report.files import write_file
 from masksmith.report.graph_image import (
     CATEGORY_COLOURS,
     NODE_TYPE_COLOURS,
@@ -44,7 +45,6 @@ from masksmith.report.graph_image import (
     node_colour,
     render_graph_svg,
 )
-from masksmith.report.layout import atomic_write_bytes
 from masksmith.report.video_timeline import timeline_entry
 
 log = logging.getLogger(__name__)
@@ -183,7 +183,7 @@ def render_page(template: str, **context: Any) -> str:
 
 def write_page(page: Path, html: str) -> Path:
     """Write a page atomically, readable by others like any web page."""
-    atomic_write_bytes(page, html.encode("utf-8"))
+    write_file(page, html.encode("utf-8"))
     page.chmod(0o644)
     return page
 
@@ -235,7 +235,7 @@ class AssetFolder:
 
     def copy_file(self, source: Path, name: str) -> str:
         target = self.root / f"{name}{source.suffix.lower()}"
-        atomic_write_bytes(target, source.read_bytes())
+        write_file(target, source.read_bytes())
         return self.href(target.name)
 
 
