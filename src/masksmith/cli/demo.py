@@ -25,6 +25,7 @@ from masksmith.cli.invocation import masksmith_command, shown
 from masksmith.journal.project import Journal
 from masksmith.media import io as media_io
 from masksmith.media import ops
+from masksmith.report.journal_graph import render_journal_graph
 
 #: Photos the anonymisation and face-mask runs use: one with a face, two without.
 PHOTOS = ("astronaut", "coffee", "chelsea")
@@ -235,8 +236,6 @@ def run_demo(out: Path) -> list[Step]:
         )
     )
     journal = build_demo(out)
-    from masksmith.cli.journal_cmds import render_journal_graph
-
     render_journal_graph(journal, journal.directory / "_overview_.png")
     journal_page = out / "journal.html"
     steps.append(
