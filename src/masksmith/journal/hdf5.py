@@ -147,21 +147,6 @@ class MaskWriter:
             self.abort()
 
 
-def write_runs(
-    path: PathLike, runs: list[MaskRun], *, fps: float, prefix: str = "", gzip: int = DEFAULT_GZIP
-) -> Path:
-    """Write whole runs at once (each run's frames consecutive from ``start_frame``)."""
-    if not runs:
-        raise JournalError("no mask runs to write", file=path)
-    shape = (int(runs[0].masks.shape[1]), int(runs[0].masks.shape[2]))
-    step = 1000.0 / fps if fps else 0.0
-    with MaskWriter(path, fps=fps, prefix=prefix, shape=shape, gzip=gzip) as writer:
-        for run in runs:
-            for offset, changed in enumerate(run.masks):
-                writer.add(run.start_frame + offset, run.start_time + offset * step, changed)
-    return Path(path)
-
-
 def _text(value: object) -> str:
     return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
 

@@ -175,12 +175,6 @@ def template_source(env: Any, name: str) -> str:
     return source
 
 
-def render_page(template: str, **context: Any) -> str:
-    env = template_environment()
-    context.setdefault("css", template_source(env, "viewer.css"))
-    return str(env.get_template(template).render(**context))
-
-
 def write_page(page: Path, html: str) -> Path:
     """Write a page atomically, readable by others like any web page."""
     write_file(page, html.encode("utf-8"))
