@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import html
-import os
 import shlex
 import shutil
 import time
@@ -21,6 +20,7 @@ import click
 import cv2
 import numpy as np
 
+from masksmith import atomic_io
 from masksmith.cli.invocation import masksmith_command, shown
 from masksmith.journal.project import Journal
 from masksmith.media import io as media_io
@@ -175,10 +175,7 @@ def _index_page(out: Path, steps: list[Step]) -> Path:
         + "".join(items)
         + "</ol></body></html>\n"
     )
-    tmp = page.with_name(f".index.html.tmp-{os.getpid()}")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, page)
-    return page
+    return atomic_io.write_text(page, text)
 
 
 def _check_out(out: Path, force: bool) -> None:

@@ -27,9 +27,11 @@ from masksmith.journal.store import find_journal_json
 from masksmith.journal.validate import validate as validate_journal
 from masksmith.media import io as media_io
 from masksmith.media import masks
+from masksmith.report.files import write_file
 from masksmith.report.layout import natural_key
 from masksmith.report.page_assets import (
     MARKER,
+    MARKER_TEXT,
     AssetFolder,
     fit_within,
     mask_overlay,
@@ -183,7 +185,7 @@ def _prepare_folder(folder: Path) -> None:
             )
         shutil.rmtree(folder)
     folder.mkdir(parents=True)
-    (folder / MARKER).write_text("made by masksmith report; safe to delete\n", encoding="utf-8")
+    write_file(folder / MARKER, MARKER_TEXT)
 
 
 def _journal_name(path: Path) -> str:

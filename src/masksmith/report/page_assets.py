@@ -23,6 +23,7 @@ from masksmith.report.files import write_file
 
 __all__ = [
     "MARKER",
+    "MARKER_TEXT",
     "OVERLAY_ALPHA",
     "OVERLAY_COLOUR",
     "AssetFolder",
@@ -51,6 +52,7 @@ OVERLAY_ALPHA = 130
 
 
 MARKER = ".masksmith-report"
+MARKER_TEXT = b"made by masksmith report; safe to delete\n"
 
 
 def hex_colour(colour: RGB) -> str:
@@ -188,7 +190,7 @@ class AssetFolder:
                 )
             shutil.rmtree(self.root)
         self.root.mkdir(parents=True)
-        (self.root / MARKER).write_text("made by masksmith report; safe to delete\n", encoding="utf-8")
+        write_file(self.root / MARKER, MARKER_TEXT)
 
     def publish(self) -> None:
         """Make the written files readable by others (temporary files are created private)."""
