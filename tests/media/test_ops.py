@@ -97,3 +97,27 @@ def test_an_empty_mask_returns_an_equal_copy() -> None:
         ops.band_gray_in_mask(image, empty, kernel=5),
     ):
         assert out is not image and np.array_equal(out, image)
+
+
+def test_pixelate_makes_blocks_inside_the_mask_only() -> None:
+    image = _image(np.random.default_rng(7), 3)
+    mask = np.zeros((40, 50), dtype=bool)
+    mask[8:24, 16:32] = True
+    out = ops.pixelate_in_mask(image, mask, block=4)
+    assert np.array_equal(out[~mask], image[~mask])
+    inside = out[8:24, 16:32]
+    blocks = inside.reshape(4, 4, 4, 4, 3)  # 16x16 window → 4x4 blocks of 4x4 pixels
+    assert np.all(blocks == blocks[:, :1, :, :1, :])
+    assert not np.array_equal(inside, image[8:24, 16:32])
+
+
+def test_gray_puts_the_luminance_in_the_mask_and_normalise_stretches_it() -> None:
+    image = _image(np.random.default_rng(8), 3)
+    mask = _mask()
+    out = ops.gray_in_mask(image, mask)
+    gray = _gray(image)
+    for c in range(3):
+        assert np.array_equal(out[:, :, c][mask], gray[mask])
+    assert np.array_equal(out[~mask], image[~mask])
+    stretched = ops.gray_in_mask(image, mask, normalize=True)[:, :, 0][mask]
+    assert stretched.min() == 0 and stretched.max() == 255
