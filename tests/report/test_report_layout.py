@@ -283,6 +283,19 @@ def test_positions_csv_into_a_missing_folder_is_an_export_error(tmp_path: Path) 
     assert info.value.file is not None and info.value.file.endswith("x.csv")
 
 
+def test_the_layout_builds_the_csv_text_and_the_files_module_writes_it(tmp_path: Path) -> None:
+    from masksmith.report import files, layout
+
+    pos = {"img_10": (1.0, 2.0), "img_2": (3.5, 4.0)}
+    text = layout.positions_csv(pos)
+    assert text == "img_2,3.5,4\nimg_10,1,2\n"
+    assert list(tmp_path.iterdir()) == []  # building the text wrote nothing
+    out = files.export_positions_csv(pos, tmp_path / "p.csv")
+    assert out.read_text(encoding="utf-8") == text
+    # the old import path names the moved function
+    assert layout.export_positions_csv is files.export_positions_csv
+
+
 def test_edge_labels_stay_clear_of_nodes_and_each_other() -> None:
     g = journal_graph()
     layout = compute_layout(g, node_size=(W, H), h_gap=HG, v_gap=VG)

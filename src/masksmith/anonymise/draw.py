@@ -27,6 +27,7 @@ from PIL import Image
 from masksmith.anonymise.config import DrawConfig, DrawMode
 from masksmith.anonymise.cutouts import MaskedObjects
 from masksmith.anonymise.metadata import TAG_IMAGE_PROPERTIES, TAG_REFLINK_INFO, redact_xml
+from masksmith.media import ops
 
 __all__ = [
     "GRAY_LEVEL",
@@ -68,20 +69,6 @@ def _components(mask: BoolArray) -> list[Part]:
     return parts
 
 
-def _gray(window: Pixels) -> Pixels:
-    if window.ndim == 2:
-        return window
-    return cv2.cvtColor(np.ascontiguousarray(window[:, :, :3]), cv2.COLOR_RGB2GRAY)
-
-
-def _set_channels(target: Pixels, where: BoolArray, values: Pixels) -> None:
-    if target.ndim == 2 or values.ndim == 3:
-        target[where] = values[where]
-    else:
-        for c in range(min(3, target.shape[2])):
-            target[:, :, c][where] = values[where]
-
-
 def _draw_parts(
     image: Pixels,
     parts: list[Part],
@@ -91,7 +78,7 @@ def _draw_parts(
     color: tuple[int, ...] | None,
     out: Pixels | None = None,
 ) -> Pixels:
-    """``out`` (default: a copy of ``image``) with every part's masked pixels anonymised.
+    """``out`` (default: a copy of ``image``) with every part's masked pixels anonymised (:mod:`media.ops`).
 
     Each blur reads a window of ``image`` padded by more than half its kernel around the part, so a
     masked pixel gets the value a blur of the whole image would give it, whichever part writes it.
@@ -100,36 +87,29 @@ def _draw_parts(
     if mode is DrawMode.MASK_COLOR:
         if color is None:
             raise ValueError("mask_color mode needs a colour")
-        values = np.asarray(color, dtype=image.dtype)
         for top, left, where in parts:
             target = out[top : top + where.shape[0], left : left + where.shape[1]]
-            if image.ndim == 2:
-                target[where] = values[0]
-            else:
-                target[:, :, : len(values)][where] = values[: image.shape[2]]
+            target[...] = ops.fill_in_mask(target, where, color=color)
         return out
     strength = 15 if blur is None else blur
     k = blur_kernel(image.shape[1], strength)
     k2 = max(k + 1, int(1.2 * k))
     pad = k2 // 2 + 2
-    top_value = 65535 if image.dtype == np.uint16 else 255
     level = GRAY_LEVEL * (257 if image.dtype == np.uint16 else 1)
     rows, cols = image.shape[:2]
     for top, left, where in parts:
         r0, c0 = max(0, top - pad), max(0, left - pad)
         r1, c1 = min(rows, top + where.shape[0] + pad), min(cols, left + where.shape[1] + pad)
         window = image[r0:r1, c0:c1]
+        local = np.zeros(window.shape[:2], dtype=bool)
+        local[top - r0 : top - r0 + where.shape[0], left - c0 : left - c0 + where.shape[1]] = where
         if mode is DrawMode.BLUR:
-            values = cv2.blur(window, (k, k))
+            drawn = ops.blur_in_mask(window, local, kernel=k, kind="box")
         elif mode is DrawMode.GRAY_BLUR:
-            values = cv2.blur(_gray(window), (k, k))
+            drawn = ops.gray_blur_in_mask(window, local, kernel=k)
         else:
-            gray = _gray(window)
-            band = cv2.blur(gray, (k, k)).astype(np.int32) - cv2.blur(gray, (k2, k2)).astype(np.int32)
-            values = np.clip(band + level, 0, top_value).astype(image.dtype)
-        inner = (slice(top - r0, top - r0 + where.shape[0]), slice(left - c0, left - c0 + where.shape[1]))
-        target = out[top : top + where.shape[0], left : left + where.shape[1]]
-        _set_channels(target, where, values[inner])
+            drawn = ops.band_gray_in_mask(window, local, kernel=k, wide_kernel=k2, level=level)
+        out[r0:r1, c0:c1][local] = drawn[local]
     return out
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import html
-import os
 import shlex
 import shutil
 import time
@@ -21,10 +20,12 @@ import click
 import cv2
 import numpy as np
 
+from masksmith import atomic_io
 from masksmith.cli.invocation import masksmith_command, shown
 from masksmith.journal.project import Journal
 from masksmith.media import io as media_io
 from masksmith.media import ops
+from masksmith.report.journal_graph import render_journal_graph
 
 #: Photos the anonymisation and face-mask runs use: one with a face, two without.
 PHOTOS = ("astronaut", "coffee", "chelsea")
@@ -174,10 +175,7 @@ def _index_page(out: Path, steps: list[Step]) -> Path:
         + "".join(items)
         + "</ol></body></html>\n"
     )
-    tmp = page.with_name(f".index.html.tmp-{os.getpid()}")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, page)
-    return page
+    return atomic_io.write_text(page, text)
 
 
 def _check_out(out: Path, force: bool) -> None:
@@ -235,8 +233,6 @@ def run_demo(out: Path) -> list[Step]:
         )
     )
     journal = build_demo(out)
-    from masksmith.cli.journal_cmds import render_journal_graph
-
     render_journal_graph(journal, journal.directory / "_overview_.png")
     journal_page = out / "journal.html"
     steps.append(

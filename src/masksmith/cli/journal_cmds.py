@@ -1,4 +1,7 @@
-"""``masksmith journal …``: create, extend, inspect, archive and draw journals."""
+"""``masksmith journal …``: create, extend, inspect, archive and draw journals.
+
+``render_journal_graph`` is re-exported from :mod:`masksmith.report.journal_graph`, where it lives.
+"""
 
 from __future__ import annotations
 
@@ -13,9 +16,11 @@ import click
 from masksmith.cli.validate_cmds import probes_command, validate_command
 from masksmith.cli.view_cmds import view_command
 from masksmith.errors import JournalError
-from masksmith.journal import paths
 from masksmith.journal.project import Journal
-from masksmith.report.graph_image import render_graph_png
+from masksmith.report.journal_graph import render_journal_graph
+from masksmith.report.journal_summary import journal_summary
+
+__all__ = ["journal", "render_journal_graph"]
 
 
 def _parse_arguments(pairs: tuple[str, ...]) -> dict[str, Any]:
@@ -53,38 +58,6 @@ def _reading(path: Path) -> Iterator[Journal]:
         journal.check_contained()
         _warn(journal)
         yield journal
-
-
-def render_journal_graph(journal: Journal, out: Path) -> Path:
-    """Draw a journal's graph with thumbnails of its media, coloured by operation category."""
-    # only media inside the journal folder are drawn (a name leading out is never opened)
-    thumbnails = {
-        node: _thumbnail(journal, node, data)
-        for node, data in journal.graph.nodes()
-        if paths.contained(journal.directory, data.get("file"))
-    }
-
-    def category_of(op: str) -> str:
-        operation = journal.catalogue.find(op)
-        return operation.category if operation is not None else ("Donor" if op == "Donor" else "")
-
-    return render_graph_png(
-        journal.graph.graph, out, thumbnails=thumbnails, title=journal.name, category_of=category_of
-    )
-
-
-def _thumbnail(journal: Journal, node: str, data: dict[str, Any]) -> Any:
-    """A node's picture for the graph: its image file, or a video's first frame."""
-    path = journal.file_path(data.get("file"), node=node)
-    if data.get("filetype") == "video":
-        from masksmith.errors import MasksmithError
-        from masksmith.media import video as media_video
-
-        try:
-            return media_video.read_frame(path, 1)
-        except MasksmithError:
-            return path
-    return path
 
 
 @click.group()
@@ -221,29 +194,15 @@ def show(journal_path: Path) -> None:
 
 
 def _show(j: Journal, given: Path) -> None:
-    attrs = j.graph.attributes
+    summary = journal_summary(j)
     where = given if Journal.is_archive(given) else j.json_path
-    click.echo(f"journal {j.name!r}  ({where})")
-    for key in ("creator", "organization", "createtime", "updatetime", "projectdescription"):
-        if attrs.get(key):
-            click.echo(f"  {key}: {attrs[key]}")
-    nodes = list(j.graph.nodes())
-    click.echo(f"\n{len(nodes)} nodes")
-    rows = [(n, str(d.get("nodetype", "")), str(d.get("file", ""))) for n, d in nodes]
-    _table(("id", "type", "file"), rows)
-    edges = list(j.graph.edges())
-    click.echo(f"\n{len(edges)} edges")
-    erows = [
-        (
-            f"{s} -> {t}",
-            str(d.get("op", "")),
-            str(d.get("empty mask", "")),
-            f"{float(d.get('change size ratio', 0.0)):.1%}" if "change size ratio" in d else "",
-            str(d.get("maskname", "")),
-        )
-        for s, t, d in edges
-    ]
-    _table(("edge", "op", "empty", "changed", "mask"), erows)
+    click.echo(f"journal {summary.name!r}  ({where})")
+    for key, value in summary.attributes:
+        click.echo(f"  {key}: {value}")
+    click.echo(f"\n{len(summary.nodes)} nodes")
+    _table(summary.node_header, summary.nodes)
+    click.echo(f"\n{len(summary.edges)} edges")
+    _table(summary.edge_header, summary.edges)
 
 
 def _table(header: tuple[str, ...], rows: Sequence[tuple[str, ...]]) -> None:

@@ -11,6 +11,7 @@ String attributes may come back as bytes from files the original wrote.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from masksmith import atomic_io
 from masksmith.errors import JournalError
 
 PathLike = str | os.PathLike[str]
@@ -63,7 +65,8 @@ class MaskRun:
 class MaskWriter:
     """Write masks frame by frame; consecutive frames share a run (group), gaps start a new one.
 
-    Written to a temporary file and renamed into place on :meth:`close` (atomic).
+    Written to a temporary file and renamed into place on :meth:`close` (:mod:`masksmith.atomic_io`,
+    no fsync: masks are media); :meth:`abort` removes the temporary file.
     """
 
     def __init__(
@@ -77,8 +80,10 @@ class MaskWriter:
     ) -> None:
         h5py = _h5py()
         self.path = Path(path)
-        self._tmp = self.path.with_name(f".{self.path.name}.tmp")
-        self._file = h5py.File(self._tmp, "w")
+        with contextlib.ExitStack() as stack:
+            self._tmp = stack.enter_context(atomic_io.atomic_path(self.path, durable=False))
+            self._file = h5py.File(self._tmp, "w")
+            self._pending = stack.pop_all()  # closed by close() (replace) or abort() (remove)
         self._file.attrs["fps"] = float(fps)
         self._file.attrs["prefix"] = prefix
         self._file.attrs["mask_format"] = "framefirst"
@@ -126,14 +131,15 @@ class MaskWriter:
     def close(self) -> Path:
         self._finish_run()
         self._file.close()
-        os.replace(self._tmp, self.path)
+        self._pending.close()
         return self.path
 
     def abort(self) -> None:
         try:
             self._file.close()
         finally:
-            self._tmp.unlink(missing_ok=True)
+            aborted = JournalError("mask writing aborted", file=self.path)
+            self._pending.__exit__(type(aborted), aborted, None)
 
     def __enter__(self) -> MaskWriter:
         return self
@@ -145,21 +151,6 @@ class MaskWriter:
             self.close()
         else:
             self.abort()
-
-
-def write_runs(
-    path: PathLike, runs: list[MaskRun], *, fps: float, prefix: str = "", gzip: int = DEFAULT_GZIP
-) -> Path:
-    """Write whole runs at once (each run's frames consecutive from ``start_frame``)."""
-    if not runs:
-        raise JournalError("no mask runs to write", file=path)
-    shape = (int(runs[0].masks.shape[1]), int(runs[0].masks.shape[2]))
-    step = 1000.0 / fps if fps else 0.0
-    with MaskWriter(path, fps=fps, prefix=prefix, shape=shape, gzip=gzip) as writer:
-        for run in runs:
-            for offset, changed in enumerate(run.masks):
-                writer.add(run.start_frame + offset, run.start_time + offset * step, changed)
-    return Path(path)
 
 
 def _text(value: object) -> str:

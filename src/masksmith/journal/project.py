@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from masksmith import __version__
+from masksmith import __version__, atomic_io
 from masksmith.errors import JournalError, MediaError, OperationError
 from masksmith.journal import fidelity, paths, store, video_record
 from masksmith.journal.compare import Comparison, analyse, compare, donor_mask
@@ -37,14 +37,9 @@ _CACHE_SIZE = 4
 
 
 def _copy_atomic(source: Path, target: Path) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.close(fd)
-    try:
-        shutil.copyfile(source, tmp)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Copy a media file into the journal atomically (media: no fsync, the atomic_io policy)."""
+    with atomic_io.atomic_path(target, durable=False) as temp:
+        shutil.copyfile(source, temp)
 
 
 def _media_name(path: Path) -> str:

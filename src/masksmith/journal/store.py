@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import tarfile
-import tempfile
 import zlib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -234,18 +233,12 @@ def create_archive(
     out_dir = Path(destination)
     out_dir.mkdir(parents=True, exist_ok=True)
     target = out_dir / f"{name}.tgz"
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=out_dir)
-    os.close(fd)
-    try:
+    with atomic_io.atomic_path(target) as tmp:  # durable: an archive is a deliverable
         with tarfile.open(tmp, "w:gz", compresslevel=6) as tar:
             for member in members:
                 arcname = f"{name}/{PurePosixPath(*paths.parts(member))}"
                 tar.add(paths.resolve(root, member), arcname=arcname, recursive=False)
-        _verify_archive(Path(tmp), name, members)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        _verify_archive(tmp, name, members)
     return target
 
 

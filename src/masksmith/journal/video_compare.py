@@ -23,7 +23,6 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
-from masksmith.errors import JournalError
 from masksmith.journal import hdf5
 from masksmith.journal.segments import (
     AUDIO,
@@ -577,20 +576,3 @@ def audio_sample_located(
         if end <= source.count and np.array_equal(source.samples[index:end], head):
             return int(index) + 1
     return None
-
-
-def check_frame_counts(info_a: VideoInfo, info_b: VideoInfo) -> str | None:
-    if info_a.frames != info_b.frames:
-        return f"frame counts differ: {info_a.frames} → {info_b.frames}"
-    return None
-
-
-def kind_of(path: PathLike) -> str:
-    return media_video.media_kind(path)
-
-
-def ensure_video(path: PathLike) -> VideoInfo:
-    info = media_video.probe_video(path)
-    if info.frames <= 0:
-        raise JournalError("video has no frames", file=path)
-    return info

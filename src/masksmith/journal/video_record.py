@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from masksmith.errors import JournalError, OperationError
+from masksmith.errors import OperationError
 from masksmith.journal import video_compare as vc
 from masksmith.journal.model import DONOR_OP, EdgeRef
 from masksmith.journal.segments import AUDIO, Segment, whole_stream
@@ -233,9 +233,3 @@ def check_arguments(operation: Operation, arguments: Mapping[str, Any], media_ty
             operation=operation.name,
         )
     return operation.check_new_edge(arguments, media_type=media_type, use_defaults=True)
-
-
-def require_temporal_pair(journal: Journal, start: str, end: str) -> None:
-    kinds = {str(journal.graph.node(n).get("filetype")) for n in (start, end)}
-    if not kinds <= TEMPORAL_TYPES:
-        raise JournalError(f"cannot record {start}->{end}: mixes {sorted(kinds)} media", node=end)

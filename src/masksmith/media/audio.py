@@ -7,7 +7,6 @@ Samples are int16 arrays of shape (samples, channels); sample numbers in segment
 from __future__ import annotations
 
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,6 +14,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from masksmith import atomic_io
 from masksmith.errors import MediaError, UnsupportedMediaError
 
 PathLike = str | os.PathLike[str]
@@ -113,12 +113,6 @@ def write_pcm(path: PathLike, pcm: Pcm) -> Path:
     import soundfile
 
     target = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=target.suffix, dir=target.parent)
-    os.close(fd)
-    try:
-        soundfile.write(tmp, pcm.samples, pcm.rate)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_io.atomic_path(target, durable=False, keep_suffix=True) as temp:
+        soundfile.write(temp, pcm.samples, pcm.rate)
     return target

@@ -44,10 +44,6 @@ def translation(dx: float, dy: float) -> Matrix:
     return np.array([[1.0, 0.0, dx], [0.0, 1.0, dy], [0.0, 0.0, 1.0]])
 
 
-def scaling(sx: float, sy: float) -> Matrix:
-    return np.array([[sx, 0.0, 0.0], [0.0, sy, 0.0], [0.0, 0.0, 1.0]])
-
-
 def resize_matrix(source: Shape, target: Shape) -> Matrix:
     """Pixel-centre-aligned scaling from ``source`` to ``target`` shape (as cv2.resize samples)."""
     sy = target[0] / source[0]

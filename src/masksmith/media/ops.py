@@ -1,6 +1,7 @@
-"""Pixel operations inside a mask: blur, fill, pixelate, gray-normalise, alpha compositing.
+"""Pixel operations inside a mask: blur, gray blur, fill, pixelate, gray-normalise, alpha compositing.
 
-Every function returns a new image and leaves pixels outside the mask bit-identical.
+Every function returns a new image and leaves pixels outside the mask bit-identical. Blurs read a window
+padded around the mask, which gives the masked pixels the values a blur of the whole image would give.
 """
 
 from __future__ import annotations
@@ -41,8 +42,11 @@ def _roi(mask: BoolMask, pad: int) -> tuple[slice, slice] | None:
 
 
 def blur_in_mask(image: Image, mask: BoolMask, *, kernel: int, kind: str = "gaussian") -> Image:
-    """Blur only inside ``mask``; the blur reads a padded window around it, not the whole image."""
-    k = _odd(kernel)
+    """Blur only inside ``mask``; the blur reads a padded window around it, not the whole image.
+
+    ``gaussian`` and ``median`` round ``kernel`` up to an odd size; ``box`` uses it as given (at least 1).
+    """
+    k = max(1, int(kernel)) if kind == "box" else _odd(kernel)
     roi = _roi(mask, k)
     if roi is None:
         return image.copy()
@@ -60,14 +64,74 @@ def blur_in_mask(image: Image, mask: BoolMask, *, kernel: int, kind: str = "gaus
     return out
 
 
+def _luminance(image: Image) -> Image:
+    if image.ndim == 2:
+        return image
+    return cv2.cvtColor(np.ascontiguousarray(image[:, :, :3]), cv2.COLOR_RGB2GRAY)
+
+
+def _with_gray(image: Image, gray: Image) -> Image:
+    """``image`` with ``gray`` in every colour channel (alpha kept)."""
+    if image.ndim == 2:
+        return gray
+    effect = image.copy()
+    for c in range(min(3, image.shape[2])):
+        effect[:, :, c] = gray
+    return effect
+
+
+def gray_blur_in_mask(image: Image, mask: BoolMask, *, kernel: int) -> Image:
+    """Masked pixels take the box-blurred luminance (``kernel`` as given) in every colour channel."""
+    k = max(1, int(kernel))
+    roi = _roi(mask, k)
+    if roi is None:
+        return image.copy()
+    window = image[roi]
+    out = image.copy()
+    out[roi] = _apply_in_mask(window, mask[roi], _with_gray(window, cv2.blur(_luminance(window), (k, k))))
+    return out
+
+
+def band_gray_in_mask(
+    image: Image, mask: BoolMask, *, kernel: int, wide_kernel: int | None = None, level: int = 100
+) -> Image:
+    """Masked pixels take ``box(gray, kernel) − box(gray, wide_kernel) + level`` in every colour channel.
+
+    A band-pass of the luminance centred on ``level`` (clipped to the dtype's range): a flat region
+    becomes exactly ``level``. ``wide_kernel`` defaults to ``max(kernel + 1, int(1.2 × kernel))``.
+    """
+    k = max(1, int(kernel))
+    k2 = max(k + 1, int(1.2 * k)) if wide_kernel is None else max(1, int(wide_kernel))
+    roi = _roi(mask, max(k, k2))
+    if roi is None:
+        return image.copy()
+    window = image[roi]
+    gray = _luminance(window)
+    band = cv2.blur(gray, (k, k)).astype(np.int32) - cv2.blur(gray, (k2, k2)).astype(np.int32)
+    top = 65535 if image.dtype == np.uint16 else 255
+    values = np.clip(band + level, 0, top).astype(image.dtype)
+    out = image.copy()
+    out[roi] = _apply_in_mask(window, mask[roi], _with_gray(window, values))
+    return out
+
+
 def fill_in_mask(image: Image, mask: BoolMask, *, color: tuple[int, ...] | int) -> Image:
-    """Paint ``color`` inside ``mask``."""
+    """Paint ``color`` inside ``mask``.
+
+    One value paints every channel; several paint the first channels (an RGB colour on an RGBA image
+    keeps the alpha; extra values are ignored); a gray image takes the first value.
+    """
     if mask.shape != image.shape[:2]:
         raise ValueError(f"mask shape {mask.shape} does not match image {image.shape[:2]}")
     out = image.copy()
-    channels = 1 if image.ndim == 2 else image.shape[2]
-    values = np.broadcast_to(np.asarray(color, dtype=image.dtype), (channels,))
-    out[mask] = values if image.ndim == 3 else values[0]
+    values = np.asarray(color, dtype=image.dtype).reshape(-1)
+    if image.ndim == 2:
+        out[mask] = values[0]
+    elif values.size == 1:
+        out[mask] = np.broadcast_to(values, (image.shape[2],))
+    else:
+        n = min(values.size, image.shape[2])
+        out[:, :, :n][mask] = values[:n]
     return out
 
 
@@ -86,10 +150,7 @@ def pixelate_in_mask(image: Image, mask: BoolMask, *, block: int) -> Image:
 
 def gray_in_mask(image: Image, mask: BoolMask, *, normalize: bool = False) -> Image:
     """Replace masked pixels by their gray value; ``normalize`` stretches it to the full range (clipped)."""
-    if image.ndim == 2:
-        gray = image
-    else:
-        gray = cv2.cvtColor(np.ascontiguousarray(image[:, :, :3]), cv2.COLOR_RGB2GRAY)
+    gray = _luminance(image)
     if normalize and mask.any():
         values = gray[mask].astype(np.float32)
         lo, hi = float(values.min()), float(values.max())

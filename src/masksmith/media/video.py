@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from masksmith import atomic_io
 from masksmith.errors import MediaError, UnsupportedMediaError
 
 PathLike = str | os.PathLike[str]
@@ -323,45 +324,42 @@ def write_video(
     """
     av = _av()
     target = Path(path)
-    tmp = target.with_name(f".{target.stem}.tmp{target.suffix}")
     rate_q = Fraction(rate).limit_denominator(1001)
     fmt = pix_fmt or {"ffv1": "bgr0", "utvideo": "gbrp", "libx264": "yuv420p"}.get(codec, "yuv420p")
-    try:
-        with av.open(str(tmp), "w") as container:
-            stream = container.add_stream(codec, rate=rate_q)
-            stream.pix_fmt = fmt
-            if options:
-                stream.options = dict(options)
-            if rotation:
-                stream.set_display_rotation(rotation)
-            times = iter(frame_times_ms) if frame_times_ms is not None else None
+    with (
+        atomic_io.atomic_path(target, durable=False, keep_suffix=True) as tmp,
+        av.open(str(tmp), "w") as container,
+    ):
+        stream = container.add_stream(codec, rate=rate_q)
+        stream.pix_fmt = fmt
+        if options:
+            stream.options = dict(options)
+        if rotation:
+            stream.set_display_rotation(rotation)
+        times = iter(frame_times_ms) if frame_times_ms is not None else None
+        if times is not None:
+            stream.time_base = Fraction(1, 1000)
+            stream.codec_context.time_base = Fraction(1, 1000)
+        audio_stream = None
+        if audio is not None:
+            audio_codec = "pcm_s16le" if target.suffix.lower() in (".mkv", ".mov", ".avi") else "aac"
+            audio_stream = container.add_stream(audio_codec, rate=sample_rate)
+            audio_stream.layout = "stereo" if audio.ndim == 2 and audio.shape[1] == 2 else "mono"
+        for count, pixels in enumerate(frames):
+            if count == 0:
+                stream.height, stream.width = int(pixels.shape[0]), int(pixels.shape[1])
+            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(pixels[:, :, :3]), format="rgb24")
             if times is not None:
-                stream.time_base = Fraction(1, 1000)
-                stream.codec_context.time_base = Fraction(1, 1000)
-            audio_stream = None
-            if audio is not None:
-                audio_codec = "pcm_s16le" if target.suffix.lower() in (".mkv", ".mov", ".avi") else "aac"
-                audio_stream = container.add_stream(audio_codec, rate=sample_rate)
-                audio_stream.layout = "stereo" if audio.ndim == 2 and audio.shape[1] == 2 else "mono"
-            for count, pixels in enumerate(frames):
-                if count == 0:
-                    stream.height, stream.width = int(pixels.shape[0]), int(pixels.shape[1])
-                frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(pixels[:, :, :3]), format="rgb24")
-                if times is not None:
-                    frame.pts = round(next(times))
-                    frame.time_base = Fraction(1, 1000)
-                else:
-                    frame.pts = count
-                for packet in stream.encode(frame):
-                    container.mux(packet)
-            for packet in stream.encode():
+                frame.pts = round(next(times))
+                frame.time_base = Fraction(1, 1000)
+            else:
+                frame.pts = count
+            for packet in stream.encode(frame):
                 container.mux(packet)
-            if audio_stream is not None and audio is not None:
-                _encode_audio(av, container, audio_stream, audio, sample_rate)
-        os.replace(tmp, target)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+        for packet in stream.encode():
+            container.mux(packet)
+        if audio_stream is not None and audio is not None:
+            _encode_audio(av, container, audio_stream, audio, sample_rate)
     return target
 
 

@@ -48,11 +48,6 @@ def odd(value: int, *, minimum: int = 1) -> int:
     return number if number % 2 else number + 1
 
 
-def source_pixels(context: PluginContext) -> Image:
-    """The source's pixels (the cached array: callers must copy before editing)."""
-    return context.pixels()
-
-
 def to_rgb8(image: Image) -> Image:
     """8-bit RGB (gray expanded, alpha dropped, 16-bit scaled down) — for segmentation and JPEG."""
     out = image

@@ -14,12 +14,16 @@ ENTRY_POINT_GROUP = "masksmith.plugins"
 
 @cache
 def available_plugins() -> dict[str, type[Plugin]]:
-    """Every installed plugin class by name (entry points are imported here, once)."""
+    """Every installed plugin class by name (entry points are imported here, once).
+
+    A plugin that fails to import, or is not a :class:`Plugin` class, raises :class:`PluginError` naming
+    its entry point: a broken installation is reported, never silently left out.
+    """
     found: dict[str, type[Plugin]] = {}
     for entry in sorted(importlib.metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
         try:
             cls = entry.load()
-        except Exception as exc:  # a broken third-party plugin must not hide the others
+        except Exception as exc:  # any import failure becomes one PluginError naming the entry point
             raise PluginError(f"plugin entry point {entry.name!r} failed to load: {exc}") from exc
         if not (isinstance(cls, type) and issubclass(cls, Plugin)):
             raise PluginError(f"plugin entry point {entry.name!r} is not a masksmith Plugin class")

@@ -81,11 +81,6 @@ def label_areas(labels: Labels) -> NDArray[np.int64]:
     return np.bincount(labels.ravel())
 
 
-def border_labels(labels: Labels) -> set[int]:
-    edge = np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]])
-    return {int(v) for v in np.unique(edge)}
-
-
 def texture_scores(gray: NDArray[np.uint8], labels: Labels) -> NDArray[np.float64]:
     """Per label: the mean gradient magnitude inside it (low = uniform texture)."""
     gx = cv2.Sobel(gray, cv2.CV_32F, 1, 0, ksize=3)

@@ -25,6 +25,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont, ImageOps
 
 from masksmith.errors import ExportError
+from masksmith.report.files import write_file
 from masksmith.report.layout import (
     DEFAULT_H_GAP,
     DEFAULT_NODE_SIZE,
@@ -32,7 +33,6 @@ from masksmith.report.layout import (
     Edge,
     GraphLayout,
     Point,
-    atomic_write_bytes,
     compute_layout,
     place_edge_labels,
 )
@@ -152,7 +152,7 @@ def render_graph_png(
     )
     buf = io.BytesIO()
     Image.fromarray(drawn.image, "RGB").save(buf, format="PNG", optimize=False)
-    return atomic_write_bytes(path, buf.getvalue())
+    return write_file(path, buf.getvalue())
 
 
 def draw_graph(

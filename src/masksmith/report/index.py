@@ -27,25 +27,24 @@ from masksmith.journal.store import find_journal_json
 from masksmith.journal.validate import validate as validate_journal
 from masksmith.media import io as media_io
 from masksmith.media import masks
+from masksmith.report.files import write_file
 from masksmith.report.layout import natural_key
-from masksmith.report.viewer import (
-    MAX_IMAGE_SIDE,
-    THUMB_SIZE,
+from masksmith.report.page_assets import (
+    MARKER,
+    MARKER_TEXT,
     AssetFolder,
-    build_report,
     fit_within,
     mask_overlay,
-    opened_journal,
     template_environment,
     template_source,
     web_pixels,
     write_page,
 )
+from masksmith.report.viewer import MAX_IMAGE_SIDE, THUMB_SIZE, build_report, opened_journal
 
 log = logging.getLogger(__name__)
 
 PathLike = str | os.PathLike[str]
-_MARKER = ".masksmith-report"
 _ARCHIVE_SUFFIXES = (".tgz", ".tar.gz")
 
 
@@ -161,7 +160,7 @@ def find_journals(projects: PathLike) -> list[Path]:
     if (root / f"{root.name}.json").is_file():
         found.append(root)
     for child in sorted(root.iterdir(), key=lambda p: natural_key(p.name)):
-        if child.name.startswith(".") or (child / _MARKER).exists():
+        if child.name.startswith(".") or (child / MARKER).exists():
             continue
         if is_archive(child) or (child.is_dir() and any(child.glob("*.json"))):
             found.append(child)
@@ -180,13 +179,13 @@ def _slug(name: str, taken: set[str]) -> str:
 def _prepare_folder(folder: Path) -> None:
     """Create a report-owned folder, emptying one an earlier report made; refuse a foreign one."""
     if folder.exists():
-        if not folder.is_dir() or (any(folder.iterdir()) and not (folder / _MARKER).exists()):
+        if not folder.is_dir() or (any(folder.iterdir()) and not (folder / MARKER).exists()):
             raise ExportError(
                 "the folder exists and was not made by masksmith; choose another --out", file=folder
             )
         shutil.rmtree(folder)
     folder.mkdir(parents=True)
-    (folder / _MARKER).write_text("made by masksmith report; safe to delete\n", encoding="utf-8")
+    write_file(folder / MARKER, MARKER_TEXT)
 
 
 def _journal_name(path: Path) -> str:

@@ -16,17 +16,17 @@ import csv
 import io
 import itertools
 import math
-import os
 import re
 from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import networkx as nx
 
-from masksmith import atomic_io
-from masksmith.errors import ExportError, JournalError
+from masksmith.errors import JournalError
+
+if TYPE_CHECKING:
+    from masksmith.report.files import export_positions_csv as export_positions_csv
 
 Point = tuple[float, float]
 Box = tuple[float, float, float, float]  # x0, y0, x1, y1
@@ -420,27 +420,30 @@ def point_along(path: Sequence[Point], fraction: float) -> Point:
     return path[-1]
 
 
-# ---- files ------------------------------------------------------------------------------------
-def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
-    """Write ``data`` to ``path`` through a temporary file in the same folder and ``os.replace``."""
-    target = Path(path)
-    try:
-        atomic_io.write_bytes(target, data)
-    except OSError as exc:
-        raise ExportError(f"write failed ({exc.strerror or exc})", file=target) from exc
-    return target
+# ---- positions as CSV text ------------------------------------------------------------------
+def positions_csv(positions: Mapping[Hashable, Point]) -> str:
+    """One ``node id,x,y`` row per node (no header, nodes in natural id order), as CSV text.
 
-
-def export_positions_csv(positions: Mapping[Any, Point], path: str | os.PathLike[str]) -> Path:
-    """Write one ``node id,x,y`` row per node (no header, nodes in natural id order), atomically."""
+    Writing it is the caller's job (:func:`masksmith.report.files.export_positions_csv`).
+    """
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     for node in sorted(positions, key=natural_key):
         x, y = positions[node]
         writer.writerow([str(node), _num(x), _num(y)])
-    return atomic_write_bytes(path, buf.getvalue().encode("utf-8"))
+    return buf.getvalue()
 
 
 def _num(v: float) -> str:
     r = round(float(v), 3)
     return str(int(r)) if r.is_integer() else repr(r)
+
+
+def __getattr__(name: str) -> object:
+    """``export_positions_csv`` moved to :mod:`masksmith.report.files` (the layout writes no files);
+    the old import path keeps working."""
+    if name == "export_positions_csv":
+        from masksmith.report.files import export_positions_csv
+
+        return export_positions_csv
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -14,10 +14,10 @@ from masksmith.errors import MasksmithError
 from masksmith.journal import hdf5, paths
 from masksmith.journal import segments as seg
 from masksmith.media import video as media_video
+from masksmith.report.page_assets import AssetFolder, fit_within, web_pixels, write_overlay
 
 if TYPE_CHECKING:
     from masksmith.journal.project import Journal
-    from masksmith.report.viewer import AssetFolder
 
 SAMPLES = 3
 
@@ -38,8 +38,6 @@ def timeline_entry(
     journal: Journal, start: str, end: str, assets: AssetFolder, key: str, *, max_side: int
 ) -> dict[str, Any] | None:
     """The timeline of one link for the page, or None when the link has no segments."""
-    from masksmith.report.viewer import fit_within, web_pixels, write_overlay
-
     data = journal.graph.edge(start, end)
     if "videomasks" not in data:
         return None
