@@ -89,10 +89,6 @@ class RunContext:
         assert self._seeds is not None
         return np.random.default_rng(np.random.SeedSequence(self._seeds.entropy, spawn_key=(int(index),)))
 
-    def next_rng(self) -> np.random.Generator:
-        """An independent generator per project, in a sequence fixed by the seed."""
-        return self.rng_for(self.next_index())
-
     def __getstate__(self) -> dict[str, Any]:
         # Sent to remote workers: locks and permutation managers stay with the coordinator.
         state = dict(self.__dict__)

@@ -53,7 +53,7 @@ from masksmith.batch.selection import permutation_manager, pool_files, release_p
 from masksmith.batch.selectors import check_function_name, spec_function
 from masksmith.batch.spec import BatchSpec, PluginArg, SelectionNode, load_spec
 from masksmith.batch.spec_check import check_required_arguments
-from masksmith.batch.state import PoolExhausted, dumps
+from masksmith.batch.state import PoolExhausted
 from masksmith.errors import MasksmithError, SpecError
 from masksmith.journal import paths
 from masksmith.journal.project import Journal
@@ -71,7 +71,6 @@ __all__ = [
     "context_of",
     "createGlobalState",
     "create_global_state",
-    "describe_state",
     "load_global_variables",
     "run_initializers",
     "write_overview",
@@ -134,8 +133,9 @@ class BatchProject:
 
     def save_graph_image(self, directory: str | os.PathLike[str]) -> Path:
         """Write ``<name>.png`` (the spec graph) and ``<name>.csv`` (node id and position) into ``directory``."""
+        from masksmith.report.files import export_positions_csv
         from masksmith.report.graph_image import render_graph_png
-        from masksmith.report.layout import compute_layout, export_positions_csv
+        from masksmith.report.layout import compute_layout
 
         try:  # graph.name comes from the spec: it names files in ``directory``, never a path
             name = paths.plain_name(self.name, attribute="graph.name", node="graph")
@@ -322,8 +322,3 @@ class _ProjectRun(ProjectRun):
     ) -> None:
         """``node_inputs.fill_operation_parameters`` with this run's catalogue, generator and draws."""
         fill_operation_parameters(self._j().catalogue, self.rng, self.drawn, node_id, op_name, values, plugin)
-
-
-def describe_state(state: Mapping[str, object]) -> str:
-    """One-line JSON of a project state (for logs)."""
-    return dumps(state)

@@ -437,13 +437,3 @@ def positions_csv(positions: Mapping[Hashable, Point]) -> str:
 def _num(v: float) -> str:
     r = round(float(v), 3)
     return str(int(r)) if r.is_integer() else repr(r)
-
-
-def __getattr__(name: str) -> object:
-    """``export_positions_csv`` moved to :mod:`masksmith.report.files` (the layout writes no files);
-    the old import path keeps working."""
-    if name == "export_positions_csv":
-        from masksmith.report.files import export_positions_csv
-
-        return export_positions_csv
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
