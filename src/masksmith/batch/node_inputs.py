@@ -245,9 +245,10 @@ def run_plugin(
         _pixels=journal.cached_pixels(start) if start is not None else None,
     )
     result = plugin.transform(context)
-    if start is not None and context._pixels is not None:
+    decoded = context.decoded_pixels
+    if start is not None and decoded is not None:
         # the plugin decoded the source: the journal's comparison reuses it instead of decoding again
-        journal.cache_pixels(start, context._pixels)
+        journal.cache_pixels(start, decoded)
     if not isinstance(result, PluginResult):
         raise PluginError(f"plugin {plugin.name!r} returned {type(result).__name__}, not a PluginResult")
     return result

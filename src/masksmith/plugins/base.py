@@ -79,6 +79,11 @@ class PluginContext:
             self._pixels = media_io.read_image(self.source).pixels
         return self._pixels
 
+    @property
+    def decoded_pixels(self) -> NDArray[Any] | None:
+        """The source's pixels if they were decoded (or handed in) already, else None; never decodes."""
+        return self._pixels
+
 
 @dataclass
 class PluginResult:
