@@ -16,13 +16,13 @@ import shutil
 import stat
 import sys
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import Any
 
+from masksmith.batch.driver import error_line, executor_for, not_seen
 from masksmith.batch.extension_rules import ExtensionRules, OpPattern, parse_rules, select_nodes
 from masksmith.batch.extension_slots import (
     Recovery,
@@ -38,7 +38,7 @@ from masksmith.batch.picks import SpecPicker
 from masksmith.batch.project import CONTEXT_KEY, BatchProject, RunContext, create_global_state
 from masksmith.batch.state import CompletionFile, ProjectClaims
 from masksmith.errors import JournalError, MasksmithError, SpecError
-from masksmith.executors import Executor, Finished, LocalExecutor, run_items
+from masksmith.executors import Executor, Finished, run_items
 from masksmith.journal import paths, store
 from masksmith.journal.project import Journal
 
@@ -405,7 +405,7 @@ def _extend_projects(
                 bar.write(f"failed: {outcome.item}: {outcome.error}", file=sys.stderr)
             bar.update(1)
 
-    with _executor_for(executor, threads) as runner:
+    with executor_for(executor, threads) as runner:
         try:
             run_items(
                 runner,
@@ -421,19 +421,6 @@ def _extend_projects(
     summary.outcomes.sort(key=lambda o: str(o.item))
     summary.seconds = time.perf_counter() - started
     return summary
-
-
-@contextmanager
-def _executor_for(executor: Executor | None, threads: int) -> Iterator[Executor]:
-    """The caller's executor, or ``threads`` local threads made (and shut down) here."""
-    if executor is not None:
-        yield executor
-        return
-    own = LocalExecutor(threads)
-    try:
-        yield own
-    finally:
-        own.shutdown(wait=True)
 
 
 class _ExtendOne:
@@ -483,9 +470,7 @@ def _extend_item(extender: _ExtendOne, item: Path) -> ExtensionOutcome:
 
 def _task_failed(done: Finished[Path, ExtensionOutcome]) -> ExtensionOutcome:
     """An outcome for a task that raised (or whose worker was lost)."""
-    error = done.error
-    message = error.one_line() if isinstance(error, MasksmithError) else f"{type(error).__name__}: {error}"
-    return ExtensionOutcome(done.item, "failed", error=message)
+    return ExtensionOutcome(done.item, "failed", error=error_line(done.error))
 
 
 def _confirmed(outcome: ExtensionOutcome) -> ExtensionOutcome:
@@ -505,10 +490,8 @@ def _confirmed(outcome: ExtensionOutcome) -> ExtensionOutcome:
         missing = sorted(expected) or ["(the journal)"]
     if not missing:
         return outcome
-    error = (
-        f"the extended journal {item} is not there as this process sees it (missing "
-        f"{', '.join(missing[:3])}{' …' if len(missing) > 3 else ''}): workers may not share this filesystem"
-    )
+    shown = ", ".join(missing[:3]) + (" …" if len(missing) > 3 else "")
+    error = f"{not_seen('extended journal', item)} (missing {shown})"
     log.error("%s", error)
     return ExtensionOutcome(item, "failed", nodes=outcome.nodes, error=error)
 
