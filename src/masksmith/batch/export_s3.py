@@ -110,7 +110,7 @@ class S3Target:
         region: str | None = None,
         multipart_threshold: int = 64 * 1024 * 1024,
         part_size: int = 16 * 1024 * 1024,
-        client: Any = None,
+        client: Any = None,  # a boto3 S3 client (boto3 ships no types)
     ) -> None:
         if not bucket or "/" in bucket:
             raise ExportError(f"S3 bucket name {bucket!r} is not valid", argument="s3")
@@ -136,12 +136,31 @@ class S3Target:
         self._lock = threading.Lock()
 
     @classmethod
-    def from_url(cls, url: str, **kwargs: Any) -> S3Target:
-        """``bucket/folder`` or ``s3://bucket/folder``."""
+    def from_url(
+        cls,
+        url: str,
+        *,
+        endpoint_url: str | None = None,
+        profile: str | None = None,
+        region: str | None = None,
+        multipart_threshold: int = 64 * 1024 * 1024,
+        part_size: int = 16 * 1024 * 1024,
+        client: Any = None,
+    ) -> S3Target:
+        """``bucket/folder`` or ``s3://bucket/folder`` (the options as for the constructor)."""
         text = url.strip()
         text = text[5:] if text.lower().startswith("s3://") else text
         bucket, _, prefix = text.partition("/")
-        return cls(bucket, prefix, **kwargs)
+        return cls(
+            bucket,
+            prefix,
+            endpoint_url=endpoint_url,
+            profile=profile,
+            region=region,
+            multipart_threshold=multipart_threshold,
+            part_size=part_size,
+            client=client,
+        )
 
     def describe(self, key: str = "") -> str:
         return f"s3://{self.bucket}/{self.key(key)}" if key else f"s3://{self.bucket}/{self.prefix}"
