@@ -35,7 +35,7 @@ from masksmith.batch.extension_slots import (
 )
 from masksmith.batch.inflight import recover_stale
 from masksmith.batch.picks import SpecPicker
-from masksmith.batch.project import CONTEXT_KEY, BatchProject, RunContext, create_global_state
+from masksmith.batch.project import BatchProject, RunContext, context_of, create_global_state
 from masksmith.batch.state import CompletionFile, ProjectClaims
 from masksmith.errors import JournalError, MasksmithError, SpecError
 from masksmith.executors import Executor, Finished, run_items
@@ -382,17 +382,18 @@ def _extend_projects(
         summary.recovered += [str(p) for p in recovery.finished + recovery.discarded]
     # a journal whose interrupted extension was just finished is not extended again
     items = list(dict.fromkeys(p for p in find_projects(projects) if slot_key(p) not in finished))
-    state = create_global_state(
-        projects if projects.is_dir() else projects.parent,
-        workdir,
-        global_variables=global_variables,
-        initializers=initializers,
-        seed=seed,
-        passthrus=passthrus,
-        test_mode=test_mode,
-        skip_validation=skip_validation,
+    ctx = context_of(
+        create_global_state(
+            projects if projects.is_dir() else projects.parent,
+            workdir,
+            global_variables=global_variables,
+            initializers=initializers,
+            seed=seed,
+            passthrus=passthrus,
+            test_mode=test_mode,
+            skip_validation=skip_validation,
+        )
     )
-    ctx: RunContext = state[CONTEXT_KEY]
     recover_stale(ctx.workdir, ctx.projects)  # image picks of killed runs go back to their pools
     extender = _ExtendOne(project, ctx, parsed, completion, username, organization, picker=picker)
     bar = _progress_bar(len(items), progress)
