@@ -20,9 +20,9 @@ from pathlib import Path
 import numpy as np
 
 from bench.common import table
+from masksmith.batch.bulk_validate import validate_projects
 from masksmith.errors import ArchiveError
 from masksmith.journal import paths, store
-from masksmith.journal.bulk import validate_projects
 from masksmith.journal.project import Journal
 from masksmith.media import io as media_io
 

@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 
 from bench.common import measure, median_ms, table
-from masksmith.journal.bulk import validate_projects
+from masksmith.batch.bulk_validate import validate_projects
 from masksmith.journal.probes import build_composites, generate_probes, write_probe_set
 from masksmith.journal.project import Journal
 from masksmith.journal.rules_base import inspect

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from masksmith.batch import export as export_module
+from masksmith.batch import export_targets
 from masksmith.batch.export import (
     ArchiveDigest,
     ExportOptions,
@@ -284,7 +284,7 @@ def test_folder_target_rejects_a_bad_copy(tmp_path: Path, monkeypatch: pytest.Mo
     def truncating_copy(source: Path, target: Path) -> None:
         Path(target).write_bytes(Path(source).read_bytes()[:-1])
 
-    monkeypatch.setattr(export_module.shutil, "copyfile", truncating_copy)
+    monkeypatch.setattr(export_targets.shutil, "copyfile", truncating_copy)
     target = FolderTarget(tmp_path / "out")
     target.check()
     with pytest.raises(ExportError, match="does not match"):

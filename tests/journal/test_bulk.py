@@ -8,7 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from masksmith.batch import bulk_validate
 from masksmith.errors import MasksmithError
+from masksmith.journal import bulk
 from masksmith.journal.bulk import find_journals, validate_projects
 from tests.journal.journal_builders import blur_then_output
 
@@ -43,8 +45,9 @@ def test_bulk_validation_reports_every_journal(tmp_path: Path, rng, threads: int
     projects = _projects(tmp_path, rng)
     assert [p.name for p in find_journals(projects)] == ["broken", "good", "journal.tgz", "junk.tgz"]
     seen = []
-    summary = validate_projects(projects, threads=threads, progress=seen.append)
+    summary = bulk_validate.validate_projects(projects, threads=threads, progress=seen.append)
     assert summary.journals == 4 and len(seen) == 4
+    assert [r.source.name for r in seen] == ["broken", "good", "journal.tgz", "junk.tgz"]  # in order
     assert summary.regenerated == 1
     assert (projects / "broken" / "journal.json").is_file()
     rows = _rows(summary.report)
@@ -75,3 +78,38 @@ def test_regenerated_mask_is_written_into_the_folder(tmp_path: Path, rng) -> Non
 def test_missing_projects_folder_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(MasksmithError, match="projects folder"):
         validate_projects(tmp_path / "nowhere")
+
+
+def test_a_runner_decides_where_each_journal_is_validated(tmp_path: Path, rng) -> None:
+    projects = _projects(tmp_path, rng)
+    ran: list[str] = []
+
+    def backwards(sources, validate, record) -> None:  # finishes last to first
+        for source in reversed(sources):
+            ran.append(source.name)
+            record(validate(source))
+
+    seen = []
+    summary = validate_projects(projects, progress=seen.append, runner=backwards)
+    assert ran == ["junk.tgz", "journal.tgz", "good", "broken"]
+    assert [r.source.name for r in seen] == ["broken", "good", "journal.tgz", "junk.tgz"]
+    assert summary.journals == 4 and summary.regenerated == 1
+
+
+def test_a_regenerated_mask_this_process_cannot_see_is_critical(tmp_path: Path, rng) -> None:
+    projects = _projects(tmp_path, rng)
+
+    def elsewhere(sources, validate, record) -> None:  # a worker whose folder is not ours
+        for source in sources:
+            report = validate(source)
+            for name in report.regenerated_files:
+                (source / name).unlink()
+            record(report)
+
+    summary = validate_projects(projects, runner=elsewhere)
+    broken = next(r for r in summary.reports if r.source.name == "broken")
+    assert broken.regenerated_files and bulk.unseen_outputs(broken)
+    assert any("may not share this filesystem" in f.message for f in broken.findings)
+    assert any(f.startswith("broken: regenerated mask") for f in summary.failures)
+    good = next(r for r in summary.reports if r.source.name == "good")
+    assert not bulk.unseen_outputs(good) and good.failure is None

@@ -1,61 +1,46 @@
 """Journal extension: pick nodes of existing journals by rule and run a NodeAttachment spec from each.
 
-Selection (seed §2.1, §5) happens in two layers, both over the journal as it was before the run:
-
-1. **Structure.** A node is a candidate when it lies on the base's path (reachable from the base
-   without crossing a donor edge), is not a root and is not final. ``donorpath`` admits nodes on
-   donor paths, ``final`` (alias ``finalnode``) admits final nodes, ``finalpng`` only final ``.png``
-   files, ``basenode`` admits the base (and, with ``donorpath``, donor roots).
-2. **Operation.** Among candidates, the first matching rule decides: an *include*
-   (``+cat:op`` — made by a matching operation; ``+$cat:op`` — the source of one; ``outputop`` =
-   ``+Output:``; ``antiforensicop`` = ``+AntiForensic:``; ``outputsourceop`` = ``+$Output:``;
-   ``antiforensicsourceop`` = ``+$AntiForensic:``) selects; an *exclude* (``~cat:op``; ``~:``
-   excludes everything not explicitly included) drops; otherwise the default selects the node unless
-   an Output (format change) or AntiForensic operation made it.
-
-Either side of ``cat:op`` may be empty (any); names compare without case and ``op`` also matches
-the edge's plugin name and the part before ``::`` of a variant. A token without a sign is an include.
-
-Running (kill-safe, resumable): each project (a journal folder or a ``.tgz``) is extended in a
-working copy next to it, ``.<item>.ext-<pid>.work``. A small state file ``.<item>.ext-<pid>.state``
-says how far it got: ``working`` → ``ready`` (the extended copy is complete: the commit point) →
-``swapped`` (it replaced the original: a folder by two renames, a ``.tgz`` by ``os.replace`` of a
-re-made archive) → recorded in the completion file → cleaned up. A later run finishes what a
-killed process committed and discards what it did not, so every journal is extended exactly once
-and is never left half-written.
+Which nodes are picked is :mod:`masksmith.batch.extension_rules`; how a journal is extended in a
+kill-safe working copy (and what a killed run left is finished or discarded) is
+:mod:`masksmith.batch.extension_slots`. This module finds the journals, extends one
+(:func:`extend_project`) and drives many through :func:`masksmith.executors.run_items`
+(:func:`extend_projects`), on local threads, processes or Ray alike.
 """
 
 from __future__ import annotations
 
-import enum
-import glob
 import hashlib
-import json
 import logging
 import os
 import shutil
 import stat
 import sys
-import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import Future
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import Any
 
-from masksmith.batch.executor import LocalThreadExecutor
-from masksmith.batch.inflight import pid_alive, recover_stale
+from masksmith.batch.driver import error_line, executor_for, not_seen
+from masksmith.batch.extension_rules import ExtensionRules, OpPattern, parse_rules, select_nodes
+from masksmith.batch.extension_slots import (
+    Recovery,
+    Slot,
+    dead_slots,
+    finish_slot,
+    recover_extensions,
+    recover_slot,
+    slot_key,
+)
+from masksmith.batch.inflight import recover_stale
 from masksmith.batch.picks import SpecPicker
-from masksmith.batch.project import CONTEXT_KEY, BatchProject, RunContext, create_global_state
-from masksmith.batch.state import CompletionFile, ProjectClaims, atomic_write_text
+from masksmith.batch.project import BatchProject, RunContext, context_of, create_global_state
+from masksmith.batch.state import CompletionFile, ProjectClaims
 from masksmith.errors import JournalError, MasksmithError, SpecError
-from masksmith.executors import is_distributed
+from masksmith.executors import Executor, Finished, run_items
 from masksmith.journal import paths, store
-from masksmith.journal.model import DONOR_OP, JournalGraph
 from masksmith.journal.project import Journal
-from masksmith.operations import Catalogue, default_catalogue
 
 __all__ = [
     "ExtensionOutcome",
@@ -72,238 +57,6 @@ __all__ = [
 ]
 
 log = logging.getLogger("masksmith.batch")
-
-_TAG = ".ext-"
-
-
-# --------------------------------------------------------------------------------------------------
-# Rules
-# --------------------------------------------------------------------------------------------------
-
-
-class Flag(enum.Enum):
-    """Structural admissions: which kinds of node may be candidates at all."""
-
-    DONORPATH = "donorpath"
-    FINAL = "final"
-    FINALPNG = "finalpng"
-    BASENODE = "basenode"
-
-
-_FLAG_TOKENS = {
-    "donorpath": Flag.DONORPATH,
-    "final": Flag.FINAL,
-    "finalnode": Flag.FINAL,
-    "finalpng": Flag.FINALPNG,
-    "basenode": Flag.BASENODE,
-}
-_OP_TOKENS: dict[str, tuple[str, str]] = {
-    # token -> (produced | source, category)
-    "outputop": ("produced", "Output"),
-    "antiforensicop": ("produced", "AntiForensic"),
-    "antforensicop": ("produced", "AntiForensic"),  # the seed's spelling
-    "outputsourceop": ("source", "Output"),
-    "antiforensicsourceop": ("source", "AntiForensic"),
-    "antforensicsourceop": ("source", "AntiForensic"),
-}
-_DEFAULT_EXCLUDED_CATEGORIES = ("output", "antiforensic")
-TOKENS = (*_FLAG_TOKENS, *_OP_TOKENS, "+cat:op", "+$cat:op", "~cat:op", "~:")
-
-
-@dataclass(frozen=True)
-class OpPattern:
-    """``category:operation``; an empty side matches anything (compared without case)."""
-
-    category: str = ""
-    operation: str = ""
-
-    @classmethod
-    def parse(cls, text: str, *, token: str) -> OpPattern:
-        if ":" not in text:
-            raise SpecError(
-                f"extension rule {token!r}: expected category:operation (either may be empty)",
-                argument="extensionRules",
-            )
-        category, operation = text.split(":", 1)
-        return cls(category.strip().lower(), operation.strip().lower())
-
-    def matches(self, op: _Op) -> bool:
-        if self.category and self.category != op.category:
-            return False
-        return not self.operation or self.operation in op.names
-
-    def __str__(self) -> str:
-        return f"{self.category}:{self.operation}"
-
-
-@dataclass(frozen=True)
-class ExtensionRules:
-    """Parsed extension rules (see the module docstring for what each token means)."""
-
-    flags: frozenset[Flag] = frozenset()
-    include_made_by: tuple[OpPattern, ...] = ()
-    include_source_of: tuple[OpPattern, ...] = ()
-    exclude_made_by: tuple[OpPattern, ...] = ()
-    drop_default: bool = False
-    text: str = ""
-
-    @classmethod
-    def parse(cls, text: str | Iterable[str] | None) -> ExtensionRules:
-        """Parse comma-separated tokens; an unknown token raises SpecError naming the valid ones."""
-        if text is None:
-            tokens: list[str] = []
-        elif isinstance(text, str):
-            tokens = [t.strip() for t in text.split(",")]
-        else:
-            tokens = [str(t).strip() for t in text]
-        tokens = [t for t in tokens if t]
-        flags: set[Flag] = set()
-        made: list[OpPattern] = []
-        source: list[OpPattern] = []
-        exclude: list[OpPattern] = []
-        drop = False
-        for token in tokens:
-            lower = token.lower()
-            if lower in _FLAG_TOKENS:
-                flags.add(_FLAG_TOKENS[lower])
-            elif lower in _OP_TOKENS:
-                kind, category = _OP_TOKENS[lower]
-                (made if kind == "produced" else source).append(OpPattern(category.lower(), ""))
-            elif token.startswith("~"):
-                pattern = OpPattern.parse(token[1:], token=token)
-                if pattern == OpPattern():
-                    drop = True
-                else:
-                    exclude.append(pattern)
-            elif token.startswith("+$") or token.startswith("$"):
-                source.append(OpPattern.parse(token.lstrip("+").removeprefix("$"), token=token))
-            elif token.startswith("+") or ":" in token:
-                made.append(OpPattern.parse(token.removeprefix("+"), token=token))
-            else:
-                raise SpecError(
-                    f"unknown extension rule {token!r}; expected one of {', '.join(TOKENS)}",
-                    argument="extensionRules",
-                )
-        return cls(frozenset(flags), tuple(made), tuple(source), tuple(exclude), drop, ",".join(tokens))
-
-    def __str__(self) -> str:
-        return self.text or "(default)"
-
-
-def parse_rules(text: str | Iterable[str] | None) -> ExtensionRules:
-    """``ExtensionRules.parse``: ``"antiforensicsourceop,~:"`` → rules."""
-    return ExtensionRules.parse(text)
-
-
-@dataclass(frozen=True)
-class _Op:
-    category: str
-    names: frozenset[str]
-
-
-@dataclass(frozen=True)
-class _NodeFacts:
-    node: str
-    root: bool
-    base: bool
-    on_base_path: bool
-    final: bool
-    png: bool
-    made_by: tuple[_Op, ...]
-    source_of: tuple[_Op, ...]
-
-
-def _category(op: str, catalogue: Catalogue) -> str:
-    operation = catalogue.find(op)
-    if operation is not None:
-        return str(operation.category).lower()
-    for prefix in ("AntiForensic", "Output"):  # unknown subclasses still name their family
-        if op.startswith(prefix):
-            return prefix.lower()
-    return ""
-
-
-def _op(data: Mapping[str, Any], catalogue: Catalogue) -> _Op:
-    name = str(data.get("op", ""))
-    names = {name.lower(), name.split("::", 1)[0].lower()}
-    if data.get("plugin_name"):
-        names.add(str(data["plugin_name"]).lower())
-    return _Op(_category(name, catalogue), frozenset(n for n in names if n))
-
-
-def _facts(graph: JournalGraph, catalogue: Catalogue) -> list[_NodeFacts]:
-    g = graph.graph
-    base = graph.base_node()
-    operation_edges = [(a, b) for a, b, d in g.edges(data=True) if d.get("op") != DONOR_OP]
-    reachable = {base}
-    frontier = [base]
-    successors: dict[str, list[str]] = {}
-    for a, b in operation_edges:
-        successors.setdefault(a, []).append(b)
-    while frontier:
-        for nxt in successors.get(frontier.pop(), []):
-            if nxt not in reachable:
-                reachable.add(nxt)
-                frontier.append(nxt)
-    out = []
-    for node in _topological(graph):
-        data = g.nodes[node]
-        made = tuple(_op(d, catalogue) for _, _, d in g.in_edges(node, data=True) if d.get("op") != DONOR_OP)
-        used = tuple(_op(d, catalogue) for _, _, d in g.out_edges(node, data=True) if d.get("op") != DONOR_OP)
-        root = g.in_degree(node) == 0
-        out.append(
-            _NodeFacts(
-                node=node,
-                root=root,
-                base=node == base,
-                on_base_path=node in reachable,
-                final=not root and g.out_degree(node) == 0,
-                png=str(data.get("file", "")).lower().endswith(".png"),
-                made_by=made,
-                source_of=used,
-            )
-        )
-    return out
-
-
-def _topological(graph: JournalGraph) -> list[str]:
-    import networkx as nx
-
-    return [str(n) for n in nx.lexicographical_topological_sort(graph.graph, key=str)]
-
-
-def _selected(facts: _NodeFacts, rules: ExtensionRules) -> bool:
-    flags = rules.flags
-    if facts.root:
-        if Flag.BASENODE not in flags or (not facts.base and Flag.DONORPATH not in flags):
-            return False
-    elif not facts.on_base_path and Flag.DONORPATH not in flags:
-        return False
-    if facts.final and not (Flag.FINAL in flags or (Flag.FINALPNG in flags and facts.png)):
-        return False
-    if any(p.matches(op) for p in rules.include_made_by for op in facts.made_by):
-        return True
-    if any(p.matches(op) for p in rules.include_source_of for op in facts.source_of):
-        return True
-    if rules.drop_default or any(p.matches(op) for p in rules.exclude_made_by for op in facts.made_by):
-        return False
-    return not any(op.category in _DEFAULT_EXCLUDED_CATEGORIES for op in facts.made_by)
-
-
-def select_nodes(
-    journal: Journal | JournalGraph,
-    rules: ExtensionRules | str | Iterable[str] | None = None,
-    *,
-    catalogue: Catalogue | None = None,
-) -> list[str]:
-    """Ids of the nodes to extend, in topological order (ties by id)."""
-    parsed = rules if isinstance(rules, ExtensionRules) else ExtensionRules.parse(rules)
-    if isinstance(journal, Journal):
-        graph, catalogue = journal.graph, catalogue or journal.catalogue
-    else:
-        graph = journal
-    catalogue = catalogue or default_catalogue()
-    return [f.node for f in _facts(graph, catalogue) if _selected(f, parsed)]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -405,155 +158,6 @@ class ExtensionSummary:
         )
 
 
-# --------------------------------------------------------------------------------------------------
-# One project, kill-safe
-# --------------------------------------------------------------------------------------------------
-
-
-def _key(item: Path) -> str:
-    return str(item.resolve())
-
-
-@dataclass
-class _Slot:
-    """The working names of one item for process ``pid`` (all in the item's own folder)."""
-
-    item: Path
-    pid: int
-    archive: bool
-
-    @property
-    def stem(self) -> str:
-        return f".{self.item.name}{_TAG}{self.pid}"
-
-    def _sibling(self, suffix: str) -> Path:
-        return self.item.parent / f"{self.stem}{suffix}"
-
-    @property
-    def state(self) -> Path:
-        return self._sibling(".state")
-
-    @property
-    def work(self) -> Path:
-        return self._sibling(".work")
-
-    @property
-    def ready(self) -> Path:
-        return self._sibling(".ready.tgz" if self.archive else ".ready")
-
-    @property
-    def old(self) -> Path:
-        return self._sibling(".old")
-
-    def stage(self) -> str | None:
-        try:
-            info = json.loads(self.state.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            return None
-        except (OSError, json.JSONDecodeError):
-            return "working"
-        return str(info.get("stage", "working"))
-
-    def write(self, stage: str) -> None:
-        atomic_write_text(
-            self.state, json.dumps({"item": self.item.name, "stage": stage, "archive": self.archive}) + "\n"
-        )
-
-    def cleanup(self) -> None:
-        for path in (self.work, self.old, self.ready):
-            if path.is_dir():
-                shutil.rmtree(path, ignore_errors=True)
-            elif path.exists():
-                path.unlink(missing_ok=True)
-        self.state.unlink(missing_ok=True)  # last: while it exists, a later run can finish the job
-
-
-def _swap(slot: _Slot) -> None:
-    """Put the ready copy in place of the item; safe to repeat after a kill at any point."""
-    if slot.archive:
-        if slot.ready.is_file():
-            os.replace(slot.ready, slot.item)
-        return
-    if slot.ready.is_dir():
-        if slot.item.exists() and not slot.old.exists():
-            os.rename(slot.item, slot.old)
-        os.rename(slot.ready, slot.item)
-
-
-def _finish(slot: _Slot, completion: CompletionFile | None) -> None:
-    _swap(slot)
-    slot.write("swapped")
-    if completion is not None:
-        completion.add(_key(slot.item))
-    slot.cleanup()
-
-
-def _recover_slot(slot: _Slot, completion: CompletionFile | None) -> bool:
-    """Finish committed work (True) or discard the rest (False)."""
-    if slot.stage() in ("ready", "swapped"):
-        _finish(slot, completion)
-        log.warning("finished the interrupted extension of %s", slot.item)
-        return True
-    slot.cleanup()
-    log.warning("discarded the interrupted extension of %s", slot.item)
-    return False
-
-
-@dataclass
-class Recovery:
-    """What :func:`recover_extensions` did: items whose extension it finished or discarded."""
-
-    finished: list[Path] = field(default_factory=list)
-    discarded: list[Path] = field(default_factory=list)
-
-
-def _dead_slots(item: Path) -> list[_Slot]:
-    """Slots of ``item`` whose state file names a process (on this host) that no longer runs."""
-    prefix = f".{item.name}{_TAG}"
-    slots = []
-    for state in sorted(item.parent.glob(f"{glob.escape(prefix)}*.state")):
-        pid_text = state.name[len(prefix) : -len(".state")]
-        if not pid_text.isdigit() or int(pid_text) == os.getpid() or pid_alive(int(pid_text)):
-            continue
-        archive = item.is_file() or item.parent.joinpath(f"{prefix}{pid_text}.ready.tgz").exists()
-        slots.append(_Slot(item, int(pid_text), archive))
-    return slots
-
-
-def recover_extensions(
-    directory: str | os.PathLike[str], completion: CompletionFile | None = None
-) -> Recovery:
-    """Finish or discard what killed extension processes left in ``directory``.
-
-    Work that reached ``ready`` is put in place and recorded as complete; earlier stages are
-    discarded, leaving the item as it was. Live processes' work is left alone.
-    """
-    folder = Path(directory)
-    report = Recovery()
-    if not folder.is_dir():
-        return report
-    for entry in sorted(folder.iterdir()):
-        name = entry.name
-        if not name.startswith(".") or _TAG not in name:
-            continue
-        head, _, tail = name[1:].rpartition(_TAG)
-        pid_text = tail.split(".", 1)[0]
-        if not head or not pid_text.isdigit() or pid_alive(int(pid_text)):
-            continue
-        item = folder / head
-        archive = (folder / f".{head}{_TAG}{pid_text}.ready.tgz").exists() or item.is_file()
-        slot = _Slot(item, int(pid_text), archive)
-        if entry != slot.state:
-            if not slot.state.exists() and entry.exists():  # left by an interrupted cleanup
-                if entry.is_dir():
-                    shutil.rmtree(entry, ignore_errors=True)
-                else:
-                    entry.unlink(missing_ok=True)
-            continue
-        (report.finished if _recover_slot(slot, completion) else report.discarded).append(item)
-    return report
-
-
 def extend_project(
     item: str | os.PathLike[str],
     project: BatchProject,
@@ -567,14 +171,14 @@ def extend_project(
     """Extend one journal folder or ``.tgz`` in place (atomically; see the module docstring)."""
     path = Path(item)
     parsed = rules if isinstance(rules, ExtensionRules) else ExtensionRules.parse(rules)
-    if completion is not None and _key(path) in completion:
+    if completion is not None and slot_key(path) in completion:
         return ExtensionOutcome(path, "skipped")
     claims = ProjectClaims(ctx.workdir / "claims")
-    claim = "ext-" + hashlib.md5(_key(path).encode("utf-8")).hexdigest()[:16]
+    claim = "ext-" + hashlib.md5(slot_key(path).encode("utf-8")).hexdigest()[:16]
     with claims.holding(claim) as got:
         if not got:
             return ExtensionOutcome(path, "skipped", error="being extended by another process")
-        if completion is not None and _key(path) in completion:  # finished while we waited
+        if completion is not None and slot_key(path) in completion:  # finished while we waited
             return ExtensionOutcome(path, "skipped")
         return _extend_claimed(path, project, ctx, parsed, completion, username, organization)
 
@@ -590,14 +194,14 @@ def _extend_claimed(
 ) -> ExtensionOutcome:
     # Holding the claim, any other process's slot for this item is left by one that died: a retried
     # distributed task, say, whose first attempt was killed. Work it committed is finished, not redone.
-    for earlier in _dead_slots(path):
-        if _recover_slot(earlier, completion):
+    for earlier in dead_slots(path):
+        if recover_slot(earlier, completion):
             return ExtensionOutcome(path, "extended", error=None)
     archive = path.is_file()
-    slot = _Slot(path, os.getpid(), archive)
+    slot = Slot(path, os.getpid(), archive)
     if slot.state.exists():  # left by an earlier process with our pid
-        _recover_slot(slot, completion)
-        if completion is not None and _key(path) in completion:
+        recover_slot(slot, completion)
+        if completion is not None and slot_key(path) in completion:
             return ExtensionOutcome(path, "skipped")
     slot.write("working")
     try:
@@ -621,7 +225,7 @@ def _extend_claimed(
         if not nodes:
             slot.cleanup()
             if completion is not None:
-                completion.add(_key(path))
+                completion.add(slot_key(path))
             return ExtensionOutcome(path, "unchanged")
         result = project.extend(ctx, journal, nodes, username=username, organization=organization)
         if result.status != "extended":
@@ -635,7 +239,7 @@ def _extend_claimed(
         else:
             os.rename(slot.work, slot.ready)
         slot.write("ready")  # the commit point
-        _finish(slot, completion)
+        finish_slot(slot, completion)
         return ExtensionOutcome(path, "extended", nodes=nodes, new_edges=result.new_edges)
     except MasksmithError as exc:
         slot.cleanup()
@@ -669,21 +273,25 @@ def extend_projects(
     seed: int | None = None,
     progress: bool | None = None,
     loglevel: int | str | None = logging.WARNING,
-    executor: Any = None,
+    executor: Executor | None = None,
 ) -> ExtensionSummary:
     """Extend every journal under ``projects`` with ``specification`` (a NodeAttachment spec).
 
     Interrupted work of dead processes is finished or discarded first; journals in the completion
-    file are skipped; ``threads`` journals run at once, or one task per journal on a distributed
-    ``executor`` (Ray; the journals must sit on a filesystem every node sees).
+    file are skipped. One task per journal runs on ``executor`` (default: ``threads`` local threads;
+    processes or Ray alike, where the journals must sit on a filesystem every worker sees). Paths are
+    made absolute here, and a journal a worker reports extended counts only when this process sees it.
     """
-    handler = _log_to(Path(workdir), loglevel)
+    run_dir = Path(workdir).absolute()
+    handler = _log_to(run_dir, loglevel)
     try:
         return _extend_projects(
-            projects,
-            specification,
+            Path(projects).absolute(),
+            specification
+            if isinstance(specification, BatchProject | Mapping)
+            else Path(specification).absolute(),
             rules=rules,
-            complete_file=complete_file,
+            complete_file=Path(complete_file).absolute() if complete_file else None,
             username=username,
             organization=organization,
             threads=threads,
@@ -692,7 +300,7 @@ def extend_projects(
             passthrus=passthrus,
             global_variables=global_variables,
             initializers=initializers,
-            workdir=workdir,
+            workdir=run_dir,
             seed=seed,
             progress=progress,
             executor=executor,
@@ -723,26 +331,10 @@ def _log_to(workdir: Path, loglevel: int | str | None) -> logging.Handler:
     return handler
 
 
-def _extend_projects(
-    projects: str | os.PathLike[str],
-    specification: str | os.PathLike[str] | Mapping[str, Any] | BatchProject,
-    *,
-    rules: ExtensionRules | str | Iterable[str] | None,
-    complete_file: str | os.PathLike[str] | None,
-    username: str | None,
-    organization: str | None,
-    threads: int,
-    skip_validation: bool,
-    test_mode: bool,
-    passthrus: Iterable[str],
-    global_variables: str | Mapping[str, Any] | None,
-    initializers: str | Iterable[str | Callable[..., Any]] | None,
-    workdir: str | os.PathLike[str],
-    seed: int | None,
-    progress: bool | None,
-    executor: Any = None,
-) -> ExtensionSummary:
-    started = time.perf_counter()
+def _extension_projects(
+    specification: Path | Mapping[str, Any] | BatchProject,
+) -> tuple[BatchProject, SpecPicker | None]:
+    """The specification to extend with (or a picker choosing one per base media); each must attach."""
     picker = None if isinstance(specification, BatchProject) else SpecPicker.load(specification)
     if picker is not None:  # one specification per base media suffix or type
         project = next(iter(picker.projects.values()))
@@ -755,6 +347,30 @@ def _extend_projects(
                 file=candidate.filename,
                 path="nodes",
             )
+    return project, picker
+
+
+def _extend_projects(
+    projects: Path,
+    specification: Path | Mapping[str, Any] | BatchProject,
+    *,
+    rules: ExtensionRules | str | Iterable[str] | None,
+    complete_file: Path | None,
+    username: str | None,
+    organization: str | None,
+    threads: int,
+    skip_validation: bool,
+    test_mode: bool,
+    passthrus: Iterable[str],
+    global_variables: str | Mapping[str, Any] | None,
+    initializers: str | Iterable[str | Callable[..., Any]] | None,
+    workdir: Path,
+    seed: int | None,
+    progress: bool | None,
+    executor: Executor | None,
+) -> ExtensionSummary:
+    started = time.perf_counter()
+    project, picker = _extension_projects(specification)
     parsed = rules if isinstance(rules, ExtensionRules) else ExtensionRules.parse(rules)
     items = find_projects(projects)
     completion = CompletionFile(complete_file) if complete_file else None
@@ -762,61 +378,47 @@ def _extend_projects(
     finished: set[str] = set()
     for directory in dict.fromkeys(p.parent for p in items):
         recovery = recover_extensions(directory, completion)
-        finished.update(_key(p) for p in recovery.finished)
+        finished.update(slot_key(p) for p in recovery.finished)
         summary.recovered += [str(p) for p in recovery.finished + recovery.discarded]
     # a journal whose interrupted extension was just finished is not extended again
-    items = list(dict.fromkeys(p for p in find_projects(projects) if _key(p) not in finished))
-    state = create_global_state(
-        Path(projects) if Path(projects).is_dir() else Path(projects).parent,
-        workdir,
-        global_variables=global_variables,
-        initializers=initializers,
-        seed=seed,
-        passthrus=passthrus,
-        test_mode=test_mode,
-        skip_validation=skip_validation,
+    items = list(dict.fromkeys(p for p in find_projects(projects) if slot_key(p) not in finished))
+    ctx = context_of(
+        create_global_state(
+            projects if projects.is_dir() else projects.parent,
+            workdir,
+            global_variables=global_variables,
+            initializers=initializers,
+            seed=seed,
+            passthrus=passthrus,
+            test_mode=test_mode,
+            skip_validation=skip_validation,
+        )
     )
-    ctx: RunContext = state[CONTEXT_KEY]
     recover_stale(ctx.workdir, ctx.projects)  # image picks of killed runs go back to their pools
+    extender = _ExtendOne(project, ctx, parsed, completion, username, organization, picker=picker)
     bar = _progress_bar(len(items), progress)
-    lock = threading.Lock()
 
-    extend_one = _ExtendOne(project, ctx, parsed, completion, username, organization, picker=picker)
+    def settle(done: Finished[Path, ExtensionOutcome]) -> None:
+        outcome = _confirmed(done.result) if done.result is not None else _task_failed(done)
+        summary.add(outcome)
+        if bar is not None:
+            if outcome.status == "failed":
+                bar.write(f"failed: {outcome.item}: {outcome.error}", file=sys.stderr)
+            bar.update(1)
 
-    def one(item: Path) -> ExtensionOutcome:
-        outcome = extend_one(item)
-        with lock:
-            summary.add(outcome)
-            if bar is not None:
-                if outcome.status == "failed":
-                    bar.write(f"failed: {outcome.item}: {outcome.error}", file=sys.stderr)
-                bar.update(1)
-        return outcome
-
-    if is_distributed(executor):
+    with executor_for(executor, threads) as runner:
         try:
-            for item, outcome in zip(items, executor.map(extend_one, items), strict=True):
-                with lock:
-                    summary.add(outcome)
-                    if bar is not None:
-                        if outcome.status == "failed":
-                            bar.write(f"failed: {item}: {outcome.error}", file=sys.stderr)
-                        bar.update(1)
+            run_items(
+                runner,
+                items,
+                setup=partial(_worker_state, extender),
+                task=_extend_item,
+                settle=settle,
+                name="extend",
+            )
         finally:
             if bar is not None:
                 bar.close()
-        summary.outcomes.sort(key=lambda o: str(o.item))
-        summary.seconds = time.perf_counter() - started
-        return summary
-    pool = LocalThreadExecutor(threads)
-    try:
-        futures: Sequence[Future[ExtensionOutcome]] = [pool.submit(partial(one, item)) for item in items]
-        for future in futures:
-            future.result()
-    finally:
-        pool.shutdown(wait=True)
-        if bar is not None:
-            bar.close()
     summary.outcomes.sort(key=lambda o: str(o.item))
     summary.seconds = time.perf_counter() - started
     return summary
@@ -856,6 +458,43 @@ class _ExtendOne:
             username=self.username,
             organization=self.organization,
         )
+
+
+def _worker_state(extender: _ExtendOne) -> _ExtendOne:
+    """A worker's setup: the extender it was handed (one per worker; threads share it)."""
+    return extender
+
+
+def _extend_item(extender: _ExtendOne, item: Path) -> ExtensionOutcome:
+    return extender(item)
+
+
+def _task_failed(done: Finished[Path, ExtensionOutcome]) -> ExtensionOutcome:
+    """An outcome for a task that raised (or whose worker was lost)."""
+    return ExtensionOutcome(done.item, "failed", error=error_line(done.error))
+
+
+def _confirmed(outcome: ExtensionOutcome) -> ExtensionOutcome:
+    """An ``extended`` outcome as this process sees it: the journal is there and holds the new nodes."""
+    if outcome.status != "extended":
+        return outcome
+    item = outcome.item
+    expected = {node for edge in outcome.new_edges for node in edge}
+    try:
+        graph = (
+            store.read_archive_json(item)
+            if item.is_file()
+            else store.load_json(store.find_journal_json(item))
+        )
+        missing = sorted(expected - {str(node) for node, _ in graph.nodes()})
+    except MasksmithError:
+        missing = sorted(expected) or ["(the journal)"]
+    if not missing:
+        return outcome
+    shown = ", ".join(missing[:3]) + (" …" if len(missing) > 3 else "")
+    error = f"{not_seen('extended journal', item)} (missing {shown})"
+    log.error("%s", error)
+    return ExtensionOutcome(item, "failed", nodes=outcome.nodes, error=error)
 
 
 def _progress_bar(total: int, progress: bool | None) -> Any:

@@ -12,9 +12,10 @@ from pathlib import Path
 
 import click
 
+from masksmith.batch.bulk_validate import validate_projects
 from masksmith.cli.executor_options import chosen_executor, executor_options
 from masksmith.errors import JournalError
-from masksmith.journal.bulk import JournalReport, find_journals, validate_projects
+from masksmith.journal.bulk import JournalReport, find_journals
 from masksmith.journal.probes import build_composites, generate_probes, write_probe_set
 from masksmith.journal.project import Journal
 from masksmith.journal.validate import Finding, apply_fixes, has_errors, validate

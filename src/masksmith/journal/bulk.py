@@ -5,6 +5,10 @@ regenerated from the media (and the journal folder saved, as the Journaling Tool
 runs, and the findings go to ``<projects>/ErrorReport_<pid>.csv``: space delimited, ``|`` as quote
 character, rows ``journal severity start end message``. A journal that cannot be opened at all is
 reported as a CRITICAL row. Pure of any CLI: progress is a callback.
+
+This module runs no pool: :func:`validate_projects` validates here one journal after another unless
+the caller hands it a ``runner`` that runs :func:`validate_one` elsewhere
+(:func:`masksmith.batch.bulk_validate.validate_projects` drives one through the executors).
 """
 
 from __future__ import annotations
@@ -15,19 +19,27 @@ import os
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
 
 from masksmith.errors import MasksmithError
-from masksmith.journal import store
+from masksmith.journal import paths, store
 from masksmith.journal.project import Journal
 from masksmith.journal.rules_base import Finding, Severity, inspect, regenerate_mask
 from masksmith.journal.validate import validate
 
-__all__ = ["BulkSummary", "JournalReport", "find_journals", "validate_projects", "write_error_report"]
+__all__ = [
+    "BulkSummary",
+    "JournalReport",
+    "Runner",
+    "find_journals",
+    "run_here",
+    "unseen_outputs",
+    "validate_one",
+    "validate_projects",
+    "write_error_report",
+]
 
 ARCHIVE_SUFFIXES = (".tgz", ".tar.gz", ".tar")
 
@@ -43,6 +55,8 @@ class JournalReport:
     seconds: float = 0.0
     mask_seconds: float = 0.0
     failure: str | None = None
+    regenerated_files: tuple[str, ...] = ()
+    """The mask files regenerated and written into the journal folder (names inside it)."""
 
 
 @dataclass(frozen=True)
@@ -91,7 +105,8 @@ def find_journals(projects: str | os.PathLike[str]) -> list[Path]:
     return found
 
 
-def _regenerate_missing(journal: Journal) -> list[str]:
+def _regenerate_missing(journal: Journal) -> list[tuple[str, str]]:
+    """Regenerate the missing edge masks: (message, mask file name) for each one written."""
     info = inspect(journal)
     done = []
     for start, end, data in list(journal.graph.edges()):
@@ -101,9 +116,10 @@ def _regenerate_missing(journal: Journal) -> list[str]:
         if info.size(start) is None or info.size(end) is None:
             continue
         try:
-            done.append(regenerate_mask(journal, start, end))
+            message = regenerate_mask(journal, start, end)
         except MasksmithError:
             continue
+        done.append((message, str(journal.graph.edge(start, end).get("maskname", ""))))
     return done
 
 
@@ -122,9 +138,10 @@ def validate_one(source: Path) -> JournalReport:
                 source,
                 journal.json_path.name,
                 tuple(findings),
-                tuple(regenerated),
+                tuple(message for message, _ in regenerated),
                 time.perf_counter() - began,
                 mask_seconds,
+                regenerated_files=tuple(name for _, name in regenerated) if source.is_dir() else (),
             )
     except (MasksmithError, OSError, ValueError) as exc:
         message = exc.one_line() if isinstance(exc, MasksmithError) else f"{type(exc).__name__}: {exc}"
@@ -161,30 +178,72 @@ def write_error_report(path: Path, reports: Iterable[JournalReport]) -> Path | N
     return path
 
 
+Runner = Callable[[Sequence[Path], Callable[[Path], JournalReport], Callable[[JournalReport], None]], None]
+"""``runner(sources, validate, record)``: call ``validate`` on every source, wherever it likes, and
+``record`` each report (in any order) on the calling thread."""
+
+
+def run_here(
+    sources: Sequence[Path],
+    validate: Callable[[Path], JournalReport],
+    record: Callable[[JournalReport], None],
+) -> None:
+    """The default :data:`Runner`: one journal after another, in this thread."""
+    for source in sources:
+        record(validate(source))
+
+
+def unseen_outputs(report: JournalReport) -> list[Path]:
+    """Mask files the report says were written into its journal folder that this process cannot see."""
+    if not report.regenerated_files or not report.source.is_dir():
+        return []
+    return [
+        report.source / name
+        for name in report.regenerated_files
+        if not paths.contained(report.source, name) or not paths.resolve(report.source, name).is_file()
+    ]
+
+
+def _checked(report: JournalReport) -> JournalReport:
+    """``report`` as this process sees it: regenerated masks it cannot see turn into a CRITICAL finding."""
+    unseen = unseen_outputs(report)
+    if not unseen:
+        return report
+    message = (
+        f"regenerated mask {unseen[0]} is not there as this process sees it: "
+        "workers may not share this filesystem"
+    )
+    failure = Finding(Severity.CRITICAL, None, None, message, "open")
+    return replace(report, findings=(*report.findings, failure), failure=report.failure or message)
+
+
 def validate_projects(
     projects: str | os.PathLike[str],
     *,
-    threads: int = 1,
     report_dir: str | os.PathLike[str] | None = None,
     progress: Callable[[JournalReport], None] | None = None,
-    executor: Any = None,
+    runner: Runner = run_here,
 ) -> BulkSummary:
-    """Validate every journal under ``projects`` with ``threads`` workers and write the ErrorReport.
+    """Validate every journal under ``projects`` and write the ErrorReport.
 
-    ``progress`` is called once per journal as it finishes (from the calling thread). ``executor`` (an
-    object with ``map(fn, items)``, e.g. a Ray executor) replaces the thread pool.
+    ``runner`` runs :func:`validate_one` over the journals (default: here, one after another).
+    ``progress`` is called once per journal, in the order of the journals, from the calling thread.
+    Masks a report says were regenerated must be visible here, or the journal gets a CRITICAL finding.
     """
     began = time.perf_counter()
     sources = find_journals(projects)
+    position = {source: index for index, source in enumerate(sources)}
+    waiting: dict[int, JournalReport] = {}
     reports: list[JournalReport] = []
-    with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
-        mapped = (
-            executor.map(validate_one, sources) if executor is not None else pool.map(validate_one, sources)
-        )
-        for report in mapped:
-            reports.append(report)
+
+    def record(report: JournalReport) -> None:
+        waiting[position[report.source]] = _checked(report)
+        while len(reports) in waiting:
+            reports.append(waiting.pop(len(reports)))
             if progress is not None:
-                progress(report)
+                progress(reports[-1])
+
+    runner(sources, validate_one, record)
     target = write_error_report(Path(report_dir or projects) / f"ErrorReport_{os.getpid()}.csv", reports)
     counts = Counter(f.severity.name for r in reports for f in r.findings)
     return BulkSummary(
