@@ -34,11 +34,12 @@ def _run(case: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def _edges(projects: Path) -> dict[str, list[str]]:
-    # the operations, not their drawn arguments: which random draw a journal gets depends on the worker
-    # that extends it (the extension takes its project index on the worker; see the issue-14 report)
+    # operations and their drawn arguments: the driver numbers the journals, so a seed draws the same
+    # values whichever worker extends which journal
     return {
         folder.name: sorted(
-            json.dumps([s, t, d.get("op")], sort_keys=True) for s, t, d in Journal.open(folder).graph.edges()
+            json.dumps([s, t, d.get("op"), d.get("arguments")], sort_keys=True)
+            for s, t, d in Journal.open(folder).graph.edges()
         )
         for folder in sorted(p for p in projects.iterdir() if p.is_dir() and not p.name.startswith("."))
     }

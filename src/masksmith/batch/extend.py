@@ -167,8 +167,11 @@ def extend_project(
     completion: CompletionFile | None = None,
     username: str | None = None,
     organization: str | None = None,
+    index: int | None = None,
 ) -> ExtensionOutcome:
-    """Extend one journal folder or ``.tgz`` in place (atomically; see the module docstring)."""
+    """Extend one journal folder or ``.tgz`` in place (atomically; see the module docstring).
+
+    ``index`` chooses the extension's random generator (see :meth:`BatchProject.extend`)."""
     path = Path(item)
     parsed = rules if isinstance(rules, ExtensionRules) else ExtensionRules.parse(rules)
     if completion is not None and slot_key(path) in completion:
@@ -180,7 +183,7 @@ def extend_project(
             return ExtensionOutcome(path, "skipped", error="being extended by another process")
         if completion is not None and slot_key(path) in completion:  # finished while we waited
             return ExtensionOutcome(path, "skipped")
-        return _extend_claimed(path, project, ctx, parsed, completion, username, organization)
+        return _extend_claimed(path, project, ctx, parsed, completion, username, organization, index)
 
 
 def _extend_claimed(
@@ -191,6 +194,7 @@ def _extend_claimed(
     completion: CompletionFile | None,
     username: str | None,
     organization: str | None,
+    index: int | None,
 ) -> ExtensionOutcome:
     # Holding the claim, any other process's slot for this item is left by one that died: a retried
     # distributed task, say, whose first attempt was killed. Work it committed is finished, not redone.
@@ -227,7 +231,9 @@ def _extend_claimed(
             if completion is not None:
                 completion.add(slot_key(path))
             return ExtensionOutcome(path, "unchanged")
-        result = project.extend(ctx, journal, nodes, username=username, organization=organization)
+        result = project.extend(
+            ctx, journal, nodes, username=username, organization=organization, index=index
+        )
         if result.status != "extended":
             slot.cleanup()
             return ExtensionOutcome(path, "failed", nodes=nodes, error=result.error)
@@ -398,7 +404,7 @@ def _extend_projects(
     extender = _ExtendOne(project, ctx, parsed, completion, username, organization, picker=picker)
     bar = _progress_bar(len(items), progress)
 
-    def settle(done: Finished[Path, ExtensionOutcome]) -> None:
+    def settle(done: Finished[tuple[int, Path], ExtensionOutcome]) -> None:
         outcome = _confirmed(done.result) if done.result is not None else _task_failed(done)
         summary.add(outcome)
         if bar is not None:
@@ -410,7 +416,8 @@ def _extend_projects(
         try:
             run_items(
                 runner,
-                items,
+                # the driver numbers the journals in order: a seed draws the same on every executor
+                ((ctx.next_index(), item) for item in items),
                 setup=partial(_worker_state, extender),
                 task=_extend_item,
                 settle=settle,
@@ -442,7 +449,7 @@ class _ExtendOne:
         self.username, self.organization = username, organization
         self.picker = picker
 
-    def __call__(self, item: Path) -> ExtensionOutcome:
+    def __call__(self, item: Path, index: int | None = None) -> ExtensionOutcome:
         project = self.project
         if self.picker is not None:
             try:
@@ -457,6 +464,7 @@ class _ExtendOne:
             completion=self.completion,
             username=self.username,
             organization=self.organization,
+            index=index,
         )
 
 
@@ -465,13 +473,14 @@ def _worker_state(extender: _ExtendOne) -> _ExtendOne:
     return extender
 
 
-def _extend_item(extender: _ExtendOne, item: Path) -> ExtensionOutcome:
-    return extender(item)
+def _extend_item(extender: _ExtendOne, item: tuple[int, Path]) -> ExtensionOutcome:
+    index, path = item
+    return extender(path, index)
 
 
-def _task_failed(done: Finished[Path, ExtensionOutcome]) -> ExtensionOutcome:
+def _task_failed(done: Finished[tuple[int, Path], ExtensionOutcome]) -> ExtensionOutcome:
     """An outcome for a task that raised (or whose worker was lost)."""
-    return ExtensionOutcome(done.item, "failed", error=error_line(done.error))
+    return ExtensionOutcome(done.item[1], "failed", error=error_line(done.error))
 
 
 def _confirmed(outcome: ExtensionOutcome) -> ExtensionOutcome:

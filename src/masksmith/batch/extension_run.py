@@ -67,8 +67,9 @@ class ExtensionRun(ProjectRun):
         *,
         username: str | None = None,
         organization: str | None = None,
+        index: int | None = None,
     ) -> None:
-        super().__init__(project, ctx, None)
+        super().__init__(project, ctx, None, index=index)
         self.journal = journal
         self.name = journal.name
         self.partial = journal.directory

@@ -208,15 +208,22 @@ class BatchProject:
         *,
         username: str | None = None,
         organization: str | None = None,
+        index: int | None = None,
     ) -> ExtensionResult:
         """Extend ``journal`` (changed in place and saved) from the spec's NodeAttachment at each node.
+
+        ``index`` picks the extension's random generator (the seed's ``index``-th child); the driver
+        assigns it in journal order so a seed draws the same values on any executor. None takes the
+        context's next index.
 
         The caller owns the journal folder: on failure it is left half-extended, so extend a working
         copy (``masksmith.batch.extend`` does). Validation errors the extension did not add are ignored.
         """
         if not self.spec.is_extension:
             raise SpecError("extending a journal needs a specification with a NodeAttachment node")
-        return ExtensionRun(self, ctx, journal, nodes, username=username, organization=organization).execute()
+        return ExtensionRun(
+            self, ctx, journal, nodes, username=username, organization=organization, index=index
+        ).execute()
 
 
 # --------------------------------------------------------------------------------------------------
