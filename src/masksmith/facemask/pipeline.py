@@ -30,8 +30,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator, Sequence
-from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,7 +40,7 @@ from numpy.typing import NDArray
 
 from masksmith.detect.api import as_rgb_uint8
 from masksmith.errors import ConfigError, MasksmithError, MediaError, ModelUnavailable
-from masksmith.executors import is_distributed, usable_cpus
+from masksmith.executors import Executor, Finished, create_executor, run_items, usable_cpus
 from masksmith.facemask.align import CropStyle, crop
 from masksmith.facemask.faces import DEFAULT_MAX_PITCH, DEFAULT_MAX_YAW, find_face_poses
 from masksmith.facemask.fit import MaskFit, apply_mask, coverage_problem, draw_fit
@@ -172,9 +171,10 @@ class RunSummary:
 
 @dataclass(frozen=True)
 class _Job:
-    source: str  # path as logged
+    source: str  # path as logged (as the user gave it)
+    path: str  # absolute: where a worker reads it, whatever its working directory
     relative: str  # POSIX path relative to the input root (seeds the image's generator)
-    out_dir: str
+    out_dir: str  # absolute
     stem: str
 
 
@@ -234,8 +234,9 @@ def unique_stems(relatives: Sequence[Path]) -> list[str]:
 
 
 def _jobs(source: Path, output: Path) -> list[_Job]:
+    """One job per image; ``output`` must be absolute (workers may run in other working directories)."""
     if source.is_file():
-        return [_Job(str(source), source.name, str(output), source.stem)]
+        return [_Job(str(source), str(source.absolute()), source.name, str(output), source.stem)]
     if not source.is_dir():
         raise ConfigError("input is neither a file nor a folder", file=source, argument="input")
     if _inside(output, source):
@@ -251,7 +252,7 @@ def _jobs(source: Path, output: Path) -> list[_Job]:
     files = find_images(source)
     relatives = [p.relative_to(source) for p in files]
     return [
-        _Job(str(path), rel.as_posix(), str(output / rel.parent), stem)
+        _Job(str(path), str(path.absolute()), rel.as_posix(), str(output / rel.parent), stem)
         for path, rel, stem in zip(files, relatives, unique_stems(relatives), strict=True)
     ]
 
@@ -345,23 +346,32 @@ def _check_models(mask: bool) -> None:
             raise ModelUnavailable(f"{package} is not installed; {INSTALL_HINT}", argument=package)
 
 
-_state = threading.local()
-_worker_options: FaceMaskOptions | None = None
+class WorkerState:
+    """One worker's models, made once per worker by :class:`WorkerSetup`: dlib's 68-point predictor
+    (loaded once per process) and a CenterFace session per thread (onnxruntime sessions and their
+    buffers are not shared between threads), made when a thread first needs one."""
+
+    def __init__(self, options: FaceMaskOptions) -> None:
+        self.options = options
+        self._threads = threading.local()
+        if options.mask:
+            _preload_in_background()
+
+    def models(self) -> _Models:
+        models: _Models | None = getattr(self._threads, "models", None)
+        if models is None:
+            models = self._threads.models = _Models(self.options)
+        return models
 
 
-def _init_worker(options: FaceMaskOptions) -> None:
-    global _worker_options
-    _worker_options = options
-    _state.models = _Models(options)
+class WorkerSetup:
+    """The per-worker ``setup`` of a run (a class, so it pickles to process and Ray workers)."""
 
+    def __init__(self, options: FaceMaskOptions) -> None:
+        self.options = options
 
-def _models() -> _Models:
-    models: _Models | None = getattr(_state, "models", None)
-    if models is None:
-        if _worker_options is None:
-            raise RuntimeError("worker used before its initializer ran")
-        models = _state.models = _Models(_worker_options)
-    return models
+    def __call__(self) -> WorkerState:
+        return WorkerState(self.options)
 
 
 def find_faces(
@@ -534,6 +544,7 @@ class _ImageResult:
     manifest: list[dict[str, Any]] = field(default_factory=list)
     coco_crops: list[dict[str, Any]] = field(default_factory=list)
     coco_images: list[dict[str, Any]] = field(default_factory=list)
+    written: list[str] = field(default_factory=list)  # every output, relative to the output root
 
 
 class _Writer:
@@ -543,14 +554,19 @@ class _Writer:
         self.root = Path(options.output)
         self.folder = Path(job.out_dir)
         self.stem = job.stem
-        self.count = 0
+        self.written: list[str] = []
         self.folder.mkdir(parents=True, exist_ok=True)
 
     def write(self, name: str, pixels: NDArray[Any]) -> str:
         path = self.folder / f"{self.stem}_{name}.png"
         media_io.write_image(path, pixels, png_compression=PNG_COMPRESSION)
-        self.count += 1
-        return path.relative_to(self.root).as_posix()
+        return self.wrote(path)
+
+    def wrote(self, path: Path) -> str:
+        """Count ``path`` (written) as an output; its path relative to the output root."""
+        relative = path.relative_to(self.root).as_posix()
+        self.written.append(relative)
+        return relative
 
 
 def _crop_face(options: FaceMaskOptions, image: NDArray[np.uint8], face: Face, style: CropStyle) -> Any:
@@ -587,7 +603,7 @@ def _new_journal(job: _Job, rgb: NDArray[np.uint8], loaded: Any, tmp: Path) -> t
 
     pixels = loaded.pixels
     if pixels.dtype == np.uint8 and pixels.ndim == 3 and pixels.shape[2] == 3:
-        base_file = Path(job.source)
+        base_file = Path(job.path)
         journal = Journal.create(base_file, tmp / "journal", name=f"{job.stem}_journal")
     else:  # gray, RGBA or 16-bit: the base is the RGB uint8 image the masks were drawn on
         base_file = tmp / f"{job.stem}.png"
@@ -601,18 +617,17 @@ def _new_journal(job: _Job, rgb: NDArray[np.uint8], loaded: Any, tmp: Path) -> t
     return journal, journal.graph.base_node()
 
 
-def _process(job: _Job) -> _ImageResult:
-    options = _worker_options
-    if options is None:
-        raise RuntimeError("worker used before its initializer ran")
+def process_image(state: WorkerState, job: _Job) -> _ImageResult:
+    """One image's task on a worker: every output written, the rows and annotations returned."""
+    options = state.options
     base_row: dict[str, Any] = {"image_path": job.source}
     try:
-        loaded = media_io.read_image(job.source)
+        loaded = media_io.read_image(job.path)
     except MediaError as err:
         row = {**base_row, "error": "unreadable", "detail": err.one_line()}
         return _ImageResult([row], missed=True, unreadable=True)
     try:
-        return _process_loaded(options, job, loaded)
+        return _process_loaded(options, job, loaded, state.models().detector)
     except Exception as err:  # one bad image must not stop the run; the log says what happened
         detail = err.one_line() if isinstance(err, MasksmithError) else f"{type(err).__name__}: {err}"
         return _ImageResult([{**base_row, "error": "failed", "detail": detail}], failed=True)
@@ -666,10 +681,10 @@ def _unmasked_crops(
                 result.coco_crops.append(_coco_crop(out, options.crop_size, face, i, cropped.matrix))
 
 
-def _process_loaded(options: FaceMaskOptions, job: _Job, loaded: Any) -> _ImageResult:
+def _process_loaded(options: FaceMaskOptions, job: _Job, loaded: Any, detector: Any) -> _ImageResult:
     rgb = np.ascontiguousarray(as_rgb_uint8(loaded.pixels))
     faces = find_faces(
-        _models().detector,
+        detector,
         rgb,
         landmarks68=options.mask,
         max_yaw=options.max_yaw,
@@ -683,7 +698,7 @@ def _process_loaded(options: FaceMaskOptions, job: _Job, loaded: Any) -> _ImageR
     if not options.mask or (options.pairs and options.crop):
         _unmasked_crops(options, job, writer, rgb, faces, result)
     if not options.mask:
-        result.outputs = writer.count
+        result.outputs, result.written = len(writer.written), writer.written
         return result
 
     rng = image_rng(options.seed, job.relative)
@@ -753,11 +768,11 @@ def _process_loaded(options: FaceMaskOptions, job: _Job, loaded: Any) -> _ImageR
             if target.exists():
                 shutil.rmtree(target)
             os.replace(tmp_dir / "journal", target)
-            writer.count += 1
+            writer.wrote(target)
     finally:
         if tmp_dir is not None:
             shutil.rmtree(tmp_dir, ignore_errors=True)
-    result.outputs = writer.count
+    result.outputs, result.written = len(writer.written), writer.written
     return result
 
 
@@ -793,14 +808,28 @@ def _parse_choices(values: Sequence[Any], enum: type[Any], argument: str) -> tup
     return tuple(out)
 
 
-def _executor(kind: str, workers: int, options: FaceMaskOptions) -> Executor:
-    if kind == "thread":
-        return ThreadPoolExecutor(workers, initializer=_init_worker, initargs=(options,))
-    import multiprocessing
+#: ``executor`` names augment_faces accepts → the :func:`masksmith.executors.create_executor` kind
+EXECUTOR_NAMES = {
+    "thread": "threads",
+    "threads": "threads",
+    "local": "threads",
+    "process": "processes",
+    "processes": "processes",
+    "ray": "ray",
+}
 
-    # spawn: the parent may hold onnxruntime / OpenCV thread pools, which fork does not carry safely
-    context = multiprocessing.get_context("spawn")
-    return ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker, initargs=(options,))
+
+def _own_executor(executor: str | Executor, workers: int) -> tuple[Executor, bool]:
+    """The executor to run on and whether this run made it (and so shuts it down)."""
+    if not isinstance(executor, str):
+        return executor, False
+    kind = EXECUTOR_NAMES.get(executor.strip().lower())
+    if kind is None:
+        raise ConfigError(
+            f"must be one of {', '.join(repr(k) for k in EXECUTOR_NAMES)} or an Executor, got {executor!r}",
+            argument="executor",
+        )
+    return create_executor(kind, workers=workers), True
 
 
 def augment_faces(
@@ -819,7 +848,7 @@ def augment_faces(
     progress: bool = True,
     threshold: float = DEFAULT_THRESHOLD,
     detect_max_side: int | None = DEFAULT_DETECT_MAX_SIDE,
-    executor: Any = "thread",
+    executor: str | Executor = "thread",
     max_yaw: float = DEFAULT_MAX_YAW,
     max_pitch: float = DEFAULT_MAX_PITCH,
     pairs: bool = False,
@@ -830,10 +859,13 @@ def augment_faces(
     """Mask and/or crop every face in ``input`` (an image or a folder tree) into ``output``.
 
     See the module docstring for output names. ``seed`` None draws one (reported in the summary).
-    ``workers`` > 1 runs a pool (``executor`` ``"thread"``, the default and measured faster on 2 cores,
-    or ``"process"``), each worker with its own CenterFace session. A distributed executor object
-    (``masksmith.executors.RayExecutor``) runs one task per image on its actors (models loaded once per
-    actor); a local executor object means ``"thread"``. ``progress`` shows a tqdm bar on stderr (only on a terminal). Raises ConfigError for bad options.
+    Every image is one task of :func:`masksmith.executors.run_items`: ``executor`` ``"thread"`` (the
+    default, measured faster on 2 cores), ``"process"`` or ``"ray"`` runs ``workers`` workers (any
+    :func:`~masksmith.executors.create_executor` kind is accepted too); an Executor object runs on its
+    own workers (``workers`` is then unused) and is left open. Each worker loads the models once (each
+    thread has its own CenterFace session); the driver writes logs.csv, the manifest and COCO files and
+    counts an output only once it sees the file. ``progress`` shows a tqdm bar on stderr (only on a
+    terminal). Raises ConfigError for bad options.
 
     Faces turned beyond ``max_yaw`` / ``max_pitch`` degrees are logged ``skipped: pose`` and get no
     mask. ``pairs`` also writes the unmasked crops of every face and a crop-aligned mask PNG per masked
@@ -866,21 +898,41 @@ def augment_faces(
     execution_providers(device)
     if not 0.0 <= below_nose <= 1.0:
         raise ConfigError(f"must be a probability in 0..1, got {below_nose}", argument="below_nose")
-    if not isinstance(executor, str):
-        executor = executor if is_distributed(executor) else "thread"
-    elif executor not in ("process", "thread"):
-        raise ConfigError(f"must be 'process' or 'thread', got {executor!r}", argument="executor")
+    if isinstance(executor, str) and executor.strip().lower() not in EXECUTOR_NAMES:
+        _own_executor(executor, workers)  # raises the ConfigError naming the accepted values
     styles = _parse_choices(crop_styles, CropStyle, "crop_style") if crop else ()
     types = _parse_choices(mask_types, MaskType, "mask_types") if mask else tuple(MaskType)
     run_seed = int(np.random.default_rng().integers(2**63)) if seed is None else int(seed)
-    out_root = Path(output)
+    out_root = Path(output).absolute()  # workers may run in another working directory (Ray nodes)
     source = Path(input)
     jobs = _jobs(source, out_root)
     _check_models(mask)
-    cpus = usable_cpus()
-    workers = min(workers, max(1, len(jobs)))
-    if not isinstance(executor, str):  # each actor gets the CPUs it reserved
+    pool, owned = _own_executor(executor, min(workers, max(1, len(jobs))))
+    try:
+        return _augment(
+            jobs, pool, source=source, out_root=out_root, seed=run_seed, progress=progress,
+            mask=mask, crop=crop, crop_styles=styles, mask_types=types, crop_size=crop_size,
+            n_augmentations=n_augmentations, journal=journal, threshold=threshold,
+            detect_max_side=detect_max_side, max_yaw=max_yaw, max_pitch=max_pitch, pairs=pairs,
+            coco=coco, device=device, below_nose=below_nose,
+        )  # fmt: skip
+    finally:
+        if owned:
+            pool.shutdown()
+
+
+def _augment(
+    jobs: Sequence[_Job], executor: Executor, *, source: Path, out_root: Path, seed: int, progress: bool,
+    mask: bool, crop: bool, crop_styles: tuple[CropStyle, ...], mask_types: tuple[MaskType, ...],
+    crop_size: int, n_augmentations: int, journal: bool, threshold: float, detect_max_side: int | None,
+    max_yaw: float, max_pitch: float, pairs: bool, coco: bool, device: str, below_nose: float,
+) -> RunSummary:  # fmt: skip
+    """The run on ``executor`` once the options are checked: workers process, the driver records."""
+    run_seed, styles, types = seed, crop_styles, mask_types
+    if executor.kind == "ray":  # each actor gets the CPUs it reserved
         cpus, workers = max(1, int(getattr(executor, "num_cpus", 1))), 1
+    else:
+        cpus, workers = usable_cpus(), min(executor.workers, max(1, len(jobs)))
     options = FaceMaskOptions(
         output=str(out_root),
         n_augmentations=n_augmentations,
@@ -908,7 +960,8 @@ def augment_faces(
     coco_images = CocoBuilder(f"masksmith facemask full frames of {source}")
     with RunLog(out_root) as log:
         summary.log_path, summary.missed_path = log.log_path, log.missed_path
-        for result in _run_jobs(jobs, options, workers, executor, progress):
+
+        def record(result: _ImageResult) -> None:
             log.add(result.rows, missed=result.rows[0]["image_path"] if result.missed else None)
             summary.images += 1
             summary.faces += result.faces
@@ -925,6 +978,8 @@ def augment_faces(
                     coco_crops.add_item(item)
                 for item in result.coco_images:
                     coco_images.add_item(item)
+
+        _run_jobs(jobs, options, executor, progress=progress, record=record)
     if pairs or coco:
         summary.manifest_path, _ = write_manifest(out_root, manifest)
     if coco:
@@ -935,60 +990,64 @@ def augment_faces(
 
 
 def _run_jobs(
-    jobs: list[_Job], options: FaceMaskOptions, workers: int, kind: Any, progress: bool
-) -> Iterator[_ImageResult]:
+    jobs: Sequence[_Job],
+    options: FaceMaskOptions,
+    executor: Executor,
+    *,
+    progress: bool,
+    record: Callable[[_ImageResult], None],
+) -> None:
+    """Every job through :func:`run_items` on ``executor``: each worker loads its models once, and the
+    driver checks each image's outputs and hands the results to ``record`` in input order (so logs.csv
+    is the same whatever the executor and its workers)."""
     from tqdm import tqdm
 
+    root = Path(options.output)
+    order = {id(job): index for index, job in enumerate(jobs)}
+    waiting: dict[int, _ImageResult] = {}
+    next_index = 0
     bar = tqdm(total=len(jobs), unit="img", file=sys.stderr, disable=None if progress else True)
+
+    def settle(finished: Finished[_Job, _ImageResult]) -> None:
+        nonlocal next_index
+        if isinstance(finished.error, ConfigError | ModelUnavailable):
+            raise finished.error  # a worker could not set up: no image can succeed
+        if finished.error is not None or finished.result is None:
+            result = _failed(finished.item, finished.error)
+        else:
+            result = _checked(finished.item, finished.result, root)
+        waiting[order[id(finished.item)]] = result
+        bar.update()
+        while next_index in waiting:
+            record(waiting.pop(next_index))
+            next_index += 1
+
     try:
-        if not isinstance(kind, str):
-            for result in _run_distributed(jobs, options, kind):
-                yield result
-                bar.update()
-            return
-        if workers == 1:
-            _init_worker(options)
-            for job in jobs:
-                yield _process(job)
-                bar.update()
-            return
-        with _executor(kind, workers, options) as pool:
-            for result in pool.map(_process, jobs):  # in input order, so logs.csv is repeatable
-                yield result
-                bar.update()
+        run_items(
+            executor, jobs, setup=WorkerSetup(options), task=process_image, settle=settle, name="facemask"
+        )
     finally:
         bar.close()
 
 
-class _ActorSetup:
-    """Run on each Ray actor once: the options and the models of that process."""
-
-    def __init__(self, options: FaceMaskOptions) -> None:
-        self.options = options
-
-    def __call__(self) -> None:
-        _init_worker(self.options)
-
-
-def _process_on_actor(state: None, job: _Job) -> _ImageResult:
-    return _process(job)
+def _failed(job: _Job, error: BaseException | None) -> _ImageResult:
+    """The result of an image whose task raised (or whose worker was lost)."""
+    if isinstance(error, MasksmithError):
+        detail = error.one_line()
+    else:
+        detail = f"{type(error).__name__}: {error}" if error is not None else "no result"
+    return _ImageResult([{"image_path": job.source, "error": "failed", "detail": detail}], failed=True)
 
 
-def _run_distributed(jobs: list[_Job], options: FaceMaskOptions, executor: Any) -> Iterator[_ImageResult]:
-    """One task per image on the executor's actors; results in input order (logs.csv stays repeatable)."""
-    from collections import deque
-
-    pool = executor.pool(_ActorSetup(options), _process_on_actor, name="facemask")
-    window = max(1, int(getattr(executor, "workers", 1))) * 4
-    pending: deque[Any] = deque()
-    try:
-        for job in jobs:
-            pending.append(pool.submit(job))
-            if len(pending) >= window:
-                yield pending.popleft().result()
-        while pending:
-            yield pending.popleft().result()
-    finally:
-        for future in pending:
-            future.cancel()
-        pool.close()
+def _checked(job: _Job, result: _ImageResult, root: Path) -> _ImageResult:
+    """``result`` if every output its worker reported exists where the driver looks, else a failure
+    naming the first missing one (a worker that does not share the driver's filesystem)."""
+    missing = next((rel for rel in result.written if not (root / rel).exists()), None)
+    if missing is None:
+        return result
+    detail = (
+        f"the worker reported {root / missing}, which is not there as this machine sees it: "
+        "workers may not share this filesystem (write to a folder every node mounts at the same path)"
+    )
+    _log.error("%s: %s", job.source, detail)
+    return _ImageResult([{"image_path": job.source, "error": "failed", "detail": detail}], failed=True)
