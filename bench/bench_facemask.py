@@ -10,6 +10,9 @@ mask, all three crops; what ``generate_masked_images --workers 2`` runs).
 Runs are interleaved; the table gives the median of ``repeat``. A last row times the same call inside
 this process after a warm-up run (no interpreter start or model load): the steady-state rate. A second table splits one worker's time
 per stage, measured in this process after warm-up.
+
+``python -m bench.bench_facemask before_after COMMIT [REPEAT [NOW]]`` times the same fresh-process runs
+for the code at ``COMMIT`` against the working tree (or the commit ``NOW``), interleaved.
 """
 
 from __future__ import annotations
@@ -317,15 +320,19 @@ def pose_photos(folder: Path) -> dict[str, Path]:
     return paths
 
 
-def before_after(work: Path, sets: dict[str, Path], baseline: str, repeat: int = 3) -> str:
+def before_after(
+    work: Path, sets: dict[str, Path], baseline: str, repeat: int = 3, now: str | None = None
+) -> str:
     """``augment_faces(workers=2)`` with threads and with processes, each run a fresh process (interpreter
-    start and model load included), the code at ``baseline`` against the working tree, runs interleaved;
-    medians. Measures what moving facemask onto the one executor runner costs."""
+    start and model load included), the code at ``baseline`` against the working tree (or the commit
+    ``now``), runs interleaved; medians. Measures what moving facemask onto the one executor runner costs."""
     script = work / "ours.py"
     script.write_text(_OURS)
     trees = {
         f"before ({baseline})": _baseline_tree(work, baseline),
-        "now": Path(__file__).resolve().parents[1] / "src",
+        f"now ({now or 'working tree'})": _baseline_tree(work, now)
+        if now
+        else Path(__file__).resolve().parents[1] / "src",
     }
     times: dict[tuple[str, str, str], list[float]] = {}
     for _ in range(repeat):
@@ -365,10 +372,13 @@ def run(repeat: int = 3) -> str:
 
 
 if __name__ == "__main__":
-    if sys.argv[1:2] == ["before_after"]:  # before_after COMMIT [REPEAT]
+    if sys.argv[1:2] == ["before_after"]:  # before_after COMMIT [REPEAT [NOW_COMMIT]]
         with tempfile.TemporaryDirectory() as tmp:
             made = make_sets(Path(tmp) / "sets")
-            print(before_after(Path(tmp), made, sys.argv[2], *(int(v) for v in sys.argv[3:4])))
+            repeat = int(sys.argv[3]) if len(sys.argv) > 3 else 3
+            print(
+                before_after(Path(tmp), made, sys.argv[2], repeat, sys.argv[4] if len(sys.argv) > 4 else None)
+            )
     elif sys.argv[1:2] == ["per_face"]:  # per_face [ROUNDS [REPEAT]]
         sizes = dict(zip(("rounds", "repeat"), (int(v) for v in sys.argv[2:4]), strict=False))
         with tempfile.TemporaryDirectory() as tmp:
