@@ -351,14 +351,23 @@ def before_after(
     rows = []
     for name in sets:
         for kind in ("thread", "process"):
-            before, now = (statistics.median(times[(name, kind, label)]) for label in trees)
+            runs = [times[(name, kind, label)] for label in trees]
+            before, after = (statistics.median(values) for values in runs)
             rows.append(
-                (name, f"{WORKERS} {kind} workers", f"{before:.2f}", f"{now:.2f}", f"{now / before:.2f}")
+                (
+                    name,
+                    f"{WORKERS} {kind} workers",
+                    " / ".join(f"{t:.2f}" for t in runs[0]),
+                    " / ".join(f"{t:.2f}" for t in runs[1]),
+                    f"{before:.2f}",
+                    f"{after:.2f}",
+                    f"{after / before:.2f}",
+                )
             )
-    header = ("set (20 images)", "run", "before s", "now s", "now ÷ before")
+    header = ("set (20 images)", "run", "before runs s", "now runs s", "before s", "now s", "now ÷ before")
     return (
-        f"### Facemask end to end, {baseline} vs the working tree (fresh process per run, {repeat} interleaved "
-        "runs, medians)\n\n" + table(header, rows)
+        f"### Facemask end to end, {baseline} vs {now or 'the working tree'} (fresh process per run, "
+        f"{repeat} interleaved runs, medians)\n\n" + table(header, rows)
     )
 
 
