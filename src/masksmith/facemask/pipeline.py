@@ -329,16 +329,21 @@ def _run_jobs(
     order = {id(job): index for index, job in enumerate(jobs)}
     waiting: dict[int, ImageResult] = {}
     next_index = 0
+    warned: list[str] = []
     bar = tqdm(total=len(jobs), unit="img", file=sys.stderr, disable=None if progress else True)
 
     def settle(finished: Finished[ImageJob, ImageResult]) -> None:
         nonlocal next_index
         if isinstance(finished.error, ConfigError | ModelUnavailable):
             raise finished.error  # a worker could not set up: no image can succeed
-        if finished.error is not None or finished.result is None:
-            result = _failed(finished.item, finished.error)
+        if finished.result is None:
+            result = _failed(finished.item, _error_line(finished.error))
         else:
-            result = _checked(finished.item, finished.result, root)
+            unseen = _unseen_output(finished.result, root)
+            result = finished.result if unseen is None else _failed(finished.item, unseen)
+            if unseen is not None and not warned:  # once: every later image would say the same
+                _log.error("%s", unseen)
+                warned.append(unseen)
         waiting[order[id(finished.item)]] = result
         bar.update()
         while next_index in waiting:
@@ -353,24 +358,23 @@ def _run_jobs(
         bar.close()
 
 
-def _failed(job: ImageJob, error: BaseException | None) -> ImageResult:
-    """The result of an image whose task raised (or whose worker was lost)."""
+def _failed(job: ImageJob, detail: str) -> ImageResult:
+    """An image logged ``failed`` (its task raised, its worker was lost or its outputs are unseen)."""
+    return ImageResult([{"image_path": job.source, "error": "failed", "detail": detail}], failed=True)
+
+
+def _error_line(error: BaseException | None) -> str:
     if isinstance(error, MasksmithError):
-        detail = error.one_line()
-    else:
-        detail = f"{type(error).__name__}: {error}" if error is not None else "no result"
-    return ImageResult([{"image_path": job.source, "error": "failed", "detail": detail}], failed=True)
+        return error.one_line()
+    return f"{type(error).__name__}: {error}" if error is not None else "the worker returned no result"
 
 
-def _checked(job: ImageJob, result: ImageResult, root: Path) -> ImageResult:
-    """``result`` if every output its worker reported exists where the driver looks, else a failure
-    naming the first missing one (a worker that does not share the driver's filesystem)."""
-    missing = next((rel for rel in result.written if not (root / rel).exists()), None)
+def _unseen_output(result: ImageResult, root: Path) -> str | None:
+    """One line naming the first output ``result`` reports that is not where the driver looks, or None."""
+    missing = next((root / rel for rel in result.written if not (root / rel).exists()), None)
     if missing is None:
-        return result
-    detail = (
-        f"the worker reported {root / missing}, which is not there as this machine sees it: "
-        "workers may not share this filesystem (write to a folder every node mounts at the same path)"
+        return None
+    return (
+        f"a worker wrote {missing}, but it is not there as this machine sees it: workers may not share "
+        "this filesystem (use an output folder every node mounts at the same path)"
     )
-    _log.error("%s: %s", job.source, detail)
-    return ImageResult([{"image_path": job.source, "error": "failed", "detail": detail}], failed=True)
