@@ -41,12 +41,13 @@ def _mask_types(value: str) -> tuple[MaskType, ...]:
 
 
 def _flag(name: str, help: str, *, dest: str | None = None, **attrs: Any) -> Callable[[Any], Any]:
-    """``--NAME`` (kebab-case), its snake_case spelling of the original tool as a hidden alias; a
+    """``--NAME`` (kebab-case), with the original tool's snake_case spelling as a hidden alias; a
     default other than None is shown in ``--help``."""
-    legacy = f"--{name.replace('-', '_')}"
     attrs.setdefault("show_default", attrs.get("default") is not None and not attrs.get("is_flag"))
     decls = (f"--{name}", dest) if dest else (f"--{name}",)
-    return option(*decls, aliases=(legacy,) if "-" in name else (), help=help, **attrs)
+    if "-" not in name:
+        return click.option(*decls, help=help, **attrs)
+    return option(*decls, aliases=(f"--{name.replace('-', '_')}",), help=help, **attrs)
 
 
 def _options(output_default: str | None) -> list[Callable[[Any], Any]]:
