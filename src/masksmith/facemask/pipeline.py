@@ -257,7 +257,7 @@ def augment_faces(
             device=device,
             below_nose=float(below_nose),
         )
-        return _run(jobs, pool, options, source=source, progress=progress)
+        return _run(jobs, pool, options, source=source, shown=Path(output), progress=progress)
     finally:
         if owned:
             pool.shutdown()
@@ -272,17 +272,24 @@ def _ort_threads(executor: Executor, images: int) -> int:
 
 
 def _run(
-    jobs: Sequence[ImageJob], executor: Executor, options: FaceMaskOptions, *, source: Path, progress: bool
+    jobs: Sequence[ImageJob],
+    executor: Executor,
+    options: FaceMaskOptions,
+    *,
+    source: Path,
+    shown: Path,
+    progress: bool,
 ) -> FacemaskSummary:
-    """Workers process the images; this driver writes logs.csv, the manifest and COCO files."""
+    """Workers process the images; this driver writes logs.csv, the manifest and COCO files. The
+    summary names them in the output folder as the caller spelled it (``shown``)."""
     out_root = Path(options.output)
-    summary = FacemaskSummary(seed=options.seed, output=out_root)
+    summary = FacemaskSummary(seed=options.seed, output=shown)
     started = time.perf_counter()
     manifest: list[dict[str, Any]] = []
     coco_crops = CocoBuilder(f"masksmith facemask crops of {source}")
     coco_images = CocoBuilder(f"masksmith facemask full frames of {source}")
     with RunLog(out_root) as log:
-        summary.log_path, summary.missed_path = log.log_path, log.missed_path
+        summary.log_path, summary.missed_path = shown / log.log_path.name, shown / log.missed_path.name
 
         def record(result: ImageResult) -> None:
             log.add(result.rows, missed=result.rows[0]["image_path"] if result.missed else None)
@@ -304,7 +311,7 @@ def _run(
 
         _run_jobs(jobs, options, executor, progress=progress, record=record)
     if options.pairs or options.coco:
-        summary.manifest_path, _ = write_manifest(out_root, manifest)
+        summary.manifest_path = shown / write_manifest(out_root, manifest)[0].name
     if options.coco:
         coco_crops.write(out_root / "coco_crops.json")
         coco_images.write(out_root / "coco_images.json")
