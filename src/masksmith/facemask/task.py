@@ -44,11 +44,14 @@ class ImageResult:
     unreadable: bool = False
     failed: bool = False
     faces: int = 0
-    outputs: int = 0
     manifest: list[dict[str, Any]] = field(default_factory=list)
     coco_crops: list[dict[str, Any]] = field(default_factory=list)
     coco_images: list[dict[str, Any]] = field(default_factory=list)
     written: list[str] = field(default_factory=list)  # every output, relative to the output root
+
+    @property
+    def outputs(self) -> int:
+        return len(self.written)
 
 
 def _fmt(values: NDArray[Any]) -> str:
@@ -236,7 +239,7 @@ def _process_loaded(options: FaceMaskOptions, job: ImageJob, loaded: Any, detect
     if not options.mask or (options.pairs and options.crop):
         _unmasked_crops(options, job, writer, rgb, faces, result)
     if not options.mask:
-        result.outputs, result.written = len(writer.written), writer.written
+        result.written = writer.written
         return result
 
     rng = image_rng(options.seed, job.relative)
@@ -310,7 +313,7 @@ def _process_loaded(options: FaceMaskOptions, job: ImageJob, loaded: Any, detect
     finally:
         if tmp_dir is not None:
             shutil.rmtree(tmp_dir, ignore_errors=True)
-    result.outputs, result.written = len(writer.written), writer.written
+    result.written = writer.written
     return result
 
 
