@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
+from masksmith.detect.api import Detector
 from masksmith.errors import ConfigError
 from masksmith.facemask.faces import DEFAULT_MAX_PITCH, DEFAULT_MAX_YAW, find_face_poses
 from masksmith.facemask.fit import MaskFit, apply_mask, coverage_problem, draw_fit
@@ -62,7 +62,7 @@ class Augmentation:
 
 
 def find_faces(
-    detector: Any,
+    detector: Detector,
     image_rgb: NDArray[np.uint8],
     *,
     landmarks68: bool = True,

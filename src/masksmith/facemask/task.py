@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from masksmith.detect.api import as_rgb_uint8
+from masksmith.detect.api import Detector, as_rgb_uint8
 from masksmith.errors import MasksmithError, MediaError
 from masksmith.facemask.align import CropStyle, crop
 from masksmith.facemask.augment import Augmentation, Face, augment_image, find_faces
@@ -222,7 +222,7 @@ def _unmasked_crops(
                 result.coco_crops.append(_coco_crop(out, options.crop_size, face, i, cropped.matrix))
 
 
-def _process_loaded(options: FaceMaskOptions, job: ImageJob, loaded: Any, detector: Any) -> ImageResult:
+def _process_loaded(options: FaceMaskOptions, job: ImageJob, loaded: Any, detector: Detector) -> ImageResult:
     rgb = np.ascontiguousarray(as_rgb_uint8(loaded.pixels))
     faces = find_faces(
         detector,
