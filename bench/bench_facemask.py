@@ -5,11 +5,14 @@ Sets (facts file §4.3): 20 × 640×480 (the astronaut letterboxed, each copy sh
 
 Rows, each a fresh process timed from launch to exit (so both sides pay interpreter start and model load):
 ``deface`` = ``python -m deface.deface FILES`` (default backend: onnxruntime; detects and blurs);
-``masksmith`` = ``augment_faces(workers=2)`` with a process and a thread pool (detect, 68 landmarks, one
+``masksmith`` = ``augment_faces(workers=2)`` with process and thread workers (detect, 68 landmarks, one
 mask, all three crops; what ``generate_masked_images --workers 2`` runs).
 Runs are interleaved; the table gives the median of ``repeat``. A last row times the same call inside
 this process after a warm-up run (no interpreter start or model load): the steady-state rate. A second table splits one worker's time
 per stage, measured in this process after warm-up.
+
+``python -m bench.bench_facemask before_after COMMIT [REPEAT [NOW]]`` times the same fresh-process runs
+for the code at ``COMMIT`` against the working tree (or the commit ``NOW``), interleaved.
 """
 
 from __future__ import annotations
@@ -237,13 +240,13 @@ print(json.dumps(out))
 """
 
 
-def _baseline_tree(work: Path) -> Path:
-    """The project's ``src`` at :data:`BASELINE`, unpacked with ``git archive`` (needs the git history)."""
+def _baseline_tree(work: Path, commit: str = BASELINE) -> Path:
+    """The project's ``src`` at ``commit``, unpacked with ``git archive`` (needs the git history)."""
     root = Path(__file__).resolve().parents[1]
-    target = work / "baseline"
+    target = work / f"baseline-{commit}"
     target.mkdir()
     archive = subprocess.run(
-        ["git", "-C", str(root), "archive", BASELINE, "src"], check=True, stdout=subprocess.PIPE
+        ["git", "-C", str(root), "archive", commit, "src"], check=True, stdout=subprocess.PIPE
     ).stdout
     subprocess.run(["tar", "-x", "-C", str(target)], input=archive, check=True)
     return target / "src"
@@ -317,6 +320,57 @@ def pose_photos(folder: Path) -> dict[str, Path]:
     return paths
 
 
+def before_after(
+    work: Path, sets: dict[str, Path], baseline: str, repeat: int = 3, now: str | None = None
+) -> str:
+    """``augment_faces(workers=2)`` with threads and with processes, each run a fresh process (interpreter
+    start and model load included), the code at ``baseline`` against the working tree (or the commit
+    ``now``), runs interleaved; medians. Measures what moving facemask onto the one executor runner costs."""
+    script = work / "ours.py"
+    script.write_text(_OURS)
+    trees = {
+        f"before ({baseline})": _baseline_tree(work, baseline),
+        f"now ({now or 'working tree'})": _baseline_tree(work, now)
+        if now
+        else Path(__file__).resolve().parents[1] / "src",
+    }
+    times: dict[tuple[str, str, str], list[float]] = {}
+    for _ in range(repeat):
+        for name, folder in sets.items():
+            for kind in ("thread", "process"):
+                for label, tree in trees.items():
+                    out = work / "out_before_after"
+                    env = {**os.environ, "PYTHONPATH": str(tree)}
+                    start = time.perf_counter()
+                    subprocess.run(
+                        [sys.executable, str(script), str(folder), str(out), str(WORKERS), kind],
+                        check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, cwd=work,
+                    )  # fmt: skip
+                    times.setdefault((name, kind, label), []).append(time.perf_counter() - start)
+                    shutil.rmtree(out)
+    rows = []
+    for name in sets:
+        for kind in ("thread", "process"):
+            runs = [times[(name, kind, label)] for label in trees]
+            before, after = (statistics.median(values) for values in runs)
+            rows.append(
+                (
+                    name,
+                    f"{WORKERS} {kind} workers",
+                    " / ".join(f"{t:.2f}" for t in runs[0]),
+                    " / ".join(f"{t:.2f}" for t in runs[1]),
+                    f"{before:.2f}",
+                    f"{after:.2f}",
+                    f"{after / before:.2f}",
+                )
+            )
+    header = ("set (20 images)", "run", "before runs s", "now runs s", "before s", "now s", "now ÷ before")
+    return (
+        f"### Facemask end to end, {baseline} vs {now or 'the working tree'} (fresh process per run, "
+        f"{repeat} interleaved runs, medians)\n\n" + table(header, rows)
+    )
+
+
 def run(repeat: int = 3) -> str:
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
@@ -327,7 +381,14 @@ def run(repeat: int = 3) -> str:
 
 
 if __name__ == "__main__":
-    if sys.argv[1:2] == ["per_face"]:  # per_face [ROUNDS [REPEAT]]
+    if sys.argv[1:2] == ["before_after"]:  # before_after COMMIT [REPEAT [NOW_COMMIT]]
+        with tempfile.TemporaryDirectory() as tmp:
+            made = make_sets(Path(tmp) / "sets")
+            repeat = int(sys.argv[3]) if len(sys.argv) > 3 else 3
+            print(
+                before_after(Path(tmp), made, sys.argv[2], repeat, sys.argv[4] if len(sys.argv) > 4 else None)
+            )
+    elif sys.argv[1:2] == ["per_face"]:  # per_face [ROUNDS [REPEAT]]
         sizes = dict(zip(("rounds", "repeat"), (int(v) for v in sys.argv[2:4]), strict=False))
         with tempfile.TemporaryDirectory() as tmp:
             print(per_face(Path(tmp), pose_photos(Path(tmp) / "photos"), **sizes))

