@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMappin
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TextIO
 
 from masksmith.batch.inflight import RecoveryReport, recover_stale
 from masksmith.batch.project import (
@@ -54,9 +54,11 @@ LocalThreadExecutor = LocalExecutor
 class _ProgressBar(Protocol):
     def update(self, n: int = 1) -> object: ...
 
-    def write(self, s: str, file: object = None) -> object: ...
+    def write(self, s: str, file: TextIO | None = None) -> object: ...
 
-    def set_postfix(self, *, refresh: bool = True, **values: int) -> object: ...
+    def set_postfix(
+        self, ordered_dict: Mapping[str, object] | None = None, refresh: bool | None = True, **values: int
+    ) -> object: ...
 
     def close(self) -> object: ...
 
