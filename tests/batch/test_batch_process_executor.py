@@ -162,3 +162,25 @@ def test_variable_permute_groups_run_on_threads_and_are_refused_by_processes(tmp
     with pytest.raises(SpecError, match="--executor threads"):
         refused.run_project(BatchProject(VARIABLE_GROUP), 1)
     refused.finish()
+
+
+def test_cli_create_with_processes_and_relative_paths_equals_threads(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from click.testing import CliRunner
+
+    from masksmith.cli.batch_cmds import batch
+
+    fx.make_pool(tmp_path / "pool", 3)
+    fx.write_spec(tmp_path / "spec.json", CHAIN)
+    monkeypatch.chdir(tmp_path)
+    for kind in ("threads", "processes"):
+        result = CliRunner().invoke(
+            batch,
+            ["create", "--specification", "spec.json", "--projects", f"out/{kind}", "--workdir", f"w/{kind}",
+             "--count", "3", "--seed", "5", "--global-variables", "pool=pool", "--threads", "2",
+             "--executor", kind, "--quiet"],
+        )  # fmt: skip
+        assert result.exit_code == 0, result.output
+    assert len(_journals(tmp_path / "out/processes")) == 3
+    assert _journals(tmp_path / "out/processes") == _journals(tmp_path / "out/threads")
