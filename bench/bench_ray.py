@@ -27,6 +27,7 @@ from PIL import Image
 from bench.common import table
 
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+os.environ.setdefault("RAY_AUTH_MODE", "disabled")  # a private cluster on loopback, as in the tests
 
 REPEAT = 2
 SMALL, LARGE = 20, 60
@@ -134,7 +135,13 @@ def run(parts: tuple[str, ...] = ("batch", "anonymise", "overhead")) -> str:
 
     started_here = not ray.is_initialized()
     if started_here:
-        ray.init(num_cpus=2, include_dashboard=False, _node_ip_address="127.0.0.1", log_to_driver=False)
+        ray.init(
+            address="local",
+            num_cpus=2,
+            include_dashboard=False,
+            _node_ip_address="127.0.0.1",
+            log_to_driver=False,
+        )
     rows: list[tuple[object, ...]] = []
 
     def row(what: str, unit: str, local: tuple[float, float], distributed: tuple[float, float]) -> None:

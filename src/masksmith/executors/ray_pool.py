@@ -223,7 +223,8 @@ class RayExecutor:
             options.update(init_options or {})
             os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
             try:
-                ray.init(address=address or None, **options)
+                # "local": a private instance, never another user's cluster found on this machine
+                ray.init(address=address or "local", **options)
             except (ConnectionError, ValueError, RuntimeError) as exc:
                 raise ConfigError(
                     f"cannot connect to the Ray cluster: {exc}", argument="ray_address"
