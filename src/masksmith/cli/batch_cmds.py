@@ -57,7 +57,13 @@ batch.add_command(schema_command, "schema")
 )
 @click.option("--projects", required=True, type=click.Path(file_okay=False), help="Folder for the projects.")
 @click.option("--count", type=click.IntRange(min=0), default=1, show_default=True, help="Projects to make.")
-@click.option("--threads", type=click.IntRange(min=1), default=1, show_default=True, help="Projects at once.")
+@click.option(
+    "--threads",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Projects built at once (threads, worker processes or Ray actors: see --executor).",
+)
 @click.option(
     "--workdir",
     type=click.Path(file_okay=False),
