@@ -184,3 +184,28 @@ def test_cli_create_with_processes_and_relative_paths_equals_threads(
         assert result.exit_code == 0, result.output
     assert len(_journals(tmp_path / "out/processes")) == 3
     assert _journals(tmp_path / "out/processes") == _journals(tmp_path / "out/threads")
+
+
+def test_only_globals_naming_existing_relative_paths_become_absolute(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from masksmith.batch.executor import absolute_path_globals
+    from masksmith.batch.project import CONTEXT_KEY
+
+    (tmp_path / "pool").mkdir()
+    (tmp_path / "rules.json").write_text("{}")
+    monkeypatch.chdir(tmp_path)
+    marker = object()
+    values: dict[str, Any] = {
+        "pool": "pool",
+        "rules": "rules.json",
+        "name": "not-here",
+        "bucket": "s3://pool",
+        "absolute": str(tmp_path / "pool"),
+        "count": 3,
+        CONTEXT_KEY: marker,
+    }
+    assert sorted(absolute_path_globals(values)) == ["pool", "rules"]
+    assert values["pool"] == str(tmp_path / "pool") and values["rules"] == str(tmp_path / "rules.json")
+    assert (values["name"], values["bucket"], values["count"]) == ("not-here", "s3://pool", 3)
+    assert values[CONTEXT_KEY] is marker and values["absolute"] == str(tmp_path / "pool")
