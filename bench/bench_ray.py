@@ -1,7 +1,8 @@
 """Ray executor vs the local pool on this machine: batch create, anonymisation, per-task overhead.
 
-Run from the repository root: ``.venv/bin/python -m bench.bench_ray`` (a few minutes). Both sides use 2
-workers: the local side its thread pool (batch: ``threads_count=2``; anonymise: one detection worker
+Run from the repository root: ``.venv/bin/python -m bench.bench_ray [batch] [anonymise] [overhead]`` (a
+few minutes). Both sides use 2 workers: the local side its thread pool or 2 worker processes (batch:
+``threads_count=2``, every executor through ``run_items``; anonymise: one detection worker
 per core and ``max_num_async_workers: 2`` writers), the Ray side 2 actors on a private local cluster
 (``ray.init(num_cpus=2)``, started before timing). Every run writes to fresh folders; each time is the
 best of ``REPEAT``. Throughput is the steady state: the slope between a run of ``SMALL`` and one of
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -25,6 +27,7 @@ from PIL import Image
 from bench.common import table
 
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+os.environ.setdefault("RAY_AUTH_MODE", "disabled")  # a private cluster on loopback, as in the tests
 
 REPEAT = 2
 SMALL, LARGE = 20, 60
@@ -123,48 +126,61 @@ def _rate(fn: Callable[[str, int], float]) -> tuple[float, float]:
     return rate, max(0.0, small - SMALL / rate)
 
 
-def run() -> str:
+def run(parts: tuple[str, ...] = ("batch", "anonymise", "overhead")) -> str:
+    """The table for ``parts`` (``batch``: threads, processes and Ray; ``anonymise``; ``overhead``)."""
     import ray
 
-    from masksmith.executors import LocalExecutor
+    from masksmith.executors import LocalExecutor, ProcessExecutor
     from masksmith.executors.ray_pool import RayExecutor
 
     started_here = not ray.is_initialized()
     if started_here:
-        ray.init(num_cpus=2, include_dashboard=False, _node_ip_address="127.0.0.1", log_to_driver=False)
+        ray.init(
+            address="local",
+            num_cpus=2,
+            include_dashboard=False,
+            _node_ip_address="127.0.0.1",
+            log_to_driver=False,
+        )
+    rows: list[tuple[object, ...]] = []
+
+    def row(what: str, unit: str, local: tuple[float, float], distributed: tuple[float, float]) -> None:
+        rows.append(
+            (
+                what,
+                f"{local[0]:.1f} {unit}/s (+{local[1]:.1f} s)",
+                f"{distributed[0]:.1f} {unit}/s (+{distributed[1]:.1f} s)",
+                f"{distributed[0] / local[0]:.2f}×",
+            )
+        )
+
     try:
         with tempfile.TemporaryDirectory(prefix="bench-ray-") as tmp:
             work = Path(tmp)
-            _, spec = _batch_inputs(work)
-            scenes, config = _anonymise_inputs(work)
             ray_ex = RayExecutor(2)
-            batch_local = _rate(lambda t, n: _batch_create(work, spec, LocalExecutor(2), f"local{t}", n))
-            batch_ray = _rate(lambda t, n: _batch_create(work, spec, ray_ex, f"ray{t}", n))
-            anon_local = _rate(lambda t, n: _anonymise(work, scenes, config, None, f"local{t}", n))
-            anon_ray = _rate(lambda t, n: _anonymise(work, scenes, config, ray_ex, f"ray{t}", n))
-            with LocalExecutor(2) as local_ex:
-                local_ms = _overhead_ms(local_ex)
-            ray_ms = _overhead_ms(ray_ex)
+            if "batch" in parts:
+                _, spec = _batch_inputs(work)
+                threads = _rate(lambda t, n: _batch_create(work, spec, LocalExecutor(2), f"local{t}", n))
+                processes = _rate(lambda t, n: _batch_create(work, spec, ProcessExecutor(2), f"proc{t}", n))
+                on_ray = _rate(lambda t, n: _batch_create(work, spec, ray_ex, f"ray{t}", n))
+                row("batch create (480×640, 3 operations), local threads", "projects", threads, on_ray)
+                row("batch create (480×640, 3 operations), local processes", "projects", processes, on_ray)
+            if "anonymise" in parts:
+                scenes, config = _anonymise_inputs(work)
+                anon_local = _rate(lambda t, n: _anonymise(work, scenes, config, None, f"local{t}", n))
+                anon_ray = _rate(lambda t, n: _anonymise(work, scenes, config, ray_ex, f"ray{t}", n))
+                row("anonymise (1280×720 JPEG, CenterFace)", "img", anon_local, anon_ray)
+            if "overhead" in parts:
+                with LocalExecutor(2) as local_ex:
+                    local_ms = _overhead_ms(local_ex)
+                ray_ms = _overhead_ms(ray_ex)
+                rows.append(
+                    (f"per-task overhead ({TASKS} no-op tasks)", f"{local_ms:.3f} ms", f"{ray_ms:.3f} ms", "")
+                )
             ray_ex.shutdown()
     finally:
         if started_here:
             ray.shutdown()
-
-    def row(
-        what: str, unit: str, local: tuple[float, float], distributed: tuple[float, float]
-    ) -> tuple[str, ...]:
-        return (
-            what,
-            f"{local[0]:.1f} {unit}/s (+{local[1]:.1f} s)",
-            f"{distributed[0]:.1f} {unit}/s (+{distributed[1]:.1f} s)",
-            f"{distributed[0] / local[0]:.2f}×",
-        )
-
-    rows: list[tuple[object, ...]] = [
-        row("batch create (480×640, 3 operations)", "projects", batch_local, batch_ray),
-        row("anonymise (1280×720 JPEG, CenterFace)", "img", anon_local, anon_ray),
-        (f"per-task overhead ({TASKS} no-op tasks)", f"{local_ms:.3f} ms", f"{ray_ms:.3f} ms", ""),
-    ]
     return (
         f"Ray executor (2 actors, local cluster) vs local pool (2 workers), {os.cpu_count()} CPUs; "
         f"steady-state throughput from {SMALL}- and {LARGE}-item runs (best of {REPEAT}), fixed start-up "
@@ -173,4 +189,4 @@ def run() -> str:
 
 
 if __name__ == "__main__":
-    print(run())
+    print(run(tuple(sys.argv[1:]) or ("batch", "anonymise", "overhead")))

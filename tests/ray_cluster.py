@@ -31,6 +31,7 @@ def ray_cluster() -> Iterator[Any]:
     owned = False
     if not ray.is_initialized():
         ray.init(
+            address="local",  # never a cluster another process started on this machine
             num_cpus=2,
             include_dashboard=False,
             _node_ip_address="127.0.0.1",

@@ -14,10 +14,11 @@ from typing import Any
 import numpy as np
 import pytest
 
-from masksmith.batch.executor import BatchExecutor, LocalThreadExecutor
+from masksmith.batch.executor import BatchExecutor
 from masksmith.batch.inflight import INFLIGHT_DIR, partial_dir_name, recover_stale
 from masksmith.batch.project import BatchProject
 from masksmith.batch.state import read_lines
+from masksmith.executors import LocalExecutor
 from masksmith.journal.project import Journal
 from tests.batch import batch_fixtures as fx
 
@@ -144,14 +145,21 @@ def test_initializers_receive_globals_and_add_entries(tmp_path: Path) -> None:
 
 
 def test_custom_executor_interface_is_used(tmp_path: Path) -> None:
+    """Projects run through the executor's pool (run_items): one pool, one build per project."""
     fx.make_pool(tmp_path / "pool", 2)
 
-    class Counting(LocalThreadExecutor):
-        submitted = 0
+    class Counting(LocalExecutor):
+        pools = 0
+        built = 0
 
-        def submit(self, fn: Any) -> Any:
-            Counting.submitted += 1
-            return super().submit(fn)
+        def pool(self, setup: Any, task: Any, *, name: str = "") -> Any:
+            Counting.pools += 1
+
+            def counted(state: Any, item: Any) -> Any:
+                Counting.built += 1
+                return task(state, item)
+
+            return super().pool(setup, counted, name=name)
 
     executor = BatchExecutor(
         tmp_path / "p",
@@ -161,7 +169,7 @@ def test_custom_executor_interface_is_used(tmp_path: Path) -> None:
     )
     assert executor.run_project(BatchProject(CHAIN), 2).made == 2
     executor.finish()
-    assert Counting.submitted == 1
+    assert (Counting.pools, Counting.built) == (1, 2)
 
 
 def _dead_pid() -> int:

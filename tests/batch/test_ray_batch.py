@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from masksmith.batch.executor import BatchExecutor, RunSummary
+from masksmith.batch.executor import BatchExecutor, BatchSummary
 from masksmith.batch.project import BatchProject
 from masksmith.batch.state import read_lines
 from masksmith.executors import LocalExecutor
@@ -63,7 +63,7 @@ def pools(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 
 def _create(
     root: Path, pools: tuple[Path, Path], executor: Any, count: int = COUNT, seed: int = 7
-) -> RunSummary:
+) -> BatchSummary:
     project = BatchProject(_spec(*pools))
     runner = BatchExecutor(
         root / "projects",

@@ -1,9 +1,11 @@
 """BatchExecutor: run many projects of a spec, N at a time, surviving kills (seed §6.2).
 
-Work runs through a small :class:`Executor` interface; the default is a local thread pool (a Ray
-executor can implement the same two methods). On start the executor undoes what killed runs left
-(partial directories, their pool images, in-flight records). Each project is built in a partial
-directory and renamed into place when complete; failures go to the dated failure file.
+Every project runs through :func:`masksmith.executors.run_items` on the executor it is given (local
+threads by default, local processes, or Ray): this process is the coordinator. It selects each project
+(claims images, advances permute groups, derives the project's generator) in index order, the workers
+only build, and the coordinator settles each result. A seed therefore gives the same journals whatever
+the executor or worker count. On start the executor undoes what killed runs left (partial directories,
+their pool images, in-flight records); paths are made absolute here, before anything reaches a worker.
 """
 
 from __future__ import annotations
@@ -13,11 +15,11 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol, TextIO
 
 from masksmith.batch.inflight import RecoveryReport, recover_stale
 from masksmith.batch.project import (
@@ -31,46 +33,38 @@ from masksmith.batch.project import (
 from masksmith.batch.spec import GLOBAL_GROUP
 from masksmith.batch.state import read_failures
 from masksmith.errors import SpecError
-from masksmith.executors import is_distributed
+from masksmith.executors import Executor, Finished, LocalExecutor, run_items
 
 __all__ = [
     "BatchExecutor",
-    "Executor",
+    "BatchSummary",
     "LocalThreadExecutor",
     "RunSummary",
+    "absolute_path_globals",
 ]
 
 log = logging.getLogger("masksmith.batch")
-T = TypeVar("T")
+
+Initializer = Callable[[dict[str, Any]], Mapping[str, object] | None]
+
+LocalThreadExecutor = LocalExecutor
+"""Deprecated alias of :class:`masksmith.executors.LocalExecutor` (kept for ``batch.extend``)."""
 
 
-class Executor(Protocol):
-    """Where project work runs: ``submit`` a no-argument callable, ``shutdown`` when done.
+class _ProgressBar(Protocol):
+    def update(self, n: int = 1) -> object: ...
 
-    A distributed executor (``masksmith.executors.RayExecutor``) also offers ``pool(setup, task)``.
-    """
+    def write(self, s: str, file: TextIO | None = None) -> object: ...
 
-    def submit(self, fn: Callable[[], T]) -> Future[T]: ...
+    def set_postfix(
+        self, ordered_dict: Mapping[str, object] | None = None, refresh: bool | None = True, **values: int
+    ) -> object: ...
 
-    def shutdown(self, wait: bool = True) -> None: ...
-
-
-class LocalThreadExecutor:
-    """The default executor: a thread pool in this process."""
-
-    def __init__(self, threads: int = 1) -> None:
-        self.threads = max(1, int(threads))
-        self._pool = ThreadPoolExecutor(max_workers=self.threads, thread_name_prefix="batch")
-
-    def submit(self, fn: Callable[[], T]) -> Future[T]:
-        return self._pool.submit(fn)
-
-    def shutdown(self, wait: bool = True) -> None:
-        self._pool.shutdown(wait=wait)
+    def close(self) -> object: ...
 
 
 @dataclass
-class RunSummary:
+class BatchSummary:
     """Counts of a run: made, failed, skipped (asked for but not run: pool exhausted or stopped)."""
 
     made: int = 0
@@ -98,6 +92,10 @@ class RunSummary:
         )
 
 
+RunSummary = BatchSummary
+"""The former name of :class:`BatchSummary` (kept for compatibility)."""
+
+
 def _level(loglevel: int | str | None) -> int:
     if loglevel is None:
         return logging.CRITICAL
@@ -109,15 +107,31 @@ def _level(loglevel: int | str | None) -> int:
     return named
 
 
+def absolute_path_globals(values: MutableMapping[str, Any]) -> list[str]:
+    """Make each global that names an existing relative path (``pool=pool``) absolute, in place.
+
+    Workers may run in another working directory (Ray nodes do), so a relative path handed to them
+    would point elsewhere. Returns the names changed. Values that name nothing here are left as they are.
+    """
+    changed = []
+    for key, value in list(values.items()):
+        if key == CONTEXT_KEY or not isinstance(value, str) or not value or os.path.isabs(value):
+            continue
+        if "://" not in value and os.path.exists(value):
+            values[key] = os.path.abspath(value)
+            changed.append(key)
+    return changed
+
+
 class BatchExecutor:
-    """Run projects of batch specs with ``threads_count`` at once (seed §6.2 names, snake_case too)."""
+    """Run projects of batch specs with ``threads_count`` workers (seed §6.2 names, snake_case too)."""
 
     def __init__(
         self,
         results: str | os.PathLike[str],
         workdir: str | os.PathLike[str] = ".",
-        global_variables: str | Mapping[str, Any] | None = None,
-        initializers: str | Iterable[str | Callable[..., Any]] | None = None,
+        global_variables: str | Mapping[str, object] | None = None,
+        initializers: str | Iterable[str | Initializer] | None = None,
         loglevel: int | str | None = 50,
         threads_count: int = 1,
         skipValidation: bool = False,
@@ -132,15 +146,15 @@ class BatchExecutor:
         executor: Executor | None = None,
         redactions: Iterable[str] = (),
     ) -> None:
-        self.results = Path(results)
-        self.workdir = Path(workdir)
+        self.results = Path(results).absolute()
+        self.workdir = Path(workdir).absolute()
         self.threads_count = max(1, int(threads_count))
         self.stop_on_error = stopOnError
         self.from_state_file = self._resolve_state_file(fromFailedStateFile)
         self.redactions = list(redactions)
         self.progress = progress
         self._log_handler = self._set_logging(_level(loglevel))
-        self.global_state = create_global_state(
+        self.global_state: dict[str, Any] = create_global_state(
             self.results,
             self.workdir,
             global_variables=global_variables,
@@ -152,10 +166,12 @@ class BatchExecutor:
             keep_failed=not removeBadProjects,
         )
         self.context: RunContext = self.global_state[CONTEXT_KEY]
-        self.summary = RunSummary()
+        absolute_path_globals(self.global_state)
+        for name in absolute_path_globals(self.context.globals):
+            log.info("global %s is the path %s", name, self.context.globals[name])
+        self.summary = BatchSummary()
         self.summary.recovered = recover_stale(self.workdir, self.results)
-        self._executor = executor or LocalThreadExecutor(self.threads_count)
-        self._lock = threading.Lock()
+        self._executor: Executor = executor or LocalExecutor(self.threads_count)
         self._stop = threading.Event()
         self._started = time.perf_counter()
         self._states_used = 0
@@ -170,7 +186,7 @@ class BatchExecutor:
             candidate = self.workdir / candidate
         if not candidate.is_file():
             raise SpecError("--from_state file not found", file=candidate, argument="from_state")
-        return candidate
+        return candidate.absolute()
 
     def _set_logging(self, level: int) -> logging.Handler:
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -184,12 +200,13 @@ class BatchExecutor:
 
     # --- running --------------------------------------------------------------------------------------
 
-    def run_project(self, project: BatchProject, count: int = 1) -> RunSummary:
+    def run_project(self, project: BatchProject, count: int = 1) -> BatchSummary:
         """Make ``count`` projects of ``project`` (from the failure-state file when one was given).
 
-        Projects are selected (images claimed, permute groups advanced, generator derived from the seed
-        and the project's index) one at a time in index order by the coordinator, and built by the
-        executor's workers, so a seed gives the same journals whatever the executor or thread count.
+        Projects are selected one at a time in index order by this process (the coordinator) and built
+        by the executor's workers, so a seed gives the same journals whatever the executor or worker
+        count. Permute groups with ``variable`` arguments take their values from plugins while building,
+        into the coordinator's permutation state: they need the threads executor, whose workers share it.
         """
         if project.spec.is_extension:
             raise SpecError(
@@ -197,147 +214,118 @@ class BatchExecutor:
                 " journals with 'masksmith batch extend'",
                 file=project.filename,
             )
+        distributed = self._executor.distributed
+        deferred = [m.element for ms in project.spec.permute_groups().values() for m in ms if m.deferred]
+        if deferred and distributed:
+            raise SpecError(
+                f"permute-group arguments of type 'variable' ({', '.join(deferred)}) need the threads"
+                " executor (--executor threads): their values come from plugins in the coordinator",
+                file=project.filename,
+                argument="executor",
+            )
         states: list[dict[str, Any]] | None = None
         if self.from_state_file is not None:
             states = read_failures(self.from_state_file)[self._states_used :]
             count = min(count, len(states))
             self._states_used += count
         bar = self._progress_bar(count)
-        state_iter = iter(states) if states is not None else None
+        remaining = [count]
         try:
-            if is_distributed(self._executor):
-                remaining = self._run_pooled(project, count, state_iter, bar)
-            else:
-                remaining = self._run_threads(project, count, state_iter, bar)
+            run_items(
+                self._executor,
+                self._selections(project, remaining, iter(states) if states is not None else None, bar),
+                setup=_BuildSetup(project, self.context),
+                task=_build,
+                settle=partial(self._settle, project, bar),
+                name="batch",
+                # threads select just before a worker is free (as one thread per project did, so
+                # plugin-given permute values are in before the next selection); remote workers get
+                # one project queued ahead each, to hide the transfer
+                window=2 * self._executor.workers if distributed else self._executor.workers,
+                stop=self._stop,
+            )
         finally:
             if bar is not None:
                 bar.close()
-        with self._lock:
-            self.summary.skipped += remaining
-            self.summary.seconds = time.perf_counter() - self._started
+        self.summary.skipped += remaining[0]
+        self.summary.seconds = time.perf_counter() - self._started
         return self.summary
-
-    def _run_threads(
-        self, project: BatchProject, count: int, state_iter: Iterator[dict[str, Any]] | None, bar: Any
-    ) -> int:
-        """Local threads: each selects under the coordinator lock (index order), then builds in parallel."""
-        remaining = [count]
-        select_lock = threading.Lock()
-
-        def next_task() -> SelectedProject | None:
-            while True:
-                with select_lock:
-                    with self._lock:
-                        if remaining[0] <= 0 or self._stop.is_set():
-                            return None
-                        remaining[0] -= 1
-                    state = next(state_iter) if state_iter is not None else None
-                    selected = project.select(self.context, state=state)
-                if isinstance(selected, SelectedProject):
-                    return selected
-                self._record(selected, bar)
-
-        def worker() -> None:
-            while True:
-                selected = next_task()
-                if selected is None:
-                    return
-                outcome = project.build(self.context, selected)
-                project.settle(self.context, selected, outcome)
-                self._record(outcome, bar)
-
-        futures = [self._executor.submit(worker) for _ in range(min(self.threads_count, max(count, 1)))]
-        for future in futures:
-            future.result()
-        return remaining[0]
-
-    def _run_pooled(
-        self, project: BatchProject, count: int, state_iter: Iterator[dict[str, Any]] | None, bar: Any
-    ) -> int:
-        """A distributed executor: this process is the coordinator; actors only build (one task a project)."""
-        deferred = [m.element for ms in project.spec.permute_groups().values() for m in ms if m.deferred]
-        if deferred:
-            raise SpecError(
-                f"permute-group arguments of type 'variable' ({', '.join(deferred)}) need the local executor",
-                file=project.filename,
-                argument="executor",
-            )
-        executor: Any = self._executor
-        pool = executor.pool(_BuildSetup(project, self.context), _build, name="batch")
-        window = max(1, int(getattr(executor, "workers", self.threads_count))) * 2
-        inflight: dict[Future[ProjectOutcome], SelectedProject] = {}
-        remaining = count
-
-        def settle(done: Iterable[Future[ProjectOutcome]]) -> None:
-            for future in done:
-                selected = inflight.pop(future)
-                try:
-                    outcome = future.result()
-                except Exception as exc:  # the task was lost beyond its retries
-                    state = {g: dict(v) for g, v in selected.groups.items()}
-                    state.setdefault(GLOBAL_GROUP, {}).update(
-                        {n: p for n, p in selected.picks.items() if n not in selected.permuted}
-                    )
-                    outcome = ProjectOutcome(
-                        "failed", error=f"worker lost: {type(exc).__name__}: {exc}", state=state
-                    )
-                project.settle(self.context, selected, outcome)
-                self._record(outcome, bar)
-
-        try:
-            while remaining > 0 and not self._stop.is_set():
-                if len(inflight) >= window:
-                    settle(wait(list(inflight), return_when=FIRST_COMPLETED).done)
-                    continue
-                remaining -= 1
-                state = next(state_iter) if state_iter is not None else None
-                selected = project.select(self.context, state=state)
-                if isinstance(selected, ProjectOutcome):
-                    self._record(selected, bar)
-                    continue
-                inflight[pool.submit(selected)] = selected
-            while inflight:
-                settle(wait(list(inflight), return_when=FIRST_COMPLETED).done)
-        finally:
-            pool.close()
-        return remaining
 
     runProject = run_project
 
-    def _record(self, outcome: ProjectOutcome, bar: Any) -> None:
-        with self._lock:
-            if outcome.status == "made":
-                self.summary.made += 1
-                if outcome.directory is not None:
-                    self.summary.projects.append(str(outcome.directory))
-            elif outcome.status == "failed":
-                self.summary.failed += 1
-                self.summary.failures.append(outcome.error or "failed")
-                if bar is not None:
-                    bar.write(f"failed: {outcome.error}", file=sys.stderr)
-                if self.stop_on_error:
-                    self.summary.stopped = True
-                    self._stop.set()
+    def _selections(
+        self,
+        project: BatchProject,
+        remaining: list[int],
+        states: Iterator[dict[str, Any]] | None,
+        bar: _ProgressBar | None,
+    ) -> Iterator[SelectedProject]:
+        """Select projects on the coordinator, in index order, while any are left and none stopped."""
+        while remaining[0] > 0 and not self._stop.is_set():
+            remaining[0] -= 1
+            state = next(states) if states is not None else None
+            selected = project.select(self.context, state=state)
+            if isinstance(selected, SelectedProject):
+                yield selected
             else:
-                self.summary.skipped += 1
-                self.summary.exhausted = True
-                self.summary.exhausted_reason = self.summary.exhausted_reason or (outcome.error or "")
-                log.warning("stopping: %s", outcome.error)
-                self._stop.set()
-            if bar is not None:
-                bar.update(1)
-                bar.set_postfix(made=self.summary.made, failed=self.summary.failed, refresh=False)
+                self._record(selected, bar)
 
-    def _progress_bar(self, total: int) -> Any:
+    def _settle(
+        self,
+        project: BatchProject,
+        bar: _ProgressBar | None,
+        done: Finished[SelectedProject, ProjectOutcome],
+    ) -> None:
+        """On the coordinator: check what the worker reports, record it, drop the project's record."""
+        selected = done.item
+        if done.error is not None or done.result is None:
+            exc = done.error
+            outcome = ProjectOutcome(
+                "failed",
+                error=f"worker lost: {type(exc).__name__}: {exc}",
+                state=_failure_state(selected),
+            )
+        else:
+            outcome = _checked(done.result, selected)
+        project.settle(self.context, selected, outcome)
+        self._record(outcome, bar)
+
+    def _record(self, outcome: ProjectOutcome, bar: _ProgressBar | None) -> None:
+        if outcome.status == "made":
+            self.summary.made += 1
+            if outcome.directory is not None:
+                self.summary.projects.append(str(outcome.directory))
+        elif outcome.status == "failed":
+            self.summary.failed += 1
+            self.summary.failures.append(outcome.error or "failed")
+            if bar is not None:
+                bar.write(f"failed: {outcome.error}", file=sys.stderr)
+            if self.stop_on_error:
+                self.summary.stopped = True
+                self._stop.set()
+        else:
+            self.summary.skipped += 1
+            self.summary.exhausted = True
+            self.summary.exhausted_reason = self.summary.exhausted_reason or (outcome.error or "")
+            log.warning("stopping: %s", outcome.error)
+            self._stop.set()
+        if bar is not None:
+            bar.update(1)
+            bar.set_postfix(made=self.summary.made, failed=self.summary.failed, refresh=False)
+
+    def _progress_bar(self, total: int) -> _ProgressBar | None:
         show = self.progress if self.progress is not None else sys.stderr.isatty()
         if not show:
             return None
         from tqdm import tqdm
 
-        return tqdm(total=total, file=sys.stderr, unit="project", dynamic_ncols=True, desc="projects")
+        bar: _ProgressBar = tqdm(
+            total=total, file=sys.stderr, unit="project", dynamic_ncols=True, desc="projects"
+        )
+        return bar
 
-    def finish(self) -> RunSummary:
-        """Wait for running work, release the pool and logging; the run's summary."""
+    def finish(self) -> BatchSummary:
+        """Wait for running work, release the workers and logging; the run's summary."""
         self._executor.shutdown(wait=True)
         log.removeHandler(self._log_handler)
         self._log_handler.close()
@@ -351,8 +339,31 @@ class BatchExecutor:
         self.finish()
 
 
+def _failure_state(selected: SelectedProject) -> dict[str, dict[str, Any]]:
+    """The failure-file line of a selected project (its groups, then its picks under ``__global__``)."""
+    state = {g: dict(v) for g, v in selected.groups.items()}
+    state.setdefault(GLOBAL_GROUP, {}).update(
+        {n: p for n, p in selected.picks.items() if n not in selected.permuted}
+    )
+    return state
+
+
+def _checked(outcome: ProjectOutcome, selected: SelectedProject) -> ProjectOutcome:
+    """A ``made`` project counts only when its folder is there as seen from the coordinator."""
+    if outcome.status != "made" or outcome.directory is None or Path(outcome.directory).is_dir():
+        return outcome
+    return ProjectOutcome(
+        "failed",
+        name=outcome.name,
+        error=f"a worker reported the project {outcome.directory} but it does not exist here:"
+        " the workers may not share this filesystem",
+        state=outcome.state or _failure_state(selected),
+    )
+
+
 class _BuildSetup:
-    """What a build worker holds once: the project and the run context (pickled to Ray actors)."""
+    """What a build worker holds once: the project and the run context (pickled to other processes;
+    the threads executor shares the coordinator's own objects)."""
 
     def __init__(self, project: BatchProject, context: RunContext) -> None:
         self.project = project

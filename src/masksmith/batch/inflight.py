@@ -20,10 +20,11 @@ import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import numpy as np
 
+from masksmith import atomic_io
 from masksmith.batch.state import (
     FailureLog,
     Picklist,
@@ -39,6 +40,7 @@ __all__ = [
     "OWNER_FILE",
     "PARTIAL_MARK",
     "InflightRecord",
+    "Pick",
     "RecoveryReport",
     "claim_pick",
     "folder_owner_dead",
@@ -132,6 +134,14 @@ def partial_owner_dead(partial: str | os.PathLike[str]) -> bool:
     return folder_owner_dead(partial, name_pid=int(pid_text) if pid_text.isdigit() else None)
 
 
+class Pick(TypedDict):
+    """One image a project took: its picklist, its file name, and the permute group holding it (or None)."""
+
+    picklist: str
+    name: str
+    group: str | None
+
+
 @dataclass
 class InflightRecord:
     """One running project's record (status, picks, names, permutation state), rewritten atomically."""
@@ -153,24 +163,23 @@ class InflightRecord:
         return record
 
     def save(self) -> None:
-        # Atomic against kills (temp file + os.replace); no fsync: a record only has to survive the
-        # process, and syncing three times per project would cost more than the journal itself.
-        tmp = self.path.with_name(f".{self.path.name}.{threading.get_ident()}.tmp")
-        tmp.write_text(dumps(self.data) + "\n", encoding="utf-8")
-        os.replace(tmp, self.path)
+        # Atomic against kills; not durable: a record only has to survive the process, and syncing
+        # three times per project would cost more than the journal itself.
+        atomic_io.write_text(self.path, dumps(self.data) + "\n", durable=False)
 
-    def update(self, **values: Any) -> None:
+    def update(self, **values: object) -> None:
         with self._lock:
             self.data.update(values)
             self.save()
 
     def add_pick(self, picklist: str, name: str, *, group: str | None = None) -> None:
         with self._lock:
-            self.data["picks"].append({"picklist": picklist, "name": name, "group": group})
+            pick: Pick = {"picklist": picklist, "name": name, "group": group}
+            self.data["picks"].append(pick)
             self.save()
 
     @property
-    def picks(self) -> list[dict[str, Any]]:
+    def picks(self) -> list[Pick]:
         return list(self.data.get("picks", []))
 
     def remove(self) -> None:

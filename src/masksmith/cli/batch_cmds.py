@@ -57,7 +57,13 @@ batch.add_command(schema_command, "schema")
 )
 @click.option("--projects", required=True, type=click.Path(file_okay=False), help="Folder for the projects.")
 @click.option("--count", type=click.IntRange(min=0), default=1, show_default=True, help="Projects to make.")
-@click.option("--threads", type=click.IntRange(min=1), default=1, show_default=True, help="Projects at once.")
+@click.option(
+    "--threads",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Projects built at once (threads, worker processes or Ray actors: see --executor).",
+)
 @click.option(
     "--workdir",
     type=click.Path(file_okay=False),
@@ -139,8 +145,10 @@ def create(
 ) -> None:
     """Make COUNT journals from a batch specification into PROJECTS."""
     export_target = _export_target(export) if export else None
-    workdir = workdir if workdir is not None else str(default_workdir(projects))
-    project = BatchProject(specification)
+    # paths are made absolute here, in the driver: workers may run in other working directories
+    projects = os.path.abspath(projects)
+    workdir = os.path.abspath(workdir if workdir is not None else default_workdir(projects))
+    project = BatchProject(os.path.abspath(specification))
     if project.spec.is_extension:
         raise SpecError(
             "this is an extension specification (it has a NodeAttachment node): run it on existing"
@@ -160,7 +168,7 @@ def create(
         skipValidation=skip_validation,
         removeBadProjects=not keep_failed,
         stopOnError=stop_on_error,
-        fromFailedStateFile=from_state,
+        fromFailedStateFile=from_state,  # absolute once found (also under the workdir)
         testMode=test_mode,
         passthrus=_names(passthru),
         seed=seed,

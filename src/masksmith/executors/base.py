@@ -6,14 +6,18 @@ import os
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any, Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Generic, Protocol, TypedDict, TypeVar
 
 from masksmith.errors import ConfigError
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 __all__ = [
     "EXECUTOR_KINDS",
     "Executor",
     "LocalExecutor",
+    "RayOptions",
     "WorkerPool",
     "create_executor",
     "is_distributed",
@@ -26,6 +30,16 @@ R = TypeVar("R")
 I_contra = TypeVar("I_contra", contravariant=True)
 
 EXECUTOR_KINDS = ("local", "threads", "processes", "ray")  # "local" is "threads"
+
+
+class RayOptions(TypedDict, total=False):
+    """Options of a Ray executor beyond its address and workers (see ``RayExecutor``)."""
+
+    num_cpus: float
+    depth: int
+    max_restarts: int
+    max_task_retries: int
+    init_options: dict[str, object]
 
 
 class WorkerPool(Protocol[I_contra, R]):
@@ -126,7 +140,7 @@ def is_distributed(executor: object) -> bool:
 
 
 def create_executor(
-    kind: str = "local", *, workers: int = 1, address: str | None = None, **options: Any
+    kind: str = "local", *, workers: int = 1, address: str | None = None, **options: Unpack[RayOptions]
 ) -> Executor:
     """The executor a ``--executor threads|processes|ray`` flag names (``local`` = ``threads``); ``address`` (or ``RAY_ADDRESS``) picks the cluster.
 

@@ -8,10 +8,11 @@ pickle (as for Ray), and processes start with ``spawn`` so no lock or thread of 
 from __future__ import annotations
 
 import multiprocessing
-import os
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from typing import Any, Generic, TypeVar
+
+from masksmith.executors.base import usable_cpus
 
 __all__ = ["ProcessExecutor", "ProcessPool"]
 
@@ -72,7 +73,7 @@ class ProcessExecutor:
 
     def __init__(self, workers: int = 1) -> None:
         self.workers = max(1, int(workers))
-        self._threads_each = max(1, (os.cpu_count() or 1) // self.workers)
+        self._threads_each = max(1, usable_cpus() // self.workers)
         self._pools: list[ProcessPool[Any, Any]] = []
         self._plain: ProcessPoolExecutor | None = None
 

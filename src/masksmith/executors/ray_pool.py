@@ -15,6 +15,7 @@ import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future
+from types import ModuleType
 from typing import Any, Generic, TypeVar
 
 from masksmith.errors import ConfigError, ModelUnavailable
@@ -29,7 +30,7 @@ I = TypeVar("I")  # noqa: E741
 R = TypeVar("R")
 
 
-def import_ray() -> Any:
+def import_ray() -> ModuleType:
     """The ``ray`` module, or ModelUnavailable naming the extra to install."""
     try:
         import ray
@@ -69,7 +70,7 @@ def _call(fn: Callable[[], T]) -> T:
     return fn()
 
 
-def _unwrap(ray: Any, exc: BaseException) -> BaseException:
+def _unwrap(ray: ModuleType, exc: BaseException) -> BaseException:
     """The task's own exception where Ray wrapped it (RayTaskError.cause), else Ray's error."""
     if isinstance(exc, ray.exceptions.RayTaskError) and isinstance(exc.cause, BaseException):
         return exc.cause
@@ -81,9 +82,9 @@ class RayPool(Generic[I, R]):
 
     def __init__(
         self,
-        ray: Any,
-        setup: Callable[[], Any],
-        task: Callable[[Any, I], R],
+        ray: ModuleType,
+        setup: Callable[[], S],
+        task: Callable[[S, I], R],
         *,
         workers: int,
         depth: int = 2,
@@ -207,13 +208,13 @@ class RayExecutor:
         depth: int = 2,
         max_restarts: int = 3,
         max_task_retries: int = 3,
-        init_options: dict[str, Any] | None = None,
+        init_options: dict[str, object] | None = None,
     ) -> None:
         ray = import_ray()
         self._ray = ray
         self._owns = False
         if not ray.is_initialized():
-            options: dict[str, Any] = {"include_dashboard": False, "log_to_driver": True}
+            options: dict[str, object] = {"include_dashboard": False, "log_to_driver": True}
             if not address:
                 # a cluster started here serves this machine only: keep every Ray process on
                 # loopback (Ray otherwise registers the address of the default route's interface)
@@ -222,7 +223,8 @@ class RayExecutor:
             options.update(init_options or {})
             os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
             try:
-                ray.init(address=address or None, **options)
+                # "local": a private instance, never another user's cluster found on this machine
+                ray.init(address=address or "local", **options)
             except (ConnectionError, ValueError, RuntimeError) as exc:
                 raise ConfigError(
                     f"cannot connect to the Ray cluster: {exc}", argument="ray_address"
