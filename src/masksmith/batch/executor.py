@@ -38,7 +38,6 @@ from masksmith.executors import Executor, Finished, LocalExecutor, run_items
 __all__ = [
     "BatchExecutor",
     "BatchSummary",
-    "LocalThreadExecutor",
     "RunSummary",
     "absolute_path_globals",
 ]
@@ -47,8 +46,6 @@ log = logging.getLogger("masksmith.batch")
 
 Initializer = Callable[[dict[str, Any]], Mapping[str, object] | None]
 
-LocalThreadExecutor = LocalExecutor
-"""Deprecated alias of :class:`masksmith.executors.LocalExecutor` (kept for ``batch.extend``)."""
 
 
 class _ProgressBar(Protocol):
