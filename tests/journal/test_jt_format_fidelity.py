@@ -149,3 +149,22 @@ def test_exifdiff_lists_changed_added_and_deleted_tags(tmp_path: Path) -> None:
     journal.record(journal.graph.base_node(), target, op="AntiForensicEditExif", check_arguments=False)
     edge = next(d for _, _, d in journal.graph.edges())
     assert edge["exifdiff"] == {"Make": ["change", "Canon", "Nikon"], "Model": ["delete", "EOS"]}
+
+
+@pytest.mark.parametrize(
+    ("shape", "dtype", "top"),
+    [
+        ((7, 7), np.uint8, 255),
+        ((37, 61), np.uint8, 255),
+        ((45, 50, 3), np.uint16, 65535),
+        ((90, 33, 5), np.uint8, 255),
+    ],
+)
+def test_ssim_over_strips_matches_scikit_image(shape: tuple[int, ...], dtype: type, top: int) -> None:
+    from masksmith.journal.fidelity import ssim
+
+    rng = np.random.default_rng(sum(shape))
+    a = rng.integers(0, top + 1, shape).astype(dtype)
+    b = np.clip(a.astype(np.int64) + rng.integers(-40, 40, shape), 0, top).astype(dtype)
+    expected = structural_similarity(a, b, data_range=top, channel_axis=2 if len(shape) == 3 else None)
+    assert ssim(a, b, float(top)) == pytest.approx(expected, abs=1e-12)

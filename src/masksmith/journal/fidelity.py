@@ -47,69 +47,73 @@ def local_psnr(a: NDArray[Any], b: NDArray[Any], where: BoolMask, data_range: fl
 
 
 _WIN = 7  # scikit-image's default window
+_STRIP = 16  # output rows per pass: the strip's float64 temporaries stay in the CPU cache
 
 
-def _window_means(
-    x: NDArray[Any], y: NDArray[Any]
-) -> tuple[
-    NDArray[np.float64], NDArray[np.float64], NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]
-]:
-    """Window means of x, y, x², y², xy. 8-bit input is summed exactly in integers (fast); other depths
-    in float64. Border values differ from scikit-image's but are left out of the score, as there."""
-    area = float(_WIN * _WIN)
-    border = cv2.BORDER_REFLECT_101
-    if x.dtype == np.uint8:
+def _box_means(image: NDArray[Any], pad: int) -> NDArray[np.float64]:
+    """7×7 window means of a strip, its border rows and columns dropped (only windows inside count)."""
+    means = cv2.boxFilter(image, cv2.CV_64F, (_WIN, _WIN), borderType=cv2.BORDER_REFLECT_101)
+    return np.asarray(means, np.float64).reshape(image.shape)[pad:-pad, pad:-pad]
 
-        def box(image: NDArray[Any]) -> NDArray[np.float64]:
-            summed = cv2.boxFilter(image, cv2.CV_32S, (_WIN, _WIN), normalize=False, borderType=border)
-            return np.asarray(summed, np.float64) / area
 
+def _strip_ssim_sum(x: NDArray[Any], y: NDArray[Any], pad: int, c1: float, c2: float) -> tuple[float, int]:
+    """Sum and count of the SSIM map over the windows centred on a strip's inner rows."""
+    norm = _WIN * _WIN / (_WIN * _WIN - 1)
+    if x.dtype == np.uint8:  # products are exact in 16 bits, sums exact in float64
         wide_x, wide_y = x.astype(np.uint16), y.astype(np.uint16)
-        return box(x), box(y), box(wide_x * wide_x), box(wide_y * wide_y), box(wide_x * wide_y)
-    fx, fy = x.astype(np.float64), y.astype(np.float64)
-
-    def blur(image: NDArray[np.float64]) -> NDArray[np.float64]:
-        return np.asarray(cv2.blur(image, (_WIN, _WIN), borderType=border))
-
-    return blur(fx), blur(fy), blur(fx * fx), blur(fy * fy), blur(fx * fy)
+    else:
+        x = wide_x = x.astype(np.float64)
+        y = wide_y = y.astype(np.float64)
+    ux, uy = _box_means(x, pad), _box_means(y, pad)
+    uxx, uyy = _box_means(wide_x * wide_x, pad), _box_means(wide_y * wide_y, pad)
+    uxy = _box_means(wide_x * wide_y, pad)
+    # ((2·ux·uy + c1)(2·cov + c2)) / ((ux² + uy² + c1)(var x + var y + c2)), in place: few temporaries
+    both = ux * uy
+    squares = ux * ux
+    squares += uy * uy
+    uxy -= both
+    uxy *= 2 * norm
+    uxy += c2
+    both *= 2
+    both += c1
+    both *= uxy  # numerator
+    uxx += uyy
+    uxx -= squares
+    uxx *= norm
+    uxx += c2
+    squares += c1
+    squares *= uxx  # denominator
+    both /= squares
+    return float(both.sum()), int(both.size)
 
 
 def ssim(a: NDArray[Any], b: NDArray[Any], data_range: float) -> float:
     """Mean structural similarity with scikit-image's defaults (7×7 uniform window, sample covariance,
     K1 0.01, K2 0.03, borders left out, channels averaged): the same values as
-    ``skimage.metrics.structural_similarity``, computed with OpenCV box filters, several times faster."""
+    ``skimage.metrics.structural_similarity`` (to 1e-12), computed with OpenCV box filters over strips
+    of rows, about ten times faster."""
     if min(a.shape[:2]) < _WIN:
         return math.nan
     if np.array_equal(a, b):
         return 1.0
     pad = (_WIN - 1) // 2
     c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2
-    norm = _WIN * _WIN / (_WIN * _WIN - 1)
     x = a.reshape(a.shape[0], a.shape[1], -1)
     y = b.reshape(b.shape[0], b.shape[1], -1)
-    scores = []
-    for channel in range(x.shape[2]):
-        means = _window_means(np.ascontiguousarray(x[:, :, channel]), np.ascontiguousarray(y[:, :, channel]))
-        ux, uy, uxx, uyy, uxy = (m[pad:-pad, pad:-pad] for m in means)
-        # ((2·ux·uy + c1)(2·cov + c2)) / ((ux² + uy² + c1)(var x + var y + c2)), in place: few temporaries
-        both = ux * uy
-        squares = ux * ux
-        squares += uy * uy
-        uxy -= both
-        uxy *= 2 * norm
-        uxy += c2
-        both *= 2
-        both += c1
-        both *= uxy  # numerator
-        uxx += uyy
-        uxx -= squares
-        uxx *= norm
-        uxx += c2
-        squares += c1
-        squares *= uxx  # denominator
-        both /= squares
-        scores.append(float(both.mean()))
-    return float(np.mean(scores))
+    total, count = 0.0, 0
+    for start in range(pad, x.shape[0] - pad, _STRIP):
+        stop = min(start + _STRIP, x.shape[0] - pad)
+        # every channel has the same number of windows: the mean over all is the mean of channel means
+        strip_sum, strip_count = _strip_ssim_sum(
+            np.ascontiguousarray(x[start - pad : stop + pad]),
+            np.ascontiguousarray(y[start - pad : stop + pad]),
+            pad,
+            c1,
+            c2,
+        )
+        total += strip_sum
+        count += strip_count
+    return total / count
 
 
 def similarity(source: NDArray[Any], target: NDArray[Any], changed: BoolMask) -> dict[str, float]:
