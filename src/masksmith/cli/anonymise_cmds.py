@@ -112,7 +112,7 @@ def anonymise_group(
         raise click.UsageError("-i/--input-folder and -o/--output-folder are required", ctx=ctx)
 
     from masksmith.anonymise.config import load_config
-    from masksmith.anonymise.pipeline import anonymise
+    from masksmith.anonymise.pipeline import anonymise, detection_workers
 
     config = load_config(config_file)
     sink = None
@@ -121,7 +121,9 @@ def anonymise_group(
     notifier = None
     if config.email.any_email:
         notifier = _factory(NOTIFIER_FACTORY, "e-mail notification", "smtp_host")(config)
-    with chosen_executor(executor_kind, ray_address, 0) as executor:  # Ray: one actor per cluster CPU
+    # local threads or processes: detection_workers of them; Ray: one actor per cluster CPU
+    workers = 0 if executor_kind.lower() == "ray" else detection_workers(config)
+    with chosen_executor(executor_kind, ray_address, workers) as executor:
         summary = anonymise(
             input_folder,
             output_folder,
