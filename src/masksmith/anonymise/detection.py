@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import queue
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -36,6 +37,7 @@ __all__ = [
     "REGISTRY_NAMES",
     "AnonymisedImage",
     "DetectFn",
+    "DetectorSlots",
     "PerThreadDetect",
     "anonymise_image",
     "build_detectors",
@@ -182,6 +184,49 @@ class PerThreadDetect:
             detect = spare if spare is not None else self._factory()
             self._local.detect = detect
         return detect(image)
+
+
+class DetectorSlots:
+    """A :data:`DetectFn` sharing at most ``slots`` detector sets between any number of threads.
+
+    A call takes a free set (``factory`` builds one while fewer than ``slots`` exist, else the call waits
+    for one) and gives it back after, so no set is used by two threads at once. With more threads than
+    slots, the threads not detecting decode, draw and write other images meanwhile. ``first`` is
+    already built (model errors surface at startup); ``factory`` None means ``first`` is the only set.
+    """
+
+    def __init__(self, first: DetectFn, factory: Callable[[], DetectFn] | None, *, slots: int) -> None:
+        self._free: queue.LifoQueue[DetectFn] = queue.LifoQueue()
+        self._free.put(first)
+        self._factory = factory
+        self._slots = max(1, slots) if factory is not None else 1
+        self._made = 1
+        self._lock = threading.Lock()
+
+    def __call__(self, image: np.ndarray) -> Sequence[Detections]:
+        detect = self._take()
+        try:
+            return detect(image)
+        finally:
+            self._free.put(detect)
+
+    def _take(self) -> DetectFn:
+        try:
+            return self._free.get_nowait()
+        except queue.Empty:
+            pass
+        with self._lock:
+            build = self._factory is not None and self._made < self._slots
+            if build:
+                self._made += 1
+        if not build or self._factory is None:
+            return self._free.get()
+        try:
+            return self._factory()
+        except BaseException:
+            with self._lock:
+                self._made -= 1
+            raise
 
 
 def find_objects(

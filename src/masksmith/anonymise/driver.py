@@ -22,6 +22,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
+from masksmith import atomic_io
 from masksmith.anonymise.config import AnonymiseConfig
 from masksmith.anonymise.image_work import ImageDone, ImageTask, ImageWorker, RemoteImageError
 from masksmith.anonymise.metadata import build_metadata
@@ -30,7 +31,6 @@ from masksmith.anonymise.walker import (
     ImagePaths,
     PathNotReachableError,
     TreeWalker,
-    partial_path,
     remove_empty_parents,
     start_walk,
 )
@@ -334,14 +334,13 @@ class RunDriver:
         message = err.one_line() if isinstance(err, MasksmithError) else f"{type(err).__name__}: {err}"
         self.summary.failed += 1
         self.summary.errors.append(f"{paths.input_file}: {message}")
-        _log.error("%s failed: %s", paths.input_file, message, exc_info=not isinstance(err, MasksmithError))
+        trace = None if isinstance(err, MasksmithError) else err  # a bug's traceback goes to the log
+        _log.error("%s failed: %s", paths.input_file, message, exc_info=trace)
         try:
-            paths.error_text.parent.mkdir(parents=True, exist_ok=True)
             if paths.input_file.is_file():
-                shutil.copyfile(paths.input_file, partial_path(paths.error_file))
-                os.replace(partial_path(paths.error_file), paths.error_file)
-            partial_path(paths.error_text).write_text(message + "\n", encoding="utf-8")
-            os.replace(partial_path(paths.error_text), paths.error_text)
+                with atomic_io.atomic_path(paths.error_file, durable=False, make_parents=True) as temp:
+                    shutil.copyfile(paths.input_file, temp)
+            atomic_io.write_text(paths.error_text, message + "\n", make_parents=True)
         except OSError as exc:
             _log.error("could not write the error outputs of %s: %s", paths.input_file, exc)
         if self.config.email.processing_error_email:

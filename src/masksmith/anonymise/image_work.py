@@ -31,6 +31,7 @@ from masksmith.anonymise.config import AnonymiseConfig, DrawMode
 from masksmith.anonymise.cutouts import MapFn, MaskedObjects
 from masksmith.anonymise.detection import (
     DetectFn,
+    DetectorSlots,
     PerThreadDetect,
     find_objects,
     load_models,
@@ -418,33 +419,26 @@ def local_worker(
     *,
     journal: bool,
     detectors: Sequence[Detector] | None,
-    threads: int,
+    slots: int,
     model_threads: int,
+    per_thread: bool = False,
 ) -> ImageWorker:
-    """The worker the local threads share; with several threads each thread gets its own detectors."""
+    """The worker the local threads share: its detectors built now, ``slots`` sets of them at most in use
+    at once (each built on first need, run single-threaded side by side); given ``detectors`` are one
+    set, used by one thread at a time (they may not be thread-safe). ``per_thread`` gives each calling
+    thread its own set instead (the window threads of cutouts)."""
     times = StageTimes()
     models, names = load_models(config, detectors, model_threads=model_threads)
     detect = timed_detect(config, models, times)
-    if threads > 1 and detectors is None:  # one set of models per thread, run single-threaded side by side
-        detect = PerThreadDetect(
-            detect,
-            lambda: timed_detect(config, load_models(config, None, model_threads=model_threads)[0], times),
-        )
-    elif threads > 1:  # given detectors may not be thread-safe: one call at a time
-        detect = _Serialised(detect)
+
+    def more() -> DetectFn:
+        return timed_detect(config, load_models(config, None, model_threads=model_threads)[0], times)
+
+    if per_thread and detectors is None:
+        detect = PerThreadDetect(detect, more)
+    else:
+        detect = DetectorSlots(detect, more if detectors is None else None, slots=slots)
     return ImageWorker(walker, config, detect=detect, detector_names=names, journal=journal, times=times)
-
-
-class _Serialised:
-    """A detect function called by one thread at a time."""
-
-    def __init__(self, detect: DetectFn) -> None:
-        self._detect = detect
-        self._lock = threading.Lock()
-
-    def __call__(self, image: np.ndarray) -> Any:
-        with self._lock:
-            return self._detect(image)
 
 
 class ImageTask:

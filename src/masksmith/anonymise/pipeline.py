@@ -238,8 +238,11 @@ def anonymise(
     rows_sink: RowSink = sink if sink is not None else NullSink()
     note = as_notifier(notifier)
     owned = executor is None
-    if executor is None:  # given detectors are shared by one worker: they may not be thread-safe
-        executor = LocalExecutor(detection_workers(config) if detectors is None else 1)
+    # given detectors are one set (they may not be thread-safe); one thread more than detector sets
+    # reads and writes images while the others detect
+    detecting = detection_workers(config) if detectors is None else 1
+    if executor is None:
+        executor = LocalExecutor(detecting + 1)
     window_pool: Executor | None = None
     try:
         _log.info("Call: %s", " ".join(sys.argv))
@@ -263,14 +266,15 @@ def anonymise(
             )  # fmt: skip
             window = 4 * max(1, executor.workers)
         else:  # built here, so a model that cannot load stops the run before any image
-            threads = executor.workers
+            slots = max(1, min(detecting, executor.workers))
+            # an image has many windows with cutouts: window threads share each image's windows
+            windows = config.detection.use_cutouts and slots > 1 and detectors is None
             worker = local_worker(
-                walker, config, journal=journal, detectors=detectors, threads=threads,
-                model_threads=max(1, usable_cpus() // threads),
+                walker, config, journal=journal, detectors=detectors, slots=slots,
+                model_threads=max(1, usable_cpus() // slots), per_thread=windows,
             )  # fmt: skip
-            if config.detection.use_cutouts and threads > 1 and detectors is None:
-                # an image has many windows: the threads share each image's windows, two images at a time
-                window_pool = create_executor("threads", workers=threads)
+            if windows:  # two images at a time, their windows on ``slots`` threads of their own
+                window_pool = create_executor("threads", workers=slots)
                 worker.map_views = window_pool.map
                 window = 2
             setup = Prebuilt(worker)

@@ -121,8 +121,10 @@ def anonymise_group(
     notifier = None
     if config.email.any_email:
         notifier = _factory(NOTIFIER_FACTORY, "e-mail notification", "smtp_host")(config)
-    # local threads or processes: detection_workers of them; Ray: one actor per cluster CPU
-    workers = 0 if executor_kind.lower() == "ray" else detection_workers(config)
+    # threads: one per detection worker and one reading and writing meanwhile; processes: one per
+    # detection worker; Ray: one actor per cluster CPU
+    kind = executor_kind.lower()
+    workers = {"ray": 0, "processes": detection_workers(config)}.get(kind, detection_workers(config) + 1)
     with chosen_executor(executor_kind, ray_address, workers) as executor:
         summary = anonymise(
             input_folder,
