@@ -26,6 +26,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from masksmith import atomic_io
 from masksmith.anonymise.config import AnonymiseConfig
 from masksmith.anonymise.metadata import relative_input_dir
 from masksmith.errors import MasksmithError
@@ -251,11 +252,8 @@ class TreeWalker:
 
     def owe_row(self, paths: ImagePaths, record: dict[str, object]) -> None:
         """Record (atomically, before the outputs are published) what rebuilds this image's row."""
-        marker = self.row_marker_path(paths)
-        marker.parent.mkdir(parents=True, exist_ok=True)
-        temp = marker.with_name(marker.name + ".tmp")
-        temp.write_text(json.dumps({"input": os.fspath(paths.input_file), **record}), encoding="utf-8")
-        os.replace(temp, marker)
+        record = {"input": os.fspath(paths.input_file), **record}
+        atomic_io.write_text(self.row_marker_path(paths), json.dumps(record), make_parents=True)
 
     def owed_row(self, paths: ImagePaths) -> dict[str, object] | None:
         """The record :meth:`owe_row` wrote, or None (none, or unreadable)."""
@@ -283,12 +281,10 @@ class TreeWalker:
 
     def mark_inflight(self, paths: ImagePaths, targets: list[Path]) -> None:
         """Record (atomically) that ``targets`` of this image are about to be written."""
-        marker = self.marker_path(paths)
-        marker.parent.mkdir(parents=True, exist_ok=True)
         record = {"input": os.fspath(paths.input_file), "targets": [os.fspath(t) for t in targets]}
-        temp = marker.with_name(marker.name + ".tmp")
-        temp.write_text(json.dumps(record, ensure_ascii=False), encoding="utf-8")
-        os.replace(temp, marker)
+        # per-image state, like the outputs it guards: atomic, without a disk flush per image
+        text = json.dumps(record, ensure_ascii=False)
+        atomic_io.write_text(self.marker_path(paths), text, durable=False, make_parents=True)
 
     def clear_inflight(self, paths: ImagePaths) -> None:
         """The image's outputs are complete: drop its marker."""

@@ -112,7 +112,7 @@ def anonymise_group(
         raise click.UsageError("-i/--input-folder and -o/--output-folder are required", ctx=ctx)
 
     from masksmith.anonymise.config import load_config
-    from masksmith.anonymise.pipeline import anonymise
+    from masksmith.anonymise.pipeline import anonymise, detection_workers
 
     config = load_config(config_file)
     sink = None
@@ -121,7 +121,11 @@ def anonymise_group(
     notifier = None
     if config.email.any_email:
         notifier = _factory(NOTIFIER_FACTORY, "e-mail notification", "smtp_host")(config)
-    with chosen_executor(executor_kind, ray_address, 0) as executor:  # Ray: one actor per cluster CPU
+    # threads: one per detection worker and one reading and writing meanwhile; processes: one per
+    # detection worker; Ray: one actor per cluster CPU
+    kind = executor_kind.lower()
+    workers = {"ray": 0, "processes": detection_workers(config)}.get(kind, detection_workers(config) + 1)
+    with chosen_executor(executor_kind, ray_address, workers) as executor:
         summary = anonymise(
             input_folder,
             output_folder,
