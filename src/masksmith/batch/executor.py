@@ -47,7 +47,6 @@ log = logging.getLogger("masksmith.batch")
 Initializer = Callable[[dict[str, Any]], Mapping[str, object] | None]
 
 
-
 class _ProgressBar(Protocol):
     def update(self, n: int = 1) -> object: ...
 
