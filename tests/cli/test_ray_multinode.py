@@ -1,4 +1,5 @@
-"""Batch, anonymise and facemask on a real two-node Ray cluster, given RELATIVE paths.
+"""Batch (create, extend, validate, export), anonymise and facemask on a real two-node Ray cluster,
+given RELATIVE paths.
 
 The head and the second node are started with ``ray start`` from their own working directories, as on
 real machines, so a path the driver does not make absolute would be resolved in the wrong place by the
@@ -21,6 +22,7 @@ from skimage import data
 from masksmith.journal.project import Journal
 from masksmith.media import io as media_io
 from tests.batch import batch_fixtures as fx
+from tests.batch import extend_fixtures as ef
 from tests.ray_cluster import ray_two_nodes  # noqa: F401  (the module fixture)
 
 pytestmark = pytest.mark.slow
@@ -61,6 +63,35 @@ def test_batch_create_with_relative_paths(ray_address: str, tmp_path: Path) -> N
         made[kind] = _edges(tmp_path / "rayt" / kind / "pr")
     assert len(made["ray"]) == 3
     assert made["ray"] == made["local"]
+
+
+def test_extend_validate_export_with_relative_paths(ray_address: str, tmp_path: Path) -> None:
+    fx.write_spec(tmp_path / "ext.json", ef.median_spec())
+    seen = {}
+    for kind, extra in (("local", []), ("ray", ["--ray-address", ray_address])):
+        for i in range(3):
+            ef.simple_journal(tmp_path / "rayj" / kind / "pr" / f"j{i}", seed=i)
+        where = f"rayj/{kind}"
+        done = _run(
+            tmp_path, "batch", "extend", "--projects", f"{where}/pr", "--specification", "ext.json",
+            "--workdir", f"{where}/wr", "--complete-file", f"{where}/done.txt", "--seed", "7",
+            "--executor", kind, *extra,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr[-3000:]
+        assert "extended 3 journal(s)" in done.stderr
+        done = _run(tmp_path, "batch", "validate", "--projects", f"{where}/pr", "--executor", kind, *extra)
+        assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+        assert "validated 3 journals" in done.stdout
+        done = _run(
+            tmp_path, "batch", "export", "--projects", f"{where}/pr", "--to", f"{where}/out",
+            "--workdir", f"{where}/stage", "--executor", kind, *extra,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+        out = tmp_path / "rayj" / kind / "out"
+        seen[kind] = (_edges(tmp_path / "rayj" / kind / "pr"), sorted(p.name for p in out.glob("*.tgz")))
+    assert seen["ray"][1] == ["j0.tgz", "j1.tgz", "j2.tgz"]
+    assert all(len(edges) == 3 for edges in seen["ray"][0].values())
+    assert seen["ray"] == seen["local"]
 
 
 @pytest.fixture(scope="module")
