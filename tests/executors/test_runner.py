@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 
 import pytest
 
@@ -75,3 +76,24 @@ def test_process_pool_runs_setup_once_per_process() -> None:
         first = [pool.submit(i).result() for i in (0, 1, 2, 4, 5, 6)]
     assert len({pid for pid, _ in first}) <= 2
     assert executor.kind == "processes" and executor.distributed
+
+
+def _slow(state: dict[str, int], item: int) -> int:
+    time.sleep(0.05)
+    return item
+
+
+def test_an_error_in_settle_cancels_the_items_not_yet_started() -> None:
+    started: list[int] = []
+
+    def task(state: dict[str, int], item: int) -> int:
+        started.append(item)
+        return _slow(state, item)
+
+    def settle(done: Finished[int, int]) -> None:
+        raise RuntimeError("the driver gave up")
+
+    with LocalExecutor(1) as executor, pytest.raises(RuntimeError, match="gave up"):
+        run_items(executor, range(20), setup=_setup, task=task, settle=settle, window=10)
+    time.sleep(0.2)
+    assert len(started) < 4  # the queued rest of the window never ran

@@ -51,7 +51,8 @@ def run_items(
 
     ``items`` is pulled only when a slot is free (at most ``window``, default twice the workers, in
     flight); ``settle`` is called on this thread for each finished item. Stops pulling when ``stop`` is
-    set; what is in flight still settles. Returns how many items were submitted.
+    set; what is in flight still settles. If ``settle`` (or pulling an item) raises, queued items that
+    have not started are cancelled before the error propagates. Returns how many items were submitted.
     """
     limit = max(1, window if window is not None else 2 * max(1, executor.workers))
     pool = executor.pool(setup, task, name=name)
@@ -81,6 +82,10 @@ def run_items(
             submitted += 1
         while inflight:
             settle_done(wait(list(inflight), return_when=FIRST_COMPLETED).done)
+    except BaseException:
+        for future in inflight:
+            future.cancel()  # only items not yet started; running ones finish unseen
+        raise
     finally:
         pool.close()
     return submitted

@@ -96,6 +96,11 @@ def ssim(a: NDArray[Any], b: NDArray[Any], data_range: float) -> float:
         return math.nan
     if np.array_equal(a, b):
         return 1.0
+    return _ssim_of_different(a, b, data_range)
+
+
+def _ssim_of_different(a: NDArray[Any], b: NDArray[Any], data_range: float) -> float:
+    """:func:`ssim` of two images already known to differ and to be at least one window in size."""
     pad = (_WIN - 1) // 2
     c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2
     x = a.reshape(a.shape[0], a.shape[1], -1)
@@ -124,7 +129,9 @@ def similarity(source: NDArray[Any], target: NDArray[Any], changed: BoolMask) ->
     top = _data_range(source)
     if np.array_equal(source, target):  # a lossless conversion: no noise to measure
         return {"ssim": 1.0}
-    values = {"psnr": psnr(source, target, top), "ssim": ssim(source, target, top)}
+    # the two differ (checked above): no second whole-image comparison inside ssim
+    structure = math.nan if min(source.shape[:2]) < _WIN else _ssim_of_different(source, target, top)
+    values = {"psnr": psnr(source, target, top), "ssim": structure}
     if changed.shape == source.shape[:2] and changed.any():
         values["local psnr"] = local_psnr(source, target, changed, top)
     return {k: v for k, v in values.items() if math.isfinite(v)}
